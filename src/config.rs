@@ -1,0 +1,403 @@
+//! The TOML configuration: the trust, its schools, and the policy overrides.
+//!
+//! This module owns the public configuration keys (`[trust]`, `[[school]]`, `[policy]`), their
+//! validation, and error messages that name the file, line and column of the offending key.
+//! Unknown keys are errors. It reads only the config file itself; the roster and staff files
+//! it points to are loaded by `directory`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use chrono::{NaiveTime, Weekday};
+use serde::Deserialize;
+
+use crate::policy::PolicyOverrides;
+
+/// A configuration error a school IT manager can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub trust: Trust,
+    #[serde(rename = "school")]
+    pub schools: Vec<School>,
+    #[serde(default)]
+    pub policy: PolicyOverrides,
+    /// The directory the config file lives in: relative paths resolve against it.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FailMode {
+    /// Hold what could not be fully scanned (quarantine for mail leaving the school).
+    #[default]
+    Hold,
+    /// Answer 451 so the upstream MTA retries later.
+    Tempfail,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trust {
+    pub name: String,
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    #[serde(default)]
+    pub school_hours: SchoolHours,
+    #[serde(default)]
+    pub partner_domains: Vec<String>,
+    #[serde(default)]
+    pub personal_webmail_domains: Vec<String>,
+    #[serde(default)]
+    pub cloud_storage_domains: Vec<String>,
+    #[serde(default = "default_bulk_threshold")]
+    pub bulk_threshold: usize,
+    #[serde(default)]
+    pub fail_mode: FailMode,
+}
+
+fn default_timezone() -> String {
+    "Europe/London".into()
+}
+fn default_bulk_threshold() -> usize {
+    5
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchoolHours {
+    pub days: Vec<String>,
+    pub start: String,
+    pub end: String,
+}
+
+impl Default for SchoolHours {
+    fn default() -> Self {
+        SchoolHours {
+            days: ["mon", "tue", "wed", "thu", "fri"]
+                .map(String::from)
+                .to_vec(),
+            start: "07:30".into(),
+            end: "18:30".into(),
+        }
+    }
+}
+
+/// School hours after validation.
+#[derive(Debug, Clone)]
+pub struct Hours {
+    pub days: Vec<Weekday>,
+    pub start: NaiveTime,
+    pub end: NaiveTime,
+    pub tz: chrono_tz::Tz,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct School {
+    pub id: String,
+    pub name: String,
+    pub domains: Vec<String>,
+    #[serde(default)]
+    pub pupil_domains: Vec<String>,
+    /// Pupil roster: a MIS CSV export or a DfE Common Transfer File (`.xml`).
+    pub roster: PathBuf,
+    #[serde(default)]
+    pub staff: Option<PathBuf>,
+    pub dpl: String,
+    #[serde(default)]
+    pub dsl: Vec<String>,
+}
+
+impl Config {
+    /// Reads and validates a config file. Paths inside it resolve against its directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text, path)
+    }
+
+    /// Parses config text as if it were read from `path`.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+            ConfigError::Syntax {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        cfg.path = path.to_path_buf();
+        cfg.base_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        if cfg.base_dir.as_os_str().is_empty() {
+            cfg.base_dir = PathBuf::from(".");
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn invalid(&self, message: String) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.path.clone(),
+            message,
+        }
+    }
+
+    fn validate(&mut self) -> Result<(), ConfigError> {
+        if self.schools.is_empty() {
+            return Err(self.invalid("at least one [[school]] is required".into()));
+        }
+        let mut ids = std::collections::HashSet::new();
+        for s in &self.schools {
+            if !ids.insert(s.id.clone()) {
+                return Err(self.invalid(format!("school id {:?} is used twice", s.id)));
+            }
+            if s.domains.is_empty() {
+                return Err(self.invalid(format!("school {:?}: domains must not be empty", s.id)));
+            }
+            for d in s.domains.iter().chain(&s.pupil_domains) {
+                check_domain(d).map_err(|m| self.invalid(format!("school {:?}: {m}", s.id)))?;
+            }
+            for a in std::iter::once(&s.dpl).chain(&s.dsl) {
+                if !a.contains('@') {
+                    return Err(
+                        self.invalid(format!("school {:?}: {a:?} is not an email address", s.id))
+                    );
+                }
+            }
+        }
+        for d in self
+            .trust
+            .partner_domains
+            .iter()
+            .chain(&self.trust.personal_webmail_domains)
+            .chain(&self.trust.cloud_storage_domains)
+        {
+            check_domain(d).map_err(|m| self.invalid(format!("[trust]: {m}")))?;
+        }
+        if self.trust.bulk_threshold < 2 {
+            return Err(self.invalid("[trust] bulk_threshold must be at least 2".into()));
+        }
+        self.hours()?;
+        for s in &mut self.schools {
+            for d in s.domains.iter_mut().chain(s.pupil_domains.iter_mut()) {
+                *d = d.to_ascii_lowercase();
+            }
+        }
+        Ok(())
+    }
+
+    /// The validated school hours in the trust's time zone.
+    pub fn hours(&self) -> Result<Hours, ConfigError> {
+        let h = &self.trust.school_hours;
+        let tz: chrono_tz::Tz = self.trust.timezone.parse().map_err(|_| {
+            self.invalid(format!(
+                "[trust] timezone {:?} is not an IANA time zone such as \"Europe/London\"",
+                self.trust.timezone
+            ))
+        })?;
+        let time = |s: &str| {
+            NaiveTime::parse_from_str(s, "%H:%M").map_err(|_| {
+                self.invalid(format!(
+                    "[trust] school_hours: {s:?} is not a time like \"07:30\""
+                ))
+            })
+        };
+        let mut days = Vec::new();
+        for d in &h.days {
+            days.push(d.parse::<Weekday>().map_err(|_| {
+                self.invalid(format!(
+                    "[trust] school_hours: {d:?} is not a day like \"mon\""
+                ))
+            })?);
+        }
+        let (start, end) = (time(&h.start)?, time(&h.end)?);
+        if start >= end {
+            return Err(self.invalid("[trust] school_hours: start must be before end".into()));
+        }
+        Ok(Hours {
+            days,
+            start,
+            end,
+            tz,
+        })
+    }
+
+    /// A path from the config, resolved against the config file's directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+}
+
+fn check_domain(d: &str) -> Result<(), String> {
+    let bare = d.strip_prefix("*.").unwrap_or(d);
+    let ok = !bare.is_empty()
+        && bare.split('.').count() >= 2
+        && bare
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !bare.starts_with('.')
+        && !bare.ends_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{d:?} is not a domain (write \"example.org\" or \"*.example.org\")"
+        ))
+    }
+}
+
+/// Whether `domain` (lower-case) matches a configured pattern: `example.org` exactly, or
+/// `*.example.org` for any subdomain of example.org.
+pub fn domain_matches(pattern: &str, domain: &str) -> bool {
+    match pattern.strip_prefix("*.") {
+        Some(parent) => {
+            domain.len() > parent.len() + 1
+                && domain.ends_with(parent)
+                && domain.as_bytes()[domain.len() - parent.len() - 1] == b'.'
+        }
+        None => pattern.eq_ignore_ascii_case(domain),
+    }
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.len(), |p| before.len() - p - 1)
+        + 1;
+    (line, col)
+}
+
+impl fmt::Display for FailMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FailMode::Hold => "hold",
+            FailMode::Tempfail => "tempfail",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[trust]
+name = "T"
+[[school]]
+id = "a"
+name = "A"
+domains = ["a.example.sch.uk"]
+roster = "r.csv"
+dpl = "dpo@a.example.sch.uk"
+"#;
+
+    fn err(text: &str) -> String {
+        Config::from_toml(text, Path::new("/etc/hallpass/x.toml"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn good_config_has_defaults() {
+        let c = Config::from_toml(GOOD, Path::new("x.toml")).unwrap();
+        assert_eq!(c.trust.bulk_threshold, 5);
+        assert_eq!(c.trust.fail_mode, FailMode::Hold);
+        assert_eq!(c.base_dir, PathBuf::from("."));
+        assert_eq!(c.hours().unwrap().days.len(), 5);
+    }
+
+    #[test]
+    fn unknown_key_names_key_file_and_line() {
+        let text = GOOD.replace("name = \"A\"", "name = \"A\"\nroaster = \"x\"");
+        let e = err(&text);
+        assert!(
+            e.starts_with("/etc/hallpass/x.toml:7:1: unknown field `roaster`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_trust_key_line() {
+        let text = GOOD.replace("name = \"T\"", "name = \"T\"\nbulk_treshold = 3");
+        let e = err(&text);
+        assert!(
+            e.starts_with("/etc/hallpass/x.toml:4:1: unknown field `bulk_treshold`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_fail_mode_is_located() {
+        let text = GOOD.replace("name = \"T\"", "name = \"T\"\nfail_mode = \"open\"");
+        let e = err(&text);
+        assert!(
+            e.starts_with("/etc/hallpass/x.toml:4:13: unknown variant `open`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn syntax_error_is_located() {
+        let e = err("[trust\nname = 1");
+        assert!(e.starts_with("/etc/hallpass/x.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors() {
+        assert!(
+            err(&GOOD.replace("\"a.example.sch.uk\"", "\"not a domain\""))
+                .contains("is not a domain")
+        );
+        assert!(
+            err(&GOOD.replace("dpo@a.example.sch.uk", "dpo")).contains("is not an email address")
+        );
+        let tz = GOOD.replace("name = \"T\"", "name = \"T\"\ntimezone = \"Mars/Olympus\"");
+        assert!(err(&tz).contains("is not an IANA time zone"));
+        let two = format!("{GOOD}{}", &GOOD[GOOD.find("[[school]]").unwrap()..]);
+        assert!(err(&two).contains("used twice"));
+    }
+
+    #[test]
+    fn wildcard_domains() {
+        assert!(domain_matches("*.gov.uk", "essex.gov.uk"));
+        assert!(!domain_matches("*.gov.uk", "gov.uk"));
+        assert!(!domain_matches("*.gov.uk", "notgov.uk"));
+        assert!(domain_matches("nhs.net", "nhs.net"));
+        assert!(!domain_matches("nhs.net", "x.nhs.net"));
+    }
+}

@@ -1,0 +1,186 @@
+//! The `hallpass` command line: check-config, roster (and, as they land, scan, serve, milter,
+//! quarantine, user). Errors go to stderr; exit status 2 for bad usage or configuration,
+//! 1 for a runtime failure.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use hallpass::config::Config;
+use hallpass::directory::Directory;
+
+#[derive(Parser)]
+#[command(
+    name = "hallpass",
+    version,
+    about = "Email data-loss-prevention filter for UK schools"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load a configuration and everything it points to; print per-school counts.
+    CheckConfig {
+        /// The configuration file (TOML).
+        config: PathBuf,
+    },
+    /// Inspect the school directory loaded from the MIS exports.
+    Roster {
+        #[command(subcommand)]
+        command: RosterCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RosterCommand {
+    /// Counts and the first rows of a school's roster, names masked.
+    Show {
+        /// The configuration file (TOML).
+        config: PathBuf,
+        /// Only this school (its `id`).
+        #[arg(long)]
+        school: Option<String>,
+        /// How many rows to show.
+        #[arg(long, default_value_t = 10)]
+        rows: usize,
+        /// Print names and identifiers in full. The directory is personal data.
+        #[arg(long)]
+        unmasked: bool,
+    },
+}
+
+/// A failure with its exit status.
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+fn usage(e: impl Into<anyhow::Error>) -> Failure {
+    Failure {
+        code: 2,
+        error: e.into(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::CheckConfig { config } => check_config(&config),
+        Command::Roster {
+            command:
+                RosterCommand::Show {
+                    config,
+                    school,
+                    rows,
+                    unmasked,
+                },
+        } => roster_show(&config, school.as_deref(), rows, unmasked),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("hallpass: {:#}", f.error);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn load(path: &std::path::Path) -> Result<(Config, Directory), Failure> {
+    let config = Config::load(path).map_err(usage)?;
+    let dir = Directory::load(&config).map_err(usage)?;
+    Ok((config, dir))
+}
+
+fn check_config(path: &std::path::Path) -> Result<(), Failure> {
+    let (config, dir) = load(path)?;
+    println!(
+        "{}: OK — trust {:?}, {} school(s)",
+        path.display(),
+        config.trust.name,
+        config.schools.len()
+    );
+    for (school, st) in config.schools.iter().zip(&dir.stats) {
+        println!(
+            "  {} ({}): {} pupils, {} staff, {} contacts, {} rows skipped",
+            school.id, school.name, st.pupils, st.staff, st.contacts, st.rows_skipped
+        );
+        for issue in &st.issues {
+            println!("    warning: {issue}");
+        }
+    }
+    Ok(())
+}
+
+fn roster_show(
+    path: &std::path::Path,
+    school: Option<&str>,
+    rows: usize,
+    unmasked: bool,
+) -> Result<(), Failure> {
+    let (config, dir) = load(path)?;
+    if let Some(id) = school
+        && !config.schools.iter().any(|s| s.id == id)
+    {
+        let ids: Vec<&str> = config.schools.iter().map(|s| s.id.as_str()).collect();
+        return Err(usage(anyhow::anyhow!(
+            "no school {id:?} in {} (schools: {})",
+            path.display(),
+            ids.join(", ")
+        )));
+    }
+    for (i, (s, st)) in config.schools.iter().zip(&dir.stats).enumerate() {
+        if school.is_some_and(|id| id != s.id) {
+            continue;
+        }
+        println!(
+            "{} ({}): {} pupils, {} staff, {} contacts, {} rows skipped",
+            s.id, s.name, st.pupils, st.staff, st.contacts, st.rows_skipped
+        );
+        println!(
+            "  {:<6} {:<28} {:<10} {:<14} {}",
+            "line", "name", "dob", "upn", "adno"
+        );
+        let mut shown = 0;
+        for (pid, p) in dir.pupils.iter().enumerate() {
+            if p.school as usize != i || shown >= rows {
+                continue;
+            }
+            shown += 1;
+            let pid = pid as u32;
+            let (name, upn, dob, adno) = if unmasked {
+                (
+                    dir.full_name_unmasked(pid),
+                    p.upn
+                        .map(|u| String::from_utf8_lossy(&u).into_owned())
+                        .unwrap_or_default(),
+                    p.dob
+                        .map(|d| d.format("%Y-%m-%d").to_string())
+                        .unwrap_or_default(),
+                    dir.resolve_key(p.adno).to_string(),
+                )
+            } else {
+                (
+                    dir.masked_name(pid),
+                    p.upn
+                        .map(|u| format!("{}************", u[0] as char))
+                        .unwrap_or_default(),
+                    p.dob.map(|_| "****-**-**".to_string()).unwrap_or_default(),
+                    if p.adno == hallpass::directory::NONE {
+                        String::new()
+                    } else {
+                        "****".into()
+                    },
+                )
+            };
+            println!(
+                "  {:<6} {:<28} {:<10} {:<14} {}",
+                p.line, name, dob, upn, adno
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,231 @@
+//! Text normalisation shared by the directory and the scanner: folding a name to its
+//! comparison key, splitting text into words, and masking names for display.
+//!
+//! Folding is what makes "Zoë O’Brien-Smith", "ZOE OBRIEN SMITH" and "zoe o'brien - smith"
+//! the same name: NFD decomposition with combining marks dropped, lower case, apostrophes
+//! removed, and hyphens, dots and spaces all acting as word separators. This module never
+//! decides whether something is a pupil; it only says how words compare.
+
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+
+/// Apostrophe forms people type or word processors insert.
+pub fn is_apostrophe(c: char) -> bool {
+    matches!(c, '\'' | '’' | '‘' | 'ʼ' | '`' | '´')
+}
+
+/// A character that belongs inside a name word.
+#[inline]
+pub fn is_word_char(c: char) -> bool {
+    c.is_alphabetic() || is_combining_mark(c)
+}
+
+/// Folds one word: accents dropped, lower case, apostrophes removed. "O’Brien" → "obrien".
+pub fn fold_word(word: &str) -> String {
+    let mut out = String::with_capacity(word.len());
+    fold_word_into(word, &mut out);
+    out
+}
+
+/// Appends the folded form of `word` to `out`.
+pub fn fold_word_into(word: &str, out: &mut String) {
+    if word.is_ascii() {
+        for b in word.bytes() {
+            if b.is_ascii_alphanumeric() {
+                out.push(b.to_ascii_lowercase() as char);
+            }
+        }
+        return;
+    }
+    for c in word.nfd() {
+        if is_combining_mark(c) || is_apostrophe(c) {
+            continue;
+        }
+        match c {
+            'ß' => out.push_str("ss"),
+            'æ' | 'Æ' => out.push_str("ae"),
+            'œ' | 'Œ' => out.push_str("oe"),
+            'ø' | 'Ø' => out.push('o'),
+            'ł' | 'Ł' => out.push('l'),
+            'đ' | 'Đ' => out.push('d'),
+            'ı' => out.push('i'),
+            c if c.is_alphanumeric() => out.extend(c.to_lowercase()),
+            _ => {}
+        }
+    }
+}
+
+/// The comparison key of a name (one or more words): folded words joined by one space.
+/// "O’Brien-Smith" → "obrien smith"; "  Mary  Jane " → "mary jane".
+pub fn name_key(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for w in name_words(name) {
+        let start = out.len();
+        if start > 0 {
+            out.push(' ');
+        }
+        fold_word_into(w, &mut out);
+        if out.len() == start + 1 || out.len() == start {
+            out.truncate(start);
+        }
+    }
+    out
+}
+
+/// The words of a name: runs of letters (apostrophes inside a word kept).
+pub fn name_words(name: &str) -> impl Iterator<Item = &str> {
+    Words::new(name).map(move |(s, e)| &name[s..e])
+}
+
+/// Iterator over word spans `(start, end)` in text. A word is a run of letters and combining
+/// marks; an apostrophe joins two letters ("O’Brien"), except a possessive "’s" at the end of
+/// a word ("Smith's" → "Smith").
+pub struct Words<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Words<'a> {
+    pub fn new(text: &'a str) -> Self {
+        Words { text, pos: 0 }
+    }
+    /// Starts at a byte offset (must be a char boundary).
+    pub fn at(text: &'a str, pos: usize) -> Self {
+        Words { text, pos }
+    }
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+}
+
+#[inline]
+fn char_at(s: &str, i: usize) -> Option<char> {
+    let b = *s.as_bytes().get(i)?;
+    if b < 0x80 {
+        Some(b as char)
+    } else {
+        s[i..].chars().next()
+    }
+}
+
+impl Iterator for Words<'_> {
+    type Item = (usize, usize);
+
+    fn next(&mut self) -> Option<(usize, usize)> {
+        let s = self.text;
+        let bytes = s.as_bytes();
+        let mut i = self.pos;
+        // Skip to the start of a word.
+        loop {
+            let c = char_at(s, i)?;
+            if is_word_char(c) {
+                break;
+            }
+            i += c.len_utf8();
+        }
+        let start = i;
+        loop {
+            let Some(c) = char_at(s, i) else { break };
+            if is_word_char(c) {
+                i += c.len_utf8();
+                continue;
+            }
+            if is_apostrophe(c) {
+                let after = i + c.len_utf8();
+                match char_at(s, after) {
+                    Some(n) if is_word_char(n) => {
+                        // Possessive 's at the end of the word ends the word here.
+                        let possessive = (n == 's' || n == 'S')
+                            && !char_at(s, after + 1).is_some_and(is_word_char);
+                        if possessive {
+                            break;
+                        }
+                        i = after;
+                        continue;
+                    }
+                    _ => break,
+                }
+            }
+            break;
+        }
+        // Move past what ended the word (a possessive is consumed with it).
+        let mut next = i;
+        if let Some(c) = char_at(s, i)
+            && is_apostrophe(c)
+        {
+            next += c.len_utf8();
+            if matches!(bytes.get(next), Some(b's' | b'S')) {
+                next += 1;
+            }
+        }
+        self.pos = next.max(start + 1);
+        Some((start, i))
+    }
+}
+
+/// Masks a name for display: the first letter of each word and four stars. "Olivia Smith"
+/// → "O**** S****". The length of the name is not revealed.
+pub fn mask_name(name: &str) -> String {
+    let mut out = String::new();
+    for w in name_words(name) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        if let Some(c) = w.chars().next() {
+            out.extend(c.to_uppercase());
+        }
+        out.push_str("****");
+    }
+    out
+}
+
+/// Masks an identifier: keeps the first character and the length class only.
+pub fn mask_id(value: &str) -> String {
+    let mut c = value.chars();
+    match c.next() {
+        Some(f) => format!("{f}{}", "*".repeat(c.count().min(12))),
+        None => String::new(),
+    }
+}
+
+/// True when a word is written with a capital first letter (or all capitals).
+pub fn is_capitalised(word: &str) -> bool {
+    word.chars().next().is_some_and(char::is_uppercase)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<&str> {
+        Words::new(s).map(|(a, b)| &s[a..b]).collect()
+    }
+
+    #[test]
+    fn folding() {
+        assert_eq!(name_key("Zoë O’Brien-Smith"), "zoe obrien smith");
+        assert_eq!(name_key("ZOE O'BRIEN - SMITH"), "zoe obrien smith");
+        assert_eq!(name_key("zoe obrien smith"), "zoe obrien smith");
+        assert_eq!(name_key("Zoe\u{308}"), "zoe");
+        assert_eq!(name_key("  Mary  Jane "), "mary jane");
+        assert_eq!(name_key("Łukasz Nowak"), "lukasz nowak");
+        assert_eq!(name_key("Siân"), "sian");
+    }
+
+    #[test]
+    fn word_spans() {
+        assert_eq!(words("Olivia Smith's book"), ["Olivia", "Smith", "book"]);
+        assert_eq!(words("O’Brien-Smith, Zoë."), ["O’Brien", "Smith", "Zoë"]);
+        assert_eq!(words("<b>Olivia</b>"), ["b", "Olivia", "b"]);
+        assert_eq!(words("James' bag"), ["James", "bag"]);
+        assert_eq!(words("D'Souza's"), ["D'Souza"]);
+        assert_eq!(words("12 34"), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn masking() {
+        assert_eq!(mask_name("Olivia Smith"), "O**** S****");
+        assert_eq!(mask_name("zoë o’brien-smith"), "Z**** O**** S****");
+        assert_eq!(mask_id("B201439623222"), "B************");
+    }
+}
