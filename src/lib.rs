@@ -7,4 +7,5 @@ pub mod config;
 pub mod directory;
 pub mod identifiers;
 pub mod policy;
+pub mod synth;
 pub mod text;

@@ -16,7 +16,8 @@ pub(super) fn read_ctf(
     path: &Path,
     text: &str,
     stats: &mut SchoolStats,
-) -> Result<Vec<PupilRecord>, DirectoryError> {
+    sink: &mut dyn FnMut(PupilRecord),
+) -> Result<(), DirectoryError> {
     let mut reader = Reader::from_str(text);
     reader.config_mut().trim_text(true);
     let line_at = |pos: u64| {
@@ -30,7 +31,6 @@ pub(super) fn read_ctf(
     let mut pupil_depth: Option<usize> = None;
     let mut current = PupilRecord::default();
     let mut value = String::new();
-    let mut out = Vec::new();
     let mut saw_root = false;
     loop {
         let ev = reader.read_event().map_err(|e| DirectoryError::Line {
@@ -138,7 +138,7 @@ pub(super) fn read_ctf(
                             });
                             stats.rows_skipped += 1;
                         } else {
-                            out.push(r);
+                            sink(r);
                         }
                     }
                 }
@@ -149,7 +149,7 @@ pub(super) fn read_ctf(
             _ => {}
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -185,7 +185,8 @@ mod tests {
     #[test]
     fn reads_pupils_and_contacts() {
         let mut st = SchoolStats::default();
-        let r = read_ctf(Path::new("x.xml"), CTF, &mut st).unwrap();
+        let mut r = Vec::new();
+        read_ctf(Path::new("x.xml"), CTF, &mut st, &mut |p| r.push(p)).unwrap();
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].legal_surname, "O'Brien-Smith");
         assert_eq!(r[0].legal_forename, "Zoë");
@@ -207,7 +208,7 @@ mod tests {
     fn malformed_xml_is_located() {
         let mut st = SchoolStats::default();
         let bad = "<CTfile>\n<CTFpupilData>\n<Pupil><Surname>A</Forename></Pupil>\n</CTfile>";
-        let e = read_ctf(Path::new("x.xml"), bad, &mut st)
+        let e = read_ctf(Path::new("x.xml"), bad, &mut st, &mut |_| {})
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("x.xml:3: not well-formed XML"), "{e}");
@@ -216,9 +217,14 @@ mod tests {
     #[test]
     fn other_xml_is_refused() {
         let mut st = SchoolStats::default();
-        let e = read_ctf(Path::new("x.xml"), "<html><body/></html>", &mut st)
-            .unwrap_err()
-            .to_string();
+        let e = read_ctf(
+            Path::new("x.xml"),
+            "<html><body/></html>",
+            &mut st,
+            &mut |_| {},
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("root <CTfile>"), "{e}");
     }
 }

@@ -51,6 +51,21 @@ impl Interner {
         id
     }
 
+    /// Reserves room for `strings` more strings of `bytes` bytes in all.
+    pub fn reserve(&mut self, strings: usize, bytes: usize) {
+        self.data.reserve(bytes);
+        self.ends.reserve(strings);
+        let (data, ends) = (&self.data, &self.ends);
+        self.table.reserve(strings, |id| {
+            let start = if *id == 0 {
+                0
+            } else {
+                ends[*id as usize - 1] as usize
+            };
+            hash_str(&data[start..ends[*id as usize] as usize])
+        });
+    }
+
     pub fn get(&self, s: &str) -> Option<u32> {
         self.table
             .find(hash_str(s), |id| self.resolve(*id) == s)
@@ -137,8 +152,8 @@ impl<K: Hash + Eq> MultiMap<K> {
         }
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&K, &u32)> {
-        self.map.iter()
+    pub fn reserve(&mut self, n: usize) {
+        self.map.reserve(n);
     }
 
     pub fn contains_key(&self, key: &K) -> bool {
@@ -159,9 +174,73 @@ impl<K: Hash + Eq> MultiMap<K> {
     }
 }
 
+/// A one-to-many index built in bulk: pairs are pushed while loading and sorted once by
+/// [`SortedMultiMap::finish`]. Compact (no hash-table slack) and cache-friendly to build; a
+/// lookup is a binary search, for indexes consulted a few times per message.
+pub struct SortedMultiMap<K> {
+    entries: Vec<(K, u32)>,
+    sorted: bool,
+}
+
+impl<K> Default for SortedMultiMap<K> {
+    fn default() -> Self {
+        SortedMultiMap {
+            entries: Vec::new(),
+            sorted: true,
+        }
+    }
+}
+
+impl<K: Ord + Copy> SortedMultiMap<K> {
+    pub fn push(&mut self, key: K, value: u32) {
+        self.entries.push((key, value));
+        self.sorted = false;
+    }
+
+    pub fn reserve(&mut self, n: usize) {
+        self.entries.reserve(n);
+    }
+
+    /// Sorts and removes duplicate pairs; call once after loading.
+    pub fn finish(&mut self) {
+        self.entries.sort_unstable();
+        self.entries.dedup();
+        self.entries.shrink_to_fit();
+        self.sorted = true;
+    }
+
+    /// The values for a key, in ascending order.
+    pub fn get(&self, key: &K) -> impl Iterator<Item = u32> + '_ {
+        debug_assert!(self.sorted, "SortedMultiMap::finish not called");
+        let key = *key;
+        let start = self.entries.partition_point(|(k, _)| *k < key);
+        self.entries[start..]
+            .iter()
+            .take_while(move |(k, _)| *k == key)
+            .map(|(_, v)| *v)
+    }
+
+    /// All (key, value) pairs in key order.
+    pub fn iter(&self) -> impl Iterator<Item = &(K, u32)> {
+        self.entries.iter()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sorted_multimap() {
+        let mut m = SortedMultiMap::default();
+        for (k, v) in [(3u64, 1), (1, 2), (3, 0), (3, 1)] {
+            m.push(k, v);
+        }
+        m.finish();
+        assert_eq!(m.get(&3).collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(m.get(&1).collect::<Vec<_>>(), [2]);
+        assert_eq!(m.get(&2).count(), 0);
+    }
 
     #[test]
     fn interner_dedupes_and_resolves() {

@@ -12,12 +12,13 @@ mod roster_csv;
 mod staff;
 
 use std::fmt;
+use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 use rustc_hash::FxHashSet;
 
-pub use intern::{Interner, MultiMap};
+pub use intern::{Interner, MultiMap, SortedMultiMap};
 
 use crate::config::Config;
 use crate::text::{mask_name, name_key};
@@ -62,6 +63,9 @@ pub type StaffId = u32;
 /// Marks "no string" in the compact records.
 pub const NONE: u32 = u32::MAX;
 
+/// Marks "no admission number".
+pub const NO_ADNO: u64 = u64::MAX;
+
 /// One pupil, compactly: names are ids of folded keys in [`Directory::keys`].
 #[derive(Debug, Clone)]
 pub struct Pupil {
@@ -75,8 +79,8 @@ pub struct Pupil {
     pub dob: Option<NaiveDate>,
     pub upn: Option<[u8; 13]>,
     pub uln: Option<u64>,
-    /// Admission number without leading zeros (key id) or [`NONE`].
-    pub adno: u32,
+    /// Admission number key (see [`adno_key`]) or [`NO_ADNO`].
+    pub adno: u64,
     /// Source line in the roster file (for `roster show`).
     pub line: u32,
 }
@@ -104,6 +108,52 @@ pub enum Owner {
     StaffPersonal(StaffId),
 }
 
+impl Owner {
+    /// Packs an owner into a `u32`: kind in the top 3 bits, index below.
+    fn pack(self) -> u32 {
+        let (kind, id) = match self {
+            Owner::Pupil(i) => (0, i),
+            Owner::PupilPersonal(i) => (1, i),
+            Owner::Contact(i) => (2, i),
+            Owner::Staff(i) => (3, i),
+            Owner::StaffPersonal(i) => (4, i),
+        };
+        debug_assert!(id < 1 << 29);
+        (kind << 29) | id
+    }
+
+    fn unpack(v: u32) -> Owner {
+        let id = v & ((1 << 29) - 1);
+        match v >> 29 {
+            0 => Owner::Pupil(id),
+            1 => Owner::PupilPersonal(id),
+            2 => Owner::Contact(id),
+            3 => Owner::Staff(id),
+            _ => Owner::StaffPersonal(id),
+        }
+    }
+}
+
+/// An admission number's comparison form.
+pub enum AdnoKey<'a> {
+    None,
+    /// All digits: the number (so "001234" = "1234").
+    Number(u64),
+    /// Anything else, trimmed, leading zeros dropped.
+    Text(&'a str),
+}
+
+pub fn adno_key(s: &str) -> AdnoKey<'_> {
+    let t = s.trim().trim_start_matches('0');
+    if t.is_empty() {
+        return AdnoKey::None;
+    }
+    if t.len() <= 18 && t.bytes().all(|b| b.is_ascii_digit()) {
+        return AdnoKey::Number(t.parse().expect("digits"));
+    }
+    AdnoKey::Text(t)
+}
+
 /// Per-school counts for `check-config` and `roster show`.
 #[derive(Debug, Clone, Default)]
 pub struct SchoolStats {
@@ -124,6 +174,8 @@ pub struct Directory {
     /// Names as written in the MIS (for `--unmasked` and masking), by key id.
     display: rustc_hash::FxHashMap<u32, u32>,
     display_names: Interner,
+    /// Names as written → key id: a roster repeats the same few thousand names.
+    written_ids: rustc_hash::FxHashMap<Box<str>, u32>,
     /// (forename key, surname key) → pupils, over legal and preferred combinations.
     pairs: MultiMap<u64>,
     /// Forename keys of pupils (what the name detector looks for first).
@@ -131,11 +183,13 @@ pub struct Directory {
     /// Surname keys of pupils.
     surnames: FxHashSet<u32>,
     /// Admission number key → pupils.
-    adnos: MultiMap<u32>,
-    /// Address key → owners.
-    addresses: MultiMap<u32>,
-    owners: Vec<Owner>,
-    owner_ids: rustc_hash::FxHashMap<Owner, u32>,
+    adnos: SortedMultiMap<u64>,
+    /// Admission numbers that are not plain digits, by key.
+    adno_text: Interner,
+    /// Address → owners, keyed by a per-process keyed (SipHash) hash of the normalised
+    /// address: no address strings are kept, and collisions cannot be crafted from outside.
+    addresses: SortedMultiMap<u64>,
+    address_hasher: std::hash::RandomState,
     /// (forename key, surname key) of staff.
     staff_names: FxHashSet<u64>,
     pub stats: Vec<SchoolStats>,
@@ -183,7 +237,11 @@ pub fn normalise_address(a: &str) -> Option<String> {
     if local.is_empty() || domain.is_empty() || domain.contains(char::is_whitespace) {
         return None;
     }
-    Some(a.to_lowercase())
+    Some(if a.is_ascii() {
+        a.to_ascii_lowercase()
+    } else {
+        a.to_lowercase()
+    })
 }
 
 impl Directory {
@@ -193,11 +251,34 @@ impl Directory {
         for (i, school) in config.schools.iter().enumerate() {
             let mut stats = SchoolStats::default();
             let roster = config.resolve(&school.roster);
-            let records = read_roster(&roster, &mut stats)?;
-            for r in records {
-                dir.add_pupil(i as u16, r);
-                stats.pupils += 1;
+            if let Ok(m) = std::fs::metadata(&roster) {
+                // A roster row is rarely shorter than 100 bytes.
+                dir.reserve_pupils((m.len() / 100).min(5_000_000) as usize);
             }
+            // Parse on one thread and index on this one: the two halves take similar time.
+            std::thread::scope(|scope| {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<PupilRecord>>(16);
+                let stats = &mut stats;
+                let reader = scope.spawn(move || {
+                    let mut batch = Vec::with_capacity(1024);
+                    let r = read_roster(&roster, stats, &mut |p| {
+                        batch.push(p);
+                        if batch.len() == 1024 {
+                            let _ =
+                                tx.send(std::mem::replace(&mut batch, Vec::with_capacity(1024)));
+                        }
+                    });
+                    let _ = tx.send(batch);
+                    r
+                });
+                for batch in rx {
+                    for p in batch {
+                        dir.add_pupil(i as u16, p);
+                    }
+                }
+                reader.join().expect("roster reader thread")
+            })?;
+            stats.pupils = dir.pupils.iter().filter(|p| p.school == i as u16).count();
             if let Some(staff) = &school.staff {
                 let path = config.resolve(staff);
                 for s in staff::read_staff(&path, &mut stats)? {
@@ -207,28 +288,37 @@ impl Directory {
             }
             dir.stats.push(stats);
         }
-        let contacts: Vec<usize> = (0..config.schools.len())
-            .map(|i| dir.count_contacts(i as u16))
-            .collect();
-        for (s, c) in dir.stats.iter_mut().zip(contacts) {
-            s.contacts = c;
+        dir.finish();
+        for i in 0..dir.stats.len() {
+            dir.stats[i].contacts = dir.count_contacts(i as u16);
         }
-        dir.shrink();
         Ok(dir)
     }
 
-    fn shrink(&mut self) {
+    /// Completes the indexes after the last record; lookups need it.
+    pub fn finish(&mut self) {
         self.pupils.shrink_to_fit();
         self.keys.shrink_to_fit();
         self.display_names.shrink_to_fit();
+        self.written_ids = Default::default();
         self.pairs.shrink_to_fit();
-        self.adnos.shrink_to_fit();
-        self.addresses.shrink_to_fit();
-        self.owners.shrink_to_fit();
-        self.owner_ids = Default::default();
+        self.adnos.finish();
+        self.addresses.finish();
     }
 
     fn name(&mut self, written: &str) -> u32 {
+        if written.is_empty() {
+            return NONE;
+        }
+        if let Some(id) = self.written_ids.get(written) {
+            return *id;
+        }
+        let id = self.name_uncached(written);
+        self.written_ids.insert(written.into(), id);
+        id
+    }
+
+    fn name_uncached(&mut self, written: &str) -> u32 {
         let key = name_key(written);
         if key.is_empty() {
             return NONE;
@@ -241,19 +331,10 @@ impl Directory {
         id
     }
 
-    fn owner(&mut self, o: Owner) -> u32 {
-        let next = self.owners.len() as u32;
-        *self.owner_ids.entry(o).or_insert_with(|| {
-            self.owners.push(o);
-            next
-        })
-    }
-
     fn add_address(&mut self, address: &str, o: Owner) {
         if let Some(a) = normalise_address(address) {
-            let k = self.keys.intern(&a);
-            let oid = self.owner(o);
-            self.addresses.insert(k, oid);
+            let k = self.address_hasher.hash_one(a.as_str());
+            self.addresses.push(k, o.pack());
         }
     }
 
@@ -270,14 +351,14 @@ impl Directory {
         } else {
             self.keys.intern(&middle)
         };
-        let adno_t = r.adno.trim().trim_start_matches('0');
-        let adno = if adno_t.is_empty() {
-            NONE
-        } else {
-            let k = self.keys.intern(adno_t);
-            self.adnos.insert(k, id);
-            k
+        let adno = match adno_key(&r.adno) {
+            AdnoKey::None => NO_ADNO,
+            AdnoKey::Number(n) => n,
+            AdnoKey::Text(t) => (1 << 63) | self.adno_text.intern(t) as u64,
         };
+        if adno != NO_ADNO {
+            self.adnos.push(adno, id);
+        }
         for f in [legal_forename, preferred_forename] {
             if f == NONE {
                 continue;
@@ -319,6 +400,14 @@ impl Directory {
         id
     }
 
+    /// Reserves room for about `n` more pupils (a roster's size is known from its file).
+    pub fn reserve_pupils(&mut self, n: usize) {
+        self.pupils.reserve(n);
+        self.pairs.reserve(n * 5 / 4);
+        self.adnos.reserve(n);
+        self.addresses.reserve(n * 3);
+    }
+
     /// Adds one member of staff.
     pub fn add_staff(&mut self, school: u16, s: StaffRecord) -> StaffId {
         let id = self.staff.len() as StaffId;
@@ -337,20 +426,6 @@ impl Directory {
             surname,
         });
         id
-    }
-
-    fn count_contacts(&self, school: u16) -> usize {
-        let mut seen = FxHashSet::default();
-        for (k, _) in self.addresses.iter() {
-            for o in self.addresses.get(k) {
-                if let Owner::Contact(p) = self.owners[*o as usize]
-                    && self.pupils[p as usize].school == school
-                {
-                    seen.insert(*k);
-                }
-            }
-        }
-        seen.len()
     }
 
     // ---- lookups for the scanner and the policy ----
@@ -379,11 +454,41 @@ impl Directory {
     }
 
     /// Pupils with this admission number (leading zeros ignored).
-    pub fn pupils_with_adno(&self, adno: &str) -> &[PupilId] {
-        match self.keys.get(adno.trim_start_matches('0')) {
-            Some(k) => self.adnos.get(&k),
-            None => &[],
+    pub fn pupils_with_adno(&self, adno: &str) -> Vec<PupilId> {
+        let key = match adno_key(adno) {
+            AdnoKey::None => return Vec::new(),
+            AdnoKey::Number(n) => n,
+            AdnoKey::Text(t) => match self.adno_text.get(t) {
+                Some(id) => (1 << 63) | id as u64,
+                None => return Vec::new(),
+            },
+        };
+        self.adnos.get(&key).collect()
+    }
+
+    /// The admission number as text (leading zeros dropped).
+    pub fn adno_written(&self, key: u64) -> String {
+        match key {
+            NO_ADNO => String::new(),
+            k if k & (1 << 63) != 0 => self.adno_text.resolve((k & !(1 << 63)) as u32).into(),
+            k => k.to_string(),
         }
+    }
+
+    /// Distinct contact addresses of a school's pupils.
+    fn count_contacts(&self, school: u16) -> usize {
+        let mut n = 0;
+        let mut last = None;
+        for (k, o) in self.addresses.iter() {
+            if let Owner::Contact(p) = Owner::unpack(*o)
+                && self.pupils[p as usize].school == school
+                && last != Some(*k)
+            {
+                n += 1;
+                last = Some(*k);
+            }
+        }
+        n
     }
 
     /// Whether a forename + surname pair is a member of staff's name.
@@ -402,15 +507,8 @@ impl Directory {
         let Some(a) = normalise_address(address) else {
             return Vec::new();
         };
-        match self.keys.get(&a) {
-            Some(k) => self
-                .addresses
-                .get(&k)
-                .iter()
-                .map(|o| self.owners[*o as usize])
-                .collect(),
-            None => Vec::new(),
-        }
+        let k = self.address_hasher.hash_one(a.as_str());
+        self.addresses.get(&k).map(Owner::unpack).collect()
     }
 
     pub fn pupil(&self, id: PupilId) -> &Pupil {
@@ -456,33 +554,40 @@ impl Directory {
     }
 }
 
-/// Reads a roster: a DfE CTF (XML) or a MIS CSV export, judged from the content.
+/// Reads a roster: a DfE CTF (XML) or a MIS CSV export, judged from the content. Each pupil
+/// is handed to `sink` as it is read, so a large roster is never held twice.
 pub fn read_roster(
     path: &Path,
     stats: &mut SchoolStats,
-) -> Result<Vec<PupilRecord>, DirectoryError> {
+    sink: &mut dyn FnMut(PupilRecord),
+) -> Result<(), DirectoryError> {
     let bytes = std::fs::read(path).map_err(|source| DirectoryError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    let text = decode_text(&bytes);
+    let text = decode_text(bytes);
     if text.trim_start().starts_with('<') {
-        ctf::read_ctf(path, &text, stats)
+        ctf::read_ctf(path, &text, stats, sink)
     } else {
-        roster_csv::read_roster_csv(path, &text, stats)
+        roster_csv::read_roster_csv(path, &text, stats, sink)
     }
 }
 
 /// Decodes an export: UTF-8 (BOM or not), UTF-16 with a BOM, else Windows-1252.
-pub fn decode_text(bytes: &[u8]) -> String {
-    if let Some((enc, bom)) = encoding_rs::Encoding::for_bom(bytes) {
+pub fn decode_text(bytes: Vec<u8>) -> String {
+    if let Some((enc, bom)) = encoding_rs::Encoding::for_bom(&bytes) {
+        if enc == encoding_rs::UTF_8 && std::str::from_utf8(&bytes[bom..]).is_ok() {
+            let mut bytes = bytes;
+            bytes.drain(..bom);
+            return String::from_utf8(bytes).expect("checked above");
+        }
         let (text, _) = enc.decode_without_bom_handling(&bytes[bom..]);
         return text.into_owned();
     }
-    match std::str::from_utf8(bytes) {
-        Ok(s) => s.to_string(),
-        Err(_) => encoding_rs::WINDOWS_1252
-            .decode_without_bom_handling(bytes)
+    match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => encoding_rs::WINDOWS_1252
+            .decode_without_bom_handling(e.as_bytes())
             .0
             .into_owned(),
     }
@@ -492,6 +597,9 @@ pub fn decode_text(bytes: &[u8]) -> String {
 /// 12.03.2013, and a leading date of a date-time ("2013-03-12T00:00:00").
 pub fn parse_dob(s: &str) -> Option<NaiveDate> {
     let s = s.trim();
+    if let Some(d) = parse_dob_fast(s.as_bytes()) {
+        return Some(d);
+    }
     let s = s.split(['T', ' ']).next().unwrap_or(s);
     for f in ["%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y/%m/%d"] {
         if let Ok(d) = NaiveDate::parse_from_str(s, f)
@@ -501,6 +609,30 @@ pub fn parse_dob(s: &str) -> Option<NaiveDate> {
         }
     }
     None
+}
+
+/// dd/mm/yyyy and yyyy-mm-dd without a format parser (the common case in big rosters).
+fn parse_dob_fast(b: &[u8]) -> Option<NaiveDate> {
+    let num = |x: &[u8]| -> Option<u32> {
+        x.iter().try_fold(0u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as u32)
+        })
+    };
+    let (y, m, d) = match b {
+        [d1, d2, b'/', m1, m2, b'/', y @ ..] if y.len() == 4 => {
+            (num(y)?, num(&[*m1, *m2])?, num(&[*d1, *d2])?)
+        }
+        [y1, y2, y3, y4, b'-', m1, m2, b'-', d1, d2] => (
+            num(&[*y1, *y2, *y3, *y4])?,
+            num(&[*m1, *m2])?,
+            num(&[*d1, *d2])?,
+        ),
+        _ => return None,
+    };
+    if !(1900..=2100).contains(&y) {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(y as i32, m, d)
 }
 
 /// Validates and packs a UPN field; `Err` with a message when it fails its check.
@@ -558,9 +690,9 @@ mod tests {
 
     #[test]
     fn decoding() {
-        assert_eq!(decode_text(b"\xef\xbb\xbfZo\xc3\xab"), "Zoë");
-        assert_eq!(decode_text(b"Zo\xeb"), "Zoë");
-        assert_eq!(decode_text(b"\xff\xfeZ\x00o\x00"), "Zo");
+        assert_eq!(decode_text(b"\xef\xbb\xbfZo\xc3\xab".to_vec()), "Zoë");
+        assert_eq!(decode_text(b"Zo\xeb".to_vec()), "Zoë");
+        assert_eq!(decode_text(b"\xff\xfeZ\x00o\x00".to_vec()), "Zo");
     }
 
     #[test]
@@ -577,6 +709,7 @@ mod tests {
                 ..Default::default()
             },
         );
+        d.finish();
         let f = d.key_id("zoe").unwrap();
         let s = d.key_id("obrien smith").unwrap();
         assert_eq!(d.pupils_named(f, s), &[id]);

@@ -28,7 +28,8 @@ pub(super) fn read_roster_csv(
     path: &Path,
     text: &str,
     stats: &mut SchoolStats,
-) -> Result<Vec<PupilRecord>, DirectoryError> {
+    sink: &mut dyn FnMut(PupilRecord),
+) -> Result<(), DirectoryError> {
     let mut rdr = csv::ReaderBuilder::new()
         .delimiter(sniff_delimiter(text))
         .flexible(true)
@@ -63,7 +64,6 @@ pub(super) fn read_roster_csv(
         });
     }
 
-    let mut out = Vec::new();
     let mut record = csv::StringRecord::new();
     let mut lines = LineCounter::new(text);
     loop {
@@ -157,9 +157,9 @@ pub(super) fn read_roster_csv(
             stats.rows_skipped += 1;
             continue;
         }
-        out.push(r);
+        sink(r);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// 1-based line numbers of byte offsets, counted forward incrementally (csv-core's own line
@@ -231,8 +231,11 @@ mod tests {
 
     fn read(text: &str) -> (Result<Vec<PupilRecord>, DirectoryError>, SchoolStats) {
         let mut stats = SchoolStats::default();
-        let r = read_roster_csv(Path::new("roster.csv"), text, &mut stats);
-        (r, stats)
+        let mut out = Vec::new();
+        let r = read_roster_csv(Path::new("roster.csv"), text, &mut stats, &mut |p| {
+            out.push(p)
+        });
+        (r.map(|()| out), stats)
     }
 
     #[test]

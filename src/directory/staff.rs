@@ -15,7 +15,7 @@ pub(super) fn read_staff(
         path: path.to_path_buf(),
         source,
     })?;
-    parse_staff(path, &decode_text(&bytes), stats)
+    parse_staff(path, &decode_text(bytes), stats)
 }
 
 pub(super) fn parse_staff(
