@@ -7,5 +7,6 @@ pub mod config;
 pub mod directory;
 pub mod identifiers;
 pub mod policy;
+pub mod scan;
 pub mod synth;
 pub mod text;

@@ -182,12 +182,16 @@ pub struct Directory {
     forenames: FxHashSet<u32>,
     /// Surname keys of pupils.
     surnames: FxHashSet<u32>,
+    /// UPN (keyed hash) → pupils; ULN → pupils.
+    upns: SortedMultiMap<u64>,
+    ulns: SortedMultiMap<u64>,
     /// Admission number key → pupils.
     adnos: SortedMultiMap<u64>,
     /// Admission numbers that are not plain digits, by key.
     adno_text: Interner,
     /// Address → owners, keyed by a per-process keyed (SipHash) hash of the normalised
     /// address: no address strings are kept, and collisions cannot be crafted from outside.
+    /// (The same hasher keys UPNs.)
     addresses: SortedMultiMap<u64>,
     address_hasher: std::hash::RandomState,
     /// (forename key, surname key) of staff.
@@ -303,6 +307,8 @@ impl Directory {
         self.written_ids = Default::default();
         self.pairs.shrink_to_fit();
         self.adnos.finish();
+        self.upns.finish();
+        self.ulns.finish();
         self.addresses.finish();
     }
 
@@ -358,6 +364,12 @@ impl Directory {
         };
         if adno != NO_ADNO {
             self.adnos.push(adno, id);
+        }
+        if let Some(u) = &r.upn {
+            self.upns.push(self.address_hasher.hash_one(u), id);
+        }
+        if let Some(u) = r.uln {
+            self.ulns.push(u, id);
         }
         for f in [legal_forename, preferred_forename] {
             if f == NONE {
@@ -464,6 +476,26 @@ impl Directory {
             },
         };
         self.adnos.get(&key).collect()
+    }
+
+    /// Pupils with this UPN (any case or spacing).
+    pub fn pupils_with_upn(&self, upn: &str) -> Vec<PupilId> {
+        match crate::identifiers::normalise(upn) {
+            Some(n) if n.len() == 13 => {
+                let mut b = [0u8; 13];
+                b.copy_from_slice(n.as_bytes());
+                self.upns.get(&self.address_hasher.hash_one(b)).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Pupils with this ULN.
+    pub fn pupils_with_uln(&self, uln: &str) -> Vec<PupilId> {
+        match crate::identifiers::normalise(uln).and_then(|n| n.parse::<u64>().ok()) {
+            Some(n) => self.ulns.get(&n).collect(),
+            None => Vec::new(),
+        }
     }
 
     /// The admission number as text (leading zeros dropped).

@@ -1,0 +1,169 @@
+//! Recipient classes: internal, pupil, contact, partner, personal_webmail, external.
+//!
+//! A parent's Gmail address is `contact` while the message names only that parent's
+//! children, and `personal_webmail` as soon as it names another child. This module owns the
+//! domain lists (`patterns/personal-webmail.txt` plus the config) and the order of the tests.
+
+use std::sync::Arc;
+
+use rustc_hash::FxHashSet;
+
+use super::RecipientClass;
+use crate::config::{Config, Hours, domain_matches};
+use crate::directory::{Directory, Owner, PupilId};
+
+const WEBMAIL: &str = include_str!("../../patterns/personal-webmail.txt");
+
+pub struct Classifier {
+    school_domains: Vec<String>,
+    pupil_domains: Vec<String>,
+    partner_domains: Vec<String>,
+    webmail: FxHashSet<String>,
+    directory: Arc<Directory>,
+    pub hours: Hours,
+}
+
+/// The domain of an address, lower-cased (`None` without an `@`).
+pub fn domain_of(address: &str) -> Option<String> {
+    let a = address.trim().trim_start_matches('<').trim_end_matches('>');
+    let (_, d) = a.rsplit_once('@')?;
+    let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
+    (!d.is_empty()).then_some(d)
+}
+
+/// Whether `domain` is `parent` or a subdomain of it.
+fn within(domain: &str, parent: &str) -> bool {
+    domain == parent
+        || (domain.len() > parent.len()
+            && domain.ends_with(parent)
+            && domain.as_bytes()[domain.len() - parent.len() - 1] == b'.')
+}
+
+impl Classifier {
+    pub fn new(
+        config: &Config,
+        directory: Arc<Directory>,
+    ) -> Result<Classifier, crate::config::ConfigError> {
+        let mut webmail: FxHashSet<String> = WEBMAIL
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_ascii_lowercase)
+            .collect();
+        webmail.extend(
+            config
+                .trust
+                .personal_webmail_domains
+                .iter()
+                .map(|d| d.to_ascii_lowercase()),
+        );
+        Ok(Classifier {
+            school_domains: config
+                .schools
+                .iter()
+                .flat_map(|s| s.domains.clone())
+                .collect(),
+            pupil_domains: config
+                .schools
+                .iter()
+                .flat_map(|s| s.pupil_domains.clone())
+                .collect(),
+            partner_domains: config
+                .trust
+                .partner_domains
+                .iter()
+                .map(|d| d.to_ascii_lowercase())
+                .collect(),
+            webmail,
+            directory,
+            hours: config.hours()?,
+        })
+    }
+
+    /// Who owns an address in the directory.
+    pub fn owners(&self, address: &str) -> Vec<Owner> {
+        self.directory.owners_of(address)
+    }
+
+    pub fn is_pupil_domain(&self, address: &str) -> bool {
+        domain_of(address).is_some_and(|d| self.pupil_domains.iter().any(|p| within(&d, p)))
+    }
+
+    /// A staff/school domain of any school in the trust (pupil domains excluded).
+    pub fn is_school_domain(&self, address: &str) -> bool {
+        domain_of(address).is_some_and(|d| {
+            !self.pupil_domains.iter().any(|p| within(&d, p))
+                && self.school_domains.iter().any(|p| within(&d, p))
+        })
+    }
+
+    pub fn is_personal_webmail(&self, address: &str) -> bool {
+        domain_of(address).is_some_and(|d| self.webmail.contains(&d))
+    }
+
+    /// The class from the address alone (no contact test): `None` for a contact candidate
+    /// that needs the named pupils.
+    pub fn classify_address(&self, address: &str) -> Option<RecipientClass> {
+        let d = domain_of(address)?;
+        if self.pupil_domains.iter().any(|p| within(&d, p)) {
+            return Some(RecipientClass::Pupil);
+        }
+        if self
+            .directory
+            .owners_of(address)
+            .iter()
+            .any(|o| matches!(o, Owner::Pupil(_)))
+        {
+            return Some(RecipientClass::Pupil);
+        }
+        if self.school_domains.iter().any(|p| within(&d, p)) {
+            return Some(RecipientClass::Internal);
+        }
+        None
+    }
+
+    /// The class of a recipient of a message that names `persons` (each: the pupils a named
+    /// person may be).
+    pub fn classify(&self, address: &str, persons: &[&[PupilId]]) -> RecipientClass {
+        if let Some(c) = self.classify_address(address) {
+            return c;
+        }
+        let Some(d) = domain_of(address) else {
+            return RecipientClass::External;
+        };
+        let owners = self.directory.owners_of(address);
+        let contact_of: Vec<PupilId> = owners
+            .iter()
+            .filter_map(|o| match o {
+                Owner::Contact(p) => Some(*p),
+                _ => None,
+            })
+            .collect();
+        if !contact_of.is_empty()
+            && persons
+                .iter()
+                .all(|ps| ps.iter().any(|p| contact_of.contains(p)))
+        {
+            return RecipientClass::Contact;
+        }
+        if self.partner_domains.iter().any(|p| domain_matches(p, &d)) {
+            return RecipientClass::Partner;
+        }
+        if self.webmail.contains(&d) {
+            return RecipientClass::PersonalWebmail;
+        }
+        RecipientClass::External
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains() {
+        assert_eq!(domain_of("<A@Example.COM>").as_deref(), Some("example.com"));
+        assert!(within("pupils.x.sch.uk", "x.sch.uk"));
+        assert!(!within("notx.sch.uk", "x.sch.uk"));
+    }
+}

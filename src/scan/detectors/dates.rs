@@ -1,0 +1,168 @@
+//! date_of_birth: a date in a common UK form (12/03/2013, 12-03-13, 12 March 2013,
+//! 2013-03-12) that could be a pupil's birth date (2 to 25 years ago), standing near a pupil's
+//! name or after a "DOB" / "date of birth" label (or in a table with such a header).
+
+use chrono::{Datelike, NaiveDate};
+use regex::Regex;
+
+pub struct DateDetector {
+    numeric: Regex,
+    iso: Regex,
+    words: Regex,
+    label: Regex,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DateMatch {
+    pub start: usize,
+    pub end: usize,
+    pub date: NaiveDate,
+}
+
+impl Default for DateDetector {
+    fn default() -> Self {
+        let month = r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
+        DateDetector {
+            numeric: Regex::new(r"\b([0-3]?[0-9])[/.\-]([01]?[0-9])[/.\-]([0-9]{4}|[0-9]{2})\b").unwrap(),
+            iso: Regex::new(r"\b([12][0-9]{3})-([01][0-9])-([0-3][0-9])\b").unwrap(),
+            words: Regex::new(&format!(r"(?i)\b([0-3]?[0-9])(?:st|nd|rd|th)?(?:\s+of)?\s+{month}\.?,?\s+([12][0-9]{{3}})\b")).unwrap(),
+            label: Regex::new(r"(?i)(?:\bdob\b|\bd\.o\.b\b\.?|\bdate of birth\b|\bborn\b|\bbirth ?date\b|\bbirthday\b)").unwrap(),
+        }
+    }
+}
+
+fn month_number(m: &str) -> Option<u32> {
+    let m = m.to_ascii_lowercase();
+    let names = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    names
+        .iter()
+        .position(|n| m.starts_with(n))
+        .map(|p| p as u32 + 1)
+}
+
+impl DateDetector {
+    /// Dates in the text that could be a pupil's birth date, given the current year.
+    pub fn dates(&self, text: &str, this_year: i32) -> Vec<DateMatch> {
+        let mut out = Vec::new();
+        let plausible = |d: NaiveDate| (this_year - 25..=this_year - 2).contains(&d.year());
+        let year = |y: &str| -> i32 {
+            let n: i32 = y.parse().unwrap_or(0);
+            if y.len() == 2 {
+                if 2000 + n <= this_year {
+                    2000 + n
+                } else {
+                    1900 + n
+                }
+            } else {
+                n
+            }
+        };
+        for c in self.numeric.captures_iter(text) {
+            let m = c.get(0).unwrap();
+            if let (Ok(d), Ok(mo)) = (c[1].parse::<u32>(), c[2].parse::<u32>())
+                && let Some(date) = NaiveDate::from_ymd_opt(year(&c[3]), mo, d)
+                && plausible(date)
+            {
+                out.push(DateMatch {
+                    start: m.start(),
+                    end: m.end(),
+                    date,
+                });
+            }
+        }
+        for c in self.iso.captures_iter(text) {
+            let m = c.get(0).unwrap();
+            if let (Ok(y), Ok(mo), Ok(d)) = (
+                c[1].parse::<i32>(),
+                c[2].parse::<u32>(),
+                c[3].parse::<u32>(),
+            ) && let Some(date) = NaiveDate::from_ymd_opt(y, mo, d)
+                && plausible(date)
+            {
+                out.push(DateMatch {
+                    start: m.start(),
+                    end: m.end(),
+                    date,
+                });
+            }
+        }
+        for c in self.words.captures_iter(text) {
+            let m = c.get(0).unwrap();
+            if let (Ok(d), Some(mo), Ok(y)) = (
+                c[1].parse::<u32>(),
+                month_number(&c[2]),
+                c[3].parse::<i32>(),
+            ) && let Some(date) = NaiveDate::from_ymd_opt(y, mo, d)
+                && plausible(date)
+            {
+                out.push(DateMatch {
+                    start: m.start(),
+                    end: m.end(),
+                    date,
+                });
+            }
+        }
+        out.sort_by_key(|m| m.start);
+        out.dedup_by(|a, b| a.start < b.end);
+        out
+    }
+
+    /// Whether a DOB label stands shortly before `start`.
+    pub fn labelled(&self, text: &str, start: usize) -> bool {
+        let mut s = start.saturating_sub(40);
+        while !text.is_char_boundary(s) {
+            s -= 1;
+        }
+        self.label.is_match(&text[s..start])
+    }
+
+    pub fn is_label(&self, text: &str) -> bool {
+        self.label.is_match(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uk_forms() {
+        let d = DateDetector::default();
+        for t in [
+            "12/03/2013",
+            "12-03-13",
+            "12 March 2013",
+            "12th March 2013",
+            "2013-03-12",
+            "12.03.2013",
+            "12 Mar. 2013",
+        ] {
+            let got = d.dates(t, 2026);
+            assert_eq!(got.len(), 1, "{t}");
+            assert_eq!(
+                got[0].date,
+                NaiveDate::from_ymd_opt(2013, 3, 12).unwrap(),
+                "{t}"
+            );
+        }
+    }
+
+    #[test]
+    fn not_birth_dates() {
+        let d = DateDetector::default();
+        assert!(d.dates("trip on 12/03/2026", 2026).is_empty());
+        assert!(d.dates("31/02/2013", 2026).is_empty());
+        assert!(d.dates("born 12/03/1970", 2026).is_empty());
+        assert!(d.dates("version 1.2.3", 2026).is_empty());
+    }
+
+    #[test]
+    fn labels() {
+        let d = DateDetector::default();
+        let t = "DOB: 12/03/2013";
+        assert!(d.labelled(t, 5));
+        assert!(!d.labelled("Trip: 12/03/2013", 6));
+    }
+}

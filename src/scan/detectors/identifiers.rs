@@ -1,0 +1,202 @@
+//! upn, uln, nhs_number, ni_number: candidate spans by the conservative patterns of
+//! `shared/reference/identifiers.md`, then the canonical check. A string that fails its check
+//! is not a finding. Bare ten-digit numbers (ULN or NHS by one weighted sum) need context: a
+//! keyword shortly before, or a keyword in the table's header row; numbers after a phone
+//! prefix or keyword are passed over.
+
+use regex::Regex;
+
+use crate::identifiers::{
+    nhs_placeholder, nhs_valid_normalised, nino_valid_normalised, normalise, uln_valid_normalised,
+    upn_valid_normalised,
+};
+use crate::scan::FindingKind;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdMatch {
+    pub kind: FindingKind,
+    pub start: usize,
+    pub end: usize,
+    /// Canonical (normalised) value.
+    pub value: String,
+}
+
+pub struct IdDetector {
+    upn: Regex,
+    ten: Regex,
+    nhs_spaced: Regex,
+    nino: Regex,
+    uln_kw: Regex,
+    nhs_kw: Regex,
+    phone_kw: Regex,
+}
+
+impl Default for IdDetector {
+    fn default() -> Self {
+        IdDetector {
+            upn: Regex::new(r"\b[A-HJ-NP-RT-Za-hj-np-rt-z][0-9]{11}[0-9A-HJ-NP-RT-Za-hj-np-rt-z]\b").unwrap(),
+            ten: Regex::new(r"\b[0-9]{10}\b").unwrap(),
+            nhs_spaced: Regex::new(r"\b[0-9]{3}(?: [0-9]{3} |-[0-9]{3}-)[0-9]{4}\b").unwrap(),
+            nino: Regex::new(
+                r"\b[A-CEGHJ-PR-TW-Za-ceghj-pr-tw-z][A-CEGHJ-NPR-TW-Za-ceghj-npr-tw-z] ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-Da-d]\b",
+            )
+            .unwrap(),
+            uln_kw: Regex::new(r"(?i)\b(?:uln|unique learner(?: number)?|learner (?:no|number))\b").unwrap(),
+            nhs_kw: Regex::new(r"(?i)\bnhs\b").unwrap(),
+            phone_kw: Regex::new(r"(?i)(?:\+44|\b0044|\btel\b|\bphone\b|\bmobile\b|\bmob\b|\bfax\b|\bcall\b|\bring\b|\btelephone\b)").unwrap(),
+        }
+    }
+}
+
+fn before(text: &str, start: usize, n: usize) -> &str {
+    let mut s = start.saturating_sub(n);
+    while !text.is_char_boundary(s) {
+        s -= 1;
+    }
+    &text[s..start]
+}
+
+impl IdDetector {
+    /// Identifiers in a text. `header` is the header row of a table, if the text is one.
+    pub fn find(&self, text: &str, header: Option<&str>) -> Vec<IdMatch> {
+        let mut out = Vec::new();
+        for m in self.upn.find_iter(text) {
+            if let Some(n) = normalise(m.as_str())
+                && upn_valid_normalised(n.as_bytes())
+            {
+                out.push(IdMatch {
+                    kind: FindingKind::Upn,
+                    start: m.start(),
+                    end: m.end(),
+                    value: n,
+                });
+            }
+        }
+        let header_uln = header.is_some_and(|h| self.uln_kw.is_match(h));
+        let header_nhs = header.is_some_and(|h| self.nhs_kw.is_match(h));
+        for m in self.ten.find_iter(text) {
+            let v = m.as_str().as_bytes();
+            let ctx = before(text, m.start(), 40);
+            let phone = self.phone_kw.is_match(before(text, m.start(), 16));
+            if uln_valid_normalised(v) {
+                if !phone && (header_uln || self.uln_kw.is_match(ctx)) {
+                    out.push(IdMatch {
+                        kind: FindingKind::Uln,
+                        start: m.start(),
+                        end: m.end(),
+                        value: m.as_str().into(),
+                    });
+                }
+            } else if nhs_valid_normalised(v)
+                && !nhs_placeholder(v)
+                && !phone
+                && (header_nhs || self.nhs_kw.is_match(ctx))
+            {
+                out.push(IdMatch {
+                    kind: FindingKind::NhsNumber,
+                    start: m.start(),
+                    end: m.end(),
+                    value: m.as_str().into(),
+                });
+            }
+        }
+        for m in self.nhs_spaced.find_iter(text) {
+            let Some(n) = normalise(m.as_str()) else {
+                continue;
+            };
+            if nhs_valid_normalised(n.as_bytes())
+                && !nhs_placeholder(n.as_bytes())
+                && !self.phone_kw.is_match(before(text, m.start(), 16))
+            {
+                out.push(IdMatch {
+                    kind: FindingKind::NhsNumber,
+                    start: m.start(),
+                    end: m.end(),
+                    value: n,
+                });
+            }
+        }
+        for m in self.nino.find_iter(text) {
+            if let Some(n) = normalise(m.as_str())
+                && nino_valid_normalised(n.as_bytes())
+            {
+                out.push(IdMatch {
+                    kind: FindingKind::NiNumber,
+                    start: m.start(),
+                    end: m.end(),
+                    value: n,
+                });
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(t: &str) -> Vec<(FindingKind, String)> {
+        IdDetector::default()
+            .find(t, None)
+            .into_iter()
+            .map(|m| (m.kind, text_of(t, &m)))
+            .collect()
+    }
+    fn text_of(t: &str, m: &IdMatch) -> String {
+        t[m.start..m.end].to_string()
+    }
+
+    /// The in-text sentences of shared/reference/identifiers.md, with their expected spans
+    /// (the phone-number false positive there is suppressed here, as it recommends).
+    #[test]
+    fn reference_sentences() {
+        use FindingKind::*;
+        let cases: &[(&str, &[(FindingKind, &str)])] = &[
+            ("UPN: K681777719385", &[(Upn, "K681777719385")]),
+            ("Her UPN is k681777719385.", &[(Upn, "k681777719385")]),
+            (
+                "temporary UPN (B87321352265Z) pending CTF",
+                &[(Upn, "B87321352265Z")],
+            ),
+            ("UPN L681777719385 (typo)", &[]),
+            ("ref XK681777719385", &[]),
+            ("K6817777193857 is not a UPN", &[]),
+            ("ULN 8377917385", &[(Uln, "8377917385")]),
+            ("ULN:8377917385;", &[(Uln, "8377917385")]),
+            ("call 08377917385", &[]),
+            ("NHS no. 999 536 3763", &[(NhsNumber, "999 536 3763")]),
+            ("NHS number 999-536-3763", &[(NhsNumber, "999-536-3763")]),
+            ("NHS 9995363763", &[(NhsNumber, "9995363763")]),
+            ("NHS 999 536-3763 (mixed separators)", &[]),
+            ("account 129995363763", &[]),
+            ("tel 01632 960 001", &[]),
+            ("NI number SE 65 25 40 C", &[(NiNumber, "SE 65 25 40 C")]),
+            ("NINO se652540c", &[(NiNumber, "se652540c")]),
+            ("NI: SE652540 (no suffix)", &[]),
+            ("prefix BG652540C is not allocated", &[]),
+            ("xSE652540C", &[]),
+            ("order SE652540CE", &[]),
+            ("mobile +44 7700900000", &[]),
+            ("UPN K\u{212A}681777719385", &[]),
+            ("９９９５３６３７６３", &[]),
+            ("id_9995363763", &[]),
+            ("9995363763é", &[]),
+        ];
+        for (t, want) in cases {
+            let got = kinds(t);
+            let want: Vec<(FindingKind, String)> =
+                want.iter().map(|(k, s)| (*k, s.to_string())).collect();
+            assert_eq!(got, want, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn bare_ten_digits_need_context() {
+        assert!(kinds("Order 8377917385 shipped").is_empty());
+        assert!(kinds("ref 9995363763").is_empty());
+        let d = IdDetector::default();
+        assert_eq!(d.find("Olivia\t8377917385", Some("Name\tULN")).len(), 1);
+        assert!(kinds("NHS 0000000000").is_empty());
+    }
+}

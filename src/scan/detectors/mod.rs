@@ -1,0 +1,453 @@
+//! The detectors: each finds one kind of pupil data in a [`Segment`] (its own module with its
+//! own tests), and the message-level rules that need the whole message (bulk, attachments,
+//! staff-to-pupil contact). `Detectors` is built once from the directory and the config.
+
+pub mod dates;
+pub mod identifiers;
+pub mod keywords;
+pub mod links;
+pub mod names;
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+
+use super::mime::{HeaderInfo, Walked};
+use super::report::{EvidenceKey, FindingKind, Report};
+use super::{Envelope, Location, Scanner, Segment};
+use crate::config::Config;
+use crate::directory::{Directory, Owner, PupilId, pair_key};
+use crate::policy::{Classifier, RecipientClass};
+use crate::text::{mask_id, mask_name, name_key, name_words};
+
+pub struct Detectors {
+    pub names: names::NameDetector,
+    pub ids: identifiers::IdDetector,
+    pub dates: dates::DateDetector,
+    pub keywords: keywords::Keywords,
+    pub links: links::LinkDetector,
+}
+
+/// Facts about one message that every segment's detectors share.
+pub struct MessageContext<'a> {
+    pub envelope: &'a Envelope,
+    pub headers: &'a HeaderInfo,
+    pub own: names::OwnNames,
+    /// Who the sender is in the directory (envelope sender and header From).
+    pub sender_owners: Vec<Owner>,
+    /// The message time: the Date header, or `now` when it is missing or absurd.
+    pub when: DateTime<Utc>,
+    pub this_year: i32,
+    pub classifier: &'a Classifier,
+}
+
+impl<'a> MessageContext<'a> {
+    pub fn new(
+        scanner: &'a Scanner,
+        envelope: &'a Envelope,
+        headers: &'a HeaderInfo,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let dir = &scanner.directory;
+        let mut sender_owners = dir.owners_of(&envelope.mail_from);
+        if let Some(h) = &headers.from_address {
+            for o in dir.owners_of(h) {
+                if !sender_owners.contains(&o) {
+                    sender_owners.push(o);
+                }
+            }
+        }
+        let mut own = names::OwnNames::default();
+        for o in &sender_owners {
+            match *o {
+                Owner::Staff(s) | Owner::StaffPersonal(s) => {
+                    let st = dir.staff_member(s);
+                    own.pairs.insert((st.forename, st.surname));
+                }
+                Owner::Pupil(p) | Owner::PupilPersonal(p) => {
+                    own.pupils.insert(p);
+                }
+                Owner::Contact(_) => {}
+            }
+        }
+        if let Some(name) = &headers.from_name {
+            let words: Vec<&str> = name_words(name).collect();
+            // "Olivia Smith", "Smith, Olivia", "Olivia Jane Smith"
+            let candidates: Vec<(String, String)> = if name.contains(',') {
+                let (s, f) = name.split_once(',').expect("has comma");
+                vec![(name_key(f), name_key(s))]
+            } else if words.len() >= 2 {
+                vec![
+                    (name_key(words[0]), name_key(words[words.len() - 1])),
+                    (name_key(words[0]), name_key(&words[1..].join(" "))),
+                ]
+            } else {
+                Vec::new()
+            };
+            for (f, s) in candidates {
+                if let (Some(f), Some(s)) = (dir.key_id(&f), dir.key_id(&s)) {
+                    own.pairs.insert((f, s));
+                }
+            }
+        }
+        let when = headers
+            .date
+            .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0))
+            .filter(|d| {
+                *d <= now + chrono::Duration::days(1) && *d >= now - chrono::Duration::days(30)
+            })
+            .unwrap_or(now);
+        MessageContext {
+            envelope,
+            headers,
+            own,
+            sender_owners,
+            when,
+            this_year: now.year(),
+            classifier: &scanner.classifier,
+        }
+    }
+}
+
+/// Masked form of a matched name for evidence.
+fn masked_pair(dir: &Directory, f: u32, s: u32) -> String {
+    mask_name(&format!("{} {}", dir.written(f), dir.written(s)))
+}
+
+/// Byte offsets where each line starts (for same-row tests in tables).
+fn line_of(starts: &[usize], pos: usize) -> usize {
+    starts.partition_point(|s| *s <= pos).saturating_sub(1)
+}
+
+const NEAR: usize = 60;
+
+impl Detectors {
+    pub fn build(config: &Config, dir: &Directory) -> Detectors {
+        Detectors {
+            names: names::NameDetector::build(dir),
+            ids: identifiers::IdDetector::default(),
+            dates: dates::DateDetector::default(),
+            keywords: keywords::Keywords::default(),
+            links: links::LinkDetector::new(&config.trust.cloud_storage_domains),
+        }
+    }
+
+    /// Runs every detector over one segment.
+    pub fn scan_segment(
+        &self,
+        dir: &Directory,
+        ctx: &MessageContext,
+        seg: &Segment,
+        report: &mut Report,
+    ) {
+        let loc = &seg.location;
+        let text = seg.text.as_str();
+        let table = seg.rows.is_some();
+        let line_starts: Vec<usize> = if table {
+            std::iter::once(0)
+                .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let header = if table { text.lines().next() } else { None };
+        let near = |a: (usize, usize), b: (usize, usize)| -> bool {
+            if table {
+                line_of(&line_starts, a.0) == line_of(&line_starts, b.0)
+            } else {
+                a.0.saturating_sub(NEAR) <= b.1 && b.0.saturating_sub(NEAR) <= a.1
+            }
+        };
+
+        // pupil_name
+        let mut name_spans: Vec<(usize, usize)> = Vec::new();
+        let add_person = |report: &mut Report, f: u32, s: u32, pupils: &[PupilId]| {
+            let key = EvidenceKey::Person(pair_key(f, s));
+            report.add(FindingKind::PupilName, loc, key.clone(), || {
+                masked_pair(dir, f, s)
+            });
+            report.persons.entry(key).or_insert_with(|| pupils.to_vec());
+            if *loc == Location::Subject {
+                report.name_in_subject = true;
+            }
+        };
+        for m in self.names.find(dir, text, &ctx.own) {
+            add_person(report, m.forename, m.surname, &m.pupils);
+            name_spans.push((m.start, m.end));
+        }
+        if let Some(rows) = &seg.rows {
+            for (ri, m) in self.names.find_in_rows(dir, rows, &ctx.own) {
+                add_person(report, m.forename, m.surname, &m.pupils);
+                if let Some(s) = line_starts.get(ri) {
+                    name_spans.push((*s, *s));
+                }
+            }
+        }
+
+        // identifiers
+        for m in self.ids.find(text, header) {
+            let value = m.value.clone();
+            report.add(m.kind, loc, EvidenceKey::Value(value.clone()), || {
+                mask_id(&value)
+            });
+            // A pupil identified by number is a person the message is about.
+            let pupils = match m.kind {
+                FindingKind::Upn => dir.pupils_with_upn(&value),
+                FindingKind::Uln => dir.pupils_with_uln(&value),
+                _ => continue,
+            };
+            report
+                .persons
+                .entry(EvidenceKey::Value(format!("{}:{value}", m.kind)))
+                .or_insert(pupils);
+        }
+
+        // admission_number: an Adno of the directory next to a pupil's name or an Adno label
+        for m in self.adno_candidates(text) {
+            let pupils = dir.pupils_with_adno(&text[m.0..m.1]);
+            if pupils.is_empty() {
+                continue;
+            }
+            let labelled = self.adno_labelled(text, m.0) || header.is_some_and(|h| adno_label(h));
+            let by_name = name_spans.iter().any(|n| near(*n, m));
+            if labelled || by_name {
+                let v = text[m.0..m.1].trim_start_matches('0').to_string();
+                report.add(
+                    FindingKind::AdmissionNumber,
+                    loc,
+                    EvidenceKey::Value(v.clone()),
+                    || mask_id(&v),
+                );
+                report
+                    .persons
+                    .entry(EvidenceKey::Value(format!("adno:{v}")))
+                    .or_insert(pupils);
+            }
+        }
+
+        // date_of_birth
+        let header_dob = header.is_some_and(|h| self.dates.is_label(h));
+        for d in self.dates.dates(text, ctx.this_year) {
+            let span = (d.start, d.end);
+            if header_dob
+                || self.dates.labelled(text, d.start)
+                || name_spans.iter().any(|n| near(*n, span))
+            {
+                let v = d.date.format("%Y-%m-%d").to_string();
+                report.add(FindingKind::DateOfBirth, loc, EvidenceKey::Value(v), || {
+                    "**/**/****".into()
+                });
+            }
+        }
+
+        // special_category (kept only if the message also carries pupil data; see finish)
+        for (_, _, term) in self.keywords.find(text) {
+            report.add(
+                FindingKind::SpecialCategory,
+                loc,
+                EvidenceKey::Value(term.to_ascii_lowercase()),
+                || term.to_string(),
+            );
+        }
+
+        // personal_cloud_link
+        for host in self.links.find(text) {
+            report.add(
+                FindingKind::PersonalCloudLink,
+                loc,
+                EvidenceKey::Value(host.clone()),
+                || host.clone(),
+            );
+        }
+    }
+
+    fn adno_candidates(&self, text: &str) -> Vec<(usize, usize)> {
+        let b = text.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i].is_ascii_digit() && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
+                let s = i;
+                while i < b.len() && b[i].is_ascii_digit() {
+                    i += 1;
+                }
+                let ok_end = i == b.len() || !b[i].is_ascii_alphanumeric();
+                if ok_end && (3..=10).contains(&(i - s)) {
+                    out.push((s, i));
+                }
+            } else {
+                i += 1;
+            }
+        }
+        out
+    }
+
+    fn adno_labelled(&self, text: &str, start: usize) -> bool {
+        let mut s = start.saturating_sub(30);
+        while !text.is_char_boundary(s) {
+            s -= 1;
+        }
+        adno_label(&text[s..start])
+    }
+
+    /// Message-level rules, after every segment was scanned.
+    pub fn finish(
+        &self,
+        dir: &Directory,
+        config: &Config,
+        ctx: &MessageContext,
+        walked: &Walked,
+        report: &mut Report,
+    ) {
+        let identifying = report.kinds().iter().any(|k| k.is_pupil_identifying());
+        if !identifying {
+            report.remove_kind(FindingKind::SpecialCategory);
+        }
+        // Locations with pupil data.
+        let locs: Vec<Location> = report
+            .kinds()
+            .into_iter()
+            .filter(|k| {
+                k.is_pupil_identifying() || (*k == FindingKind::SpecialCategory && identifying)
+            })
+            .flat_map(|k| report.locations_of(k))
+            .collect();
+        for l in locs {
+            report.pupil_data_locations.insert(l);
+        }
+        // bulk_pupil_data
+        let persons = report.distinct_persons();
+        if persons >= config.trust.bulk_threshold {
+            report.add(
+                FindingKind::BulkPupilData,
+                &Location::Message,
+                EvidenceKey::Value(String::new()),
+                || format!("{persons} pupils"),
+            );
+            report.set_count(FindingKind::BulkPupilData, &Location::Message, persons);
+        }
+        // unencrypted_personal_attachment
+        let attach: Vec<Location> = report
+            .pupil_data_locations
+            .iter()
+            .filter(|l| l.is_attachment())
+            .cloned()
+            .collect();
+        for l in attach {
+            let name = l.to_string();
+            report.add(
+                FindingKind::UnencryptedPersonalAttachment,
+                &l,
+                EvidenceKey::Value(name),
+                || "pupil data readable".into(),
+            );
+        }
+        // encrypted_attachment
+        for (l, how) in &walked.encrypted {
+            report.add(
+                FindingKind::EncryptedAttachment,
+                l,
+                EvidenceKey::Value(how.clone()),
+                || how.clone(),
+            );
+        }
+        self.contact_rules(dir, config, ctx, report);
+    }
+
+    fn contact_rules(
+        &self,
+        dir: &Directory,
+        config: &Config,
+        ctx: &MessageContext,
+        report: &mut Report,
+    ) {
+        let c = ctx.classifier;
+        let senders: Vec<&str> = std::iter::once(ctx.envelope.mail_from.as_str())
+            .chain(ctx.headers.from_address.as_deref())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let staff_personal = ctx
+            .sender_owners
+            .iter()
+            .any(|o| matches!(o, Owner::StaffPersonal(_)))
+            || ctx.headers.from_name.as_deref().is_some_and(|n| {
+                let w: Vec<&str> = name_words(n).collect();
+                w.len() >= 2 && dir.is_staff_name(w[0], w[w.len() - 1])
+            });
+        let sender_webmail = senders.iter().any(|s| c.is_personal_webmail(s));
+        let sender_pupil = ctx
+            .sender_owners
+            .iter()
+            .any(|o| matches!(o, Owner::Pupil(_) | Owner::PupilPersonal(_)))
+            || senders.iter().any(|s| c.is_pupil_domain(s));
+        let sender_school_staff = !sender_pupil
+            && (ctx
+                .sender_owners
+                .iter()
+                .any(|o| matches!(o, Owner::Staff(_)))
+                || senders.iter().any(|s| c.is_school_domain(s)));
+        let to_pupil_school: Vec<&String> = ctx
+            .envelope
+            .rcpt_to
+            .iter()
+            .filter(|r| c.classify_address(r) == Some(RecipientClass::Pupil))
+            .collect();
+        let to_pupil_personal: Vec<&String> = ctx
+            .envelope
+            .rcpt_to
+            .iter()
+            .filter(|r| {
+                dir.owners_of(r)
+                    .iter()
+                    .any(|o| matches!(o, Owner::PupilPersonal(_)))
+            })
+            .collect();
+        let any_pupil = !to_pupil_school.is_empty() || !to_pupil_personal.is_empty();
+        if sender_webmail && staff_personal && any_pupil {
+            report.add(
+                FindingKind::PersonalAccountToPupil,
+                &Location::Message,
+                EvidenceKey::Value(String::new()),
+                || "staff personal account writing to a pupil".into(),
+            );
+        }
+        if sender_school_staff && !to_pupil_personal.is_empty() {
+            report.add(
+                FindingKind::SchoolAccountToPupilPersonal,
+                &Location::Message,
+                EvidenceKey::Value(String::new()),
+                || "school account writing to a pupil's personal address".into(),
+            );
+        }
+        if (sender_school_staff || staff_personal) && any_pupil && !within_hours(ctx, config) {
+            let local = ctx.when.with_timezone(&ctx.classifier.hours.tz);
+            report.add(
+                FindingKind::OutOfHoursPupilContact,
+                &Location::Message,
+                EvidenceKey::Value(String::new()),
+                || local.format("%a %H:%M").to_string(),
+            );
+        }
+    }
+}
+
+fn within_hours(ctx: &MessageContext, _config: &Config) -> bool {
+    let h = &ctx.classifier.hours;
+    let local = ctx.when.with_timezone(&h.tz);
+    let t = chrono::NaiveTime::from_hms_opt(local.hour(), local.minute(), local.second())
+        .expect("valid");
+    h.days.contains(&local.weekday()) && t >= h.start && t < h.end
+}
+
+fn adno_label(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    [
+        "adno",
+        "adm no",
+        "adm. no",
+        "admission no",
+        "admission number",
+        "admissions number",
+        "admission #",
+    ]
+    .iter()
+    .any(|l| t.contains(l))
+}

@@ -1,0 +1,557 @@
+//! pupil_name: a pupil's full name from the directory.
+//!
+//! Legal or preferred forename with legal or preferred surname, the pupil's middle names
+//! optionally between; "Forename Surname", "Surname, Forename", "SURNAME Forename". Case,
+//! accents, apostrophe forms and hyphen spacing do not matter; line breaks and (already
+//! removed) markup between the words do not hide a name; a possessive still matches. A
+//! forename or surname alone, or initials, is not a full name. When either word is in
+//! `patterns/common-words.txt`, only capitalised forms match. In tables, a pupil counts when
+//! forename and surname stand in the same row, in any columns.
+//!
+//! Speed: an Aho-Corasick automaton over pupils' forenames finds candidate positions (so the
+//! cost does not grow with the roster); only there are words folded and looked up.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use rustc_hash::FxHashSet;
+
+use crate::directory::{Directory, PupilId};
+use crate::text::{Words, fold_word, is_capitalised, is_word_char};
+
+/// One full name found in a text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameMatch {
+    pub start: usize,
+    pub end: usize,
+    pub forename: u32,
+    pub surname: u32,
+    /// The pupils it may be (more than one when pupils share a name).
+    pub pupils: Vec<PupilId>,
+}
+
+pub struct NameDetector {
+    ac: Option<AhoCorasick>,
+    /// Folded first words of forenames that are not ASCII once folded (found word by word).
+    non_ascii_first: FxHashSet<String>,
+    common: FxHashSet<String>,
+}
+
+const COMMON_WORDS: &str = include_str!("../../../patterns/common-words.txt");
+
+/// Names the sender gave as their own, and pupils who are the sender: never findings.
+#[derive(Debug, Default, Clone)]
+pub struct OwnNames {
+    pub pairs: FxHashSet<(u32, u32)>,
+    pub pupils: FxHashSet<PupilId>,
+}
+
+impl NameDetector {
+    pub fn build(dir: &Directory) -> NameDetector {
+        let mut patterns: FxHashSet<String> = FxHashSet::default();
+        let mut non_ascii_first = FxHashSet::default();
+        for key in dir.forename_keys() {
+            let first = key.split(' ').next().unwrap_or(key);
+            if first.is_empty() {
+                continue;
+            }
+            if first.is_ascii() {
+                patterns.insert(first.to_string());
+            } else {
+                non_ascii_first.insert(first.to_string());
+            }
+        }
+        let mut patterns: Vec<String> = patterns.into_iter().collect();
+        patterns.sort();
+        let ac = if patterns.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .build(&patterns)
+                    .expect("forename automaton"),
+            )
+        };
+        let common = COMMON_WORDS
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(fold_word)
+            .collect();
+        NameDetector {
+            ac,
+            non_ascii_first,
+            common,
+        }
+    }
+
+    /// Full names in free text.
+    pub fn find(&self, dir: &Directory, text: &str, own: &OwnNames) -> Vec<NameMatch> {
+        let mut out: Vec<NameMatch> = Vec::new();
+        let bytes = text.as_bytes();
+        let mut candidates: Vec<usize> = Vec::new();
+        if let Some(ac) = &self.ac {
+            for m in ac.find_iter(text) {
+                let (s, e) = (m.start(), m.end());
+                if s > 0 && prev_is_word(text, s) {
+                    continue;
+                }
+                if next_is_word(text, e) {
+                    // "Zoe\u{308}" (decomposed) or a longer word: the non-ASCII pass or
+                    // nothing handles it.
+                    if !bytes.get(e).is_some_and(|b| *b >= 0x80) {
+                        continue;
+                    }
+                }
+                candidates.push(s);
+            }
+        }
+        if !self.non_ascii_first.is_empty() || self.ac.is_some() {
+            self.non_ascii_candidates(text, &mut candidates);
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        let mut covered_to = 0;
+        for s in candidates {
+            if s < covered_to {
+                continue;
+            }
+            if let Some(m) = self.verify(dir, text, s, own) {
+                covered_to = m.end;
+                // A backward match ("SMITH Olivia") may start before an earlier match's end.
+                if let Some(last) = out.last()
+                    && m.start < last.end
+                {
+                    continue;
+                }
+                out.push(m);
+            }
+        }
+        out
+    }
+
+    /// Word starts of words that hold non-ASCII letters and fold to a forename's first word.
+    fn non_ascii_candidates(&self, text: &str, out: &mut Vec<usize>) {
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let Some(off) = bytes[i..].iter().position(|b| *b >= 0x80) else {
+                break;
+            };
+            let pos = i + off;
+            // Word start: step back over word characters.
+            let mut start = pos;
+            while start > 0 {
+                let prev = text[..start].chars().next_back().expect("non-empty");
+                if is_word_char(prev) || crate::text::is_apostrophe(prev) {
+                    start -= prev.len_utf8();
+                } else {
+                    break;
+                }
+            }
+            let mut words = Words::at(text, start);
+            match words.next() {
+                Some((ws, we)) => {
+                    if ws <= pos && pos < we.max(ws + 1) {
+                        let folded = fold_word(&text[ws..we]);
+                        if self.non_ascii_first.contains(&folded) || self.ac_matches_exact(&folded)
+                        {
+                            out.push(ws);
+                        }
+                    }
+                    i = we.max(pos + 1);
+                }
+                None => break,
+            }
+            while i < bytes.len() && !text.is_char_boundary(i) {
+                i += 1;
+            }
+        }
+    }
+
+    fn ac_matches_exact(&self, folded: &str) -> bool {
+        self.ac.as_ref().is_some_and(|ac| {
+            ac.find(folded)
+                .is_some_and(|m| m.start() == 0 && m.end() == folded.len())
+        })
+    }
+
+    fn is_common(&self, key: &str) -> bool {
+        key.split(' ').any(|w| self.common.contains(w))
+    }
+
+    /// Tries a full name around a forename candidate at byte `s`.
+    fn verify(&self, dir: &Directory, text: &str, s: usize, own: &OwnNames) -> Option<NameMatch> {
+        // Up to 7 words from s, as long as the gaps between them are name-like.
+        let mut toks: Vec<(usize, usize)> = Vec::with_capacity(7);
+        for (a, b) in Words::at(text, s) {
+            if let Some(&(_, pe)) = toks.last()
+                && !gap_ok(&text[pe..a])
+            {
+                break;
+            }
+            if toks.is_empty() && a != s {
+                return None;
+            }
+            toks.push((a, b));
+            if toks.len() == 7 {
+                break;
+            }
+        }
+        if toks.is_empty() {
+            return None;
+        }
+        let folded: Vec<String> = toks.iter().map(|(a, b)| fold_word(&text[*a..*b])).collect();
+        let caps = |range: std::ops::Range<usize>, toks: &[(usize, usize)]| {
+            toks[range]
+                .iter()
+                .all(|(a, b)| is_capitalised(&text[*a..*b]))
+        };
+        // Forward: Forename [middle names] Surname.
+        let mut best: Option<NameMatch> = None;
+        for l in 1..=toks.len().min(2) {
+            let fkey = folded[..l].join(" ");
+            let Some(f) = dir.key_id(&fkey) else { continue };
+            if !dir.is_forename(f) {
+                continue;
+            }
+            for skip in 0..=2usize {
+                for m in (1..=3usize).rev() {
+                    let end = l + skip + m;
+                    if end > toks.len() {
+                        continue;
+                    }
+                    let skey = folded[l + skip..end].join(" ");
+                    let Some(sid) = dir.key_id(&skey) else {
+                        continue;
+                    };
+                    let mut pupils: Vec<PupilId> = dir.pupils_named(f, sid).to_vec();
+                    if pupils.is_empty() {
+                        continue;
+                    }
+                    if skip > 0 {
+                        let middle = folded[l..l + skip].join(" ");
+                        pupils.retain(|p| {
+                            let mk = dir.resolve_key(dir.pupil(*p).middle_names);
+                            contains_words(mk, &middle)
+                        });
+                        if pupils.is_empty() {
+                            continue;
+                        }
+                    }
+                    if (self.is_common(&fkey) || self.is_common(&skey)) && !caps(0..end, &toks) {
+                        continue;
+                    }
+                    if own.pairs.contains(&(f, sid)) {
+                        continue;
+                    }
+                    pupils.retain(|p| !own.pupils.contains(p));
+                    if pupils.is_empty() {
+                        continue;
+                    }
+                    let cand = NameMatch {
+                        start: toks[0].0,
+                        end: toks[end - 1].1,
+                        forename: f,
+                        surname: sid,
+                        pupils,
+                    };
+                    if best.as_ref().is_none_or(|b| cand.end > b.end) {
+                        best = Some(cand);
+                    }
+                }
+            }
+        }
+        if best.is_some() {
+            return best;
+        }
+        // Backward: "Surname, Forename" or "SURNAME Forename".
+        let back_from = floor_boundary(text, s.saturating_sub(120));
+        let prev: Vec<(usize, usize)> = Words::at(text, back_from)
+            .take_while(|(_, b)| *b <= s)
+            .collect();
+        if prev.is_empty() || prev.last().is_some_and(|(a, _)| *a == s) {
+            return None;
+        }
+        let gap = &text[prev.last().expect("non-empty").1..s];
+        let comma = gap.matches(',').count();
+        if comma > 1 || !gap.chars().all(|c| c == ',' || c.is_whitespace()) || gap.is_empty() {
+            return None;
+        }
+        for l in 1..=toks.len().min(2) {
+            let fkey = folded[..l].join(" ");
+            let Some(f) = dir.key_id(&fkey) else { continue };
+            for m in (1..=prev.len().min(3)).rev() {
+                let sur = &prev[prev.len() - m..];
+                if sur.windows(2).any(|w| !gap_ok(&text[w[0].1..w[1].0])) {
+                    continue;
+                }
+                let skey = sur
+                    .iter()
+                    .map(|(a, b)| fold_word(&text[*a..*b]))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let Some(sid) = dir.key_id(&skey) else {
+                    continue;
+                };
+                let mut pupils: Vec<PupilId> = dir.pupils_named(f, sid).to_vec();
+                if pupils.is_empty() {
+                    continue;
+                }
+                let all_caps = sur
+                    .iter()
+                    .all(|(a, b)| !text[*a..*b].chars().any(char::is_lowercase));
+                if comma == 0 && !all_caps {
+                    continue;
+                }
+                if (self.is_common(&fkey) || self.is_common(&skey))
+                    && !(caps(0..l, &toks)
+                        && sur.iter().all(|(a, b)| is_capitalised(&text[*a..*b])))
+                {
+                    continue;
+                }
+                if own.pairs.contains(&(f, sid)) {
+                    continue;
+                }
+                pupils.retain(|p| !own.pupils.contains(p));
+                if pupils.is_empty() {
+                    continue;
+                }
+                return Some(NameMatch {
+                    start: sur[0].0,
+                    end: toks[l - 1].1,
+                    forename: f,
+                    surname: sid,
+                    pupils,
+                });
+            }
+        }
+        None
+    }
+
+    /// Pupils whose forename and surname stand in the same row (any columns). Returns the
+    /// row index with each match (start/end are 0).
+    pub fn find_in_rows(
+        &self,
+        dir: &Directory,
+        rows: &[Vec<String>],
+        own: &OwnNames,
+    ) -> Vec<(usize, NameMatch)> {
+        let mut out = Vec::new();
+        for (ri, row) in rows.iter().enumerate() {
+            let keys: Vec<Option<u32>> = row
+                .iter()
+                .map(|c| {
+                    let c = c.trim();
+                    if c.is_empty() || c.len() > 60 {
+                        None
+                    } else {
+                        dir.key_id(&crate::text::name_key(c))
+                    }
+                })
+                .collect();
+            let mut seen = FxHashSet::default();
+            for (i, fk) in keys.iter().enumerate() {
+                let Some(f) = fk else { continue };
+                if !dir.is_forename(*f) {
+                    continue;
+                }
+                for (j, sk) in keys.iter().enumerate() {
+                    let Some(s) = sk else { continue };
+                    if i == j || own.pairs.contains(&(*f, *s)) || !seen.insert((*f, *s)) {
+                        continue;
+                    }
+                    let mut pupils = dir.pupils_named(*f, *s).to_vec();
+                    pupils.retain(|p| !own.pupils.contains(p));
+                    if !pupils.is_empty() {
+                        out.push((
+                            ri,
+                            NameMatch {
+                                start: 0,
+                                end: 0,
+                                forename: *f,
+                                surname: *s,
+                                pupils,
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+fn prev_is_word(text: &str, s: usize) -> bool {
+    text[..s]
+        .chars()
+        .next_back()
+        .is_some_and(|c| is_word_char(c) || c.is_ascii_digit())
+}
+
+fn next_is_word(text: &str, e: usize) -> bool {
+    text[e..]
+        .chars()
+        .next()
+        .is_some_and(|c| is_word_char(c) || c.is_ascii_digit())
+}
+
+fn floor_boundary(text: &str, mut i: usize) -> usize {
+    while i > 0 && !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// Between two words of one name: spaces and line breaks, hyphens (any spacing), quote
+/// markers of replies ("> "), emphasis marks; nothing that ends a sentence or a cell.
+fn gap_ok(gap: &str) -> bool {
+    gap.len() <= 24
+        && gap.chars().all(|c| {
+            (c.is_whitespace() && c != '\t')
+                || matches!(
+                    c,
+                    '-' | '‐' | '‑' | '–' | '>' | '*' | '_' | '\u{200b}' | '\u{ad}'
+                )
+        })
+}
+
+/// Whether `words` (space-separated) stand as consecutive whole words in `hay`.
+fn contains_words(hay: &str, words: &str) -> bool {
+    let h: Vec<&str> = hay.split(' ').collect();
+    let w: Vec<&str> = words.split(' ').collect();
+    !w.is_empty() && h.windows(w.len()).any(|win| win == w.as_slice())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::PupilRecord;
+
+    fn dir() -> Directory {
+        let mut d = Directory::default();
+        for (f, s, pf, m) in [
+            ("Olivia", "Smith", "", "Jane"),
+            ("William", "Young", "Will", ""),
+            ("Grace", "Wood", "", ""),
+            ("Zoë", "O’Brien-Smith", "", ""),
+            ("Rose", "Hill", "", ""),
+            ("Anna-Maria", "Evans", "", ""),
+            ("Łukasz", "Nowak", "", ""),
+        ] {
+            d.add_pupil(
+                0,
+                PupilRecord {
+                    legal_forename: f.into(),
+                    legal_surname: s.into(),
+                    preferred_forename: pf.into(),
+                    middle_names: m.into(),
+                    ..Default::default()
+                },
+            );
+        }
+        d.finish();
+        d
+    }
+
+    fn found(text: &str) -> Vec<String> {
+        let d = dir();
+        let det = NameDetector::build(&d);
+        det.find(&d, text, &OwnNames::default())
+            .iter()
+            .map(|m| d.full_name_unmasked(m.pupils[0]))
+            .collect()
+    }
+
+    #[test]
+    fn forms_of_a_full_name() {
+        for t in [
+            "Olivia Smith was absent",
+            "olivia smith was absent",
+            "OLIVIA SMITH",
+            "Smith, Olivia (7A)",
+            "SMITH Olivia",
+            "Olivia Jane Smith",
+            "Olivia\r\n  Smith",
+            "> Olivia\n> Smith",
+            "Olivia Smith's coursework",
+            "Olivia Smith’s coursework",
+            "Olivia\u{a0}Smith",
+        ] {
+            assert_eq!(found(t), ["Olivia Smith"], "{t:?}");
+        }
+    }
+
+    #[test]
+    fn accents_apostrophes_hyphens() {
+        for t in [
+            "Zoë O’Brien-Smith",
+            "Zoe O'Brien-Smith",
+            "ZOE OBRIEN SMITH",
+            "zoe o'brien - smith",
+            "Zoe\u{308} O’Brien Smith",
+            "O’Brien-Smith, Zoë",
+        ] {
+            assert_eq!(found(t), ["Zoë O’Brien-Smith"], "{t:?}");
+        }
+        assert_eq!(found("Anna Maria Evans"), ["Anna-Maria Evans"]);
+        assert_eq!(
+            found("Lukasz Nowak and Łukasz Nowak"),
+            ["Łukasz Nowak", "Łukasz Nowak"]
+        );
+    }
+
+    #[test]
+    fn not_a_full_name() {
+        for t in [
+            "Olivia was absent",
+            "Smith was absent",
+            "O. Smith",
+            "Olivia S.",
+            "Olivia. Smith left",
+            "Olivia Jones Smith",
+            "Smith Olivia",
+            "Olivias Smith",
+            "xOlivia Smith",
+        ] {
+            assert!(found(t).is_empty(), "{t:?} -> {:?}", found(t));
+        }
+    }
+
+    #[test]
+    fn common_words_need_capitals() {
+        assert!(found("we will young people to do better").is_empty());
+        assert!(found("by the grace wood of the forest").is_empty());
+        assert_eq!(found("Will Young is in 8B"), ["William Young"]);
+        assert_eq!(
+            found("Grace Wood and Rose Hill"),
+            ["Grace Wood", "Rose Hill"]
+        );
+        assert!(found("the rose hill walk").is_empty());
+    }
+
+    #[test]
+    fn own_name_is_not_a_finding() {
+        let d = dir();
+        let det = NameDetector::build(&d);
+        let f = d.key_id("olivia").unwrap();
+        let s = d.key_id("smith").unwrap();
+        let mut own = OwnNames::default();
+        own.pairs.insert((f, s));
+        assert!(det.find(&d, "Regards, Olivia Smith", &own).is_empty());
+    }
+
+    #[test]
+    fn same_row_in_tables() {
+        let d = dir();
+        let det = NameDetector::build(&d);
+        let rows = vec![
+            vec!["Surname".to_string(), "Year".into(), "Forename".into()],
+            vec!["Smith".to_string(), "7".into(), "Olivia".into()],
+            vec!["Wood".to_string(), "8".into(), "Rose".into()],
+        ];
+        let m = det.find_in_rows(&d, &rows, &OwnNames::default());
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].0, 1);
+    }
+}

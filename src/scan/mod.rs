@@ -1,0 +1,211 @@
+//! The scanner: the bytes of a message and its envelope in, a [`Report`] out.
+//!
+//! Pure and synchronous: no I/O, no async, no knowledge of SMTP. Every front end (relay,
+//! milter, `hallpass scan`) calls [`Scanner::scan`]. The MIME walk (`mime`) turns the message
+//! into text [`Segment`]s with their location; attachment extractors (`extract`) turn
+//! attachment bytes into segments; the detectors (`detectors`) find pupil data in segments.
+//! What could not be read is listed in `not_scanned`, never silently passed as clean.
+
+pub mod detectors;
+pub mod extract;
+pub mod html;
+pub mod mime;
+mod report;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use report::{Finding, FindingKind, NotScanned, Report};
+
+use crate::config::Config;
+use crate::directory::Directory;
+use detectors::Detectors;
+
+/// Where a piece of text was found.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Location {
+    Subject,
+    Body,
+    /// An attachment, by its decoded name; nested paths joined with `/`.
+    Attachment(String),
+    /// The message as a whole (bulk, envelope and contact rules).
+    Message,
+}
+
+impl Location {
+    pub fn is_attachment(&self) -> bool {
+        matches!(self, Location::Attachment(_))
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Subject => f.write_str("subject"),
+            Location::Body => f.write_str("body"),
+            Location::Attachment(n) => write!(f, "attachment:{n}"),
+            Location::Message => f.write_str("message"),
+        }
+    }
+}
+
+/// Text to scan, with where it came from and its structure.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    pub location: Location,
+    pub text: String,
+    /// For sheets and delimited files: cells of each row. `text` then holds the rows, one per
+    /// line, cells separated by tabs, so text detectors see them too.
+    pub rows: Option<Vec<Vec<String>>>,
+}
+
+impl Segment {
+    pub fn text(location: Location, text: String) -> Segment {
+        Segment {
+            location,
+            text,
+            rows: None,
+        }
+    }
+
+    pub fn table(location: Location, rows: Vec<Vec<String>>) -> Segment {
+        let mut text = String::new();
+        for r in &rows {
+            text.push_str(&r.join("\t"));
+            text.push('\n');
+        }
+        Segment {
+            location,
+            text,
+            rows: Some(rows),
+        }
+    }
+}
+
+/// The envelope of a message: the SMTP sender and recipients, plus the header sender's
+/// display name (for "a name that is the sender's own").
+#[derive(Debug, Clone, Default)]
+pub struct Envelope {
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+}
+
+/// Limits on what one message may cost to scan. What goes past a limit is not read, and is
+/// listed in `not_scanned` (the fail mode then decides); it is never reported as clean.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Total text extracted from one message.
+    pub max_text_bytes: usize,
+    /// MIME parts read in one message.
+    pub max_parts: usize,
+    /// message/rfc822 and archive nesting.
+    pub max_depth: usize,
+    /// Wall-clock budget for one message.
+    pub time_budget: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_text_bytes: 64 << 20,
+            max_parts: 1000,
+            max_depth: 8,
+            time_budget: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Everything a scan needs, built once and shared by every message (and thread).
+pub struct Scanner {
+    pub config: Arc<Config>,
+    pub directory: Arc<Directory>,
+    pub classifier: crate::policy::Classifier,
+    pub detectors: Detectors,
+    pub limits: Limits,
+}
+
+/// Running budget of one scan.
+pub struct Budget {
+    started: Instant,
+    limits: Limits,
+    pub text_bytes: usize,
+    pub parts: usize,
+}
+
+impl Budget {
+    pub fn new(limits: &Limits) -> Budget {
+        Budget {
+            started: Instant::now(),
+            limits: limits.clone(),
+            text_bytes: 0,
+            parts: 0,
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Why the budget is spent, if it is.
+    pub fn exhausted(&self) -> Option<String> {
+        if self.started.elapsed() > self.limits.time_budget {
+            return Some(format!(
+                "scan time budget of {} s used up",
+                self.limits.time_budget.as_secs_f32()
+            ));
+        }
+        if self.text_bytes > self.limits.max_text_bytes {
+            return Some(format!(
+                "more than {} MB of text in one message",
+                self.limits.max_text_bytes >> 20
+            ));
+        }
+        if self.parts > self.limits.max_parts {
+            return Some(format!(
+                "more than {} parts in one message",
+                self.limits.max_parts
+            ));
+        }
+        None
+    }
+}
+
+impl Scanner {
+    pub fn new(
+        config: Arc<Config>,
+        directory: Arc<Directory>,
+    ) -> Result<Scanner, crate::config::ConfigError> {
+        let classifier = crate::policy::Classifier::new(&config, directory.clone())?;
+        let detectors = Detectors::build(&config, &directory);
+        Ok(Scanner {
+            config,
+            directory,
+            classifier,
+            detectors,
+            limits: Limits::default(),
+        })
+    }
+
+    /// Scans one message. `now` is used when the Date header is missing or absurd.
+    pub fn scan(
+        &self,
+        message: &[u8],
+        envelope: &Envelope,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Report {
+        let mut budget = Budget::new(&self.limits);
+        let walked = mime::walk(message, &mut budget);
+        let mut report = Report::default();
+        for n in &walked.not_scanned {
+            report.add_not_scanned(n.clone());
+        }
+        let ctx = detectors::MessageContext::new(self, envelope, &walked.headers, now);
+        for seg in &walked.segments {
+            self.detectors
+                .scan_segment(&self.directory, &ctx, seg, &mut report);
+        }
+        self.detectors
+            .finish(&self.directory, &self.config, &ctx, &walked, &mut report);
+        report
+    }
+}

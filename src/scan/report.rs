@@ -1,0 +1,202 @@
+//! The scanner's result: findings (kind, location, count, masked evidence), what could not be
+//! read, and the pupils the message names (for the policy's contact and bulk rules).
+//!
+//! Evidence is always masked; the report never carries a pupil's name or identifier in full.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::Location;
+use crate::directory::PupilId;
+
+/// The public vocabulary of findings (DESIGN.md); names are stable in JSON, headers, metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    PupilName,
+    Upn,
+    Uln,
+    AdmissionNumber,
+    DateOfBirth,
+    SpecialCategory,
+    NhsNumber,
+    NiNumber,
+    PasswordInBody,
+    UnencryptedPersonalAttachment,
+    EncryptedAttachment,
+    PersonalAccountToPupil,
+    SchoolAccountToPupilPersonal,
+    OutOfHoursPupilContact,
+    PersonalCloudLink,
+    BulkPupilData,
+}
+
+impl FindingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::PupilName => "pupil_name",
+            FindingKind::Upn => "upn",
+            FindingKind::Uln => "uln",
+            FindingKind::AdmissionNumber => "admission_number",
+            FindingKind::DateOfBirth => "date_of_birth",
+            FindingKind::SpecialCategory => "special_category",
+            FindingKind::NhsNumber => "nhs_number",
+            FindingKind::NiNumber => "ni_number",
+            FindingKind::PasswordInBody => "password_in_body",
+            FindingKind::UnencryptedPersonalAttachment => "unencrypted_personal_attachment",
+            FindingKind::EncryptedAttachment => "encrypted_attachment",
+            FindingKind::PersonalAccountToPupil => "personal_account_to_pupil",
+            FindingKind::SchoolAccountToPupilPersonal => "school_account_to_pupil_personal",
+            FindingKind::OutOfHoursPupilContact => "out_of_hours_pupil_contact",
+            FindingKind::PersonalCloudLink => "personal_cloud_link",
+            FindingKind::BulkPupilData => "bulk_pupil_data",
+        }
+    }
+
+    /// Kinds that are pupil data for the policy table (special_category only with a pupil).
+    pub fn is_pupil_identifying(self) -> bool {
+        matches!(
+            self,
+            FindingKind::PupilName
+                | FindingKind::Upn
+                | FindingKind::Uln
+                | FindingKind::AdmissionNumber
+                | FindingKind::DateOfBirth
+                | FindingKind::NhsNumber
+                | FindingKind::NiNumber
+        )
+    }
+}
+
+impl std::fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Finding {
+    pub kind: FindingKind,
+    pub location: String,
+    pub count: usize,
+    /// Masked examples ("O**** S****", "B************").
+    pub evidence: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct NotScanned {
+    pub location: String,
+    pub why: String,
+    /// False for parts that are listed but are no reason to hold mail (images).
+    #[serde(skip)]
+    pub incomplete: bool,
+}
+
+/// One distinct piece of evidence, to count each person or value once per location.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EvidenceKey {
+    Person(u64),
+    Value(String),
+}
+
+#[derive(Debug, Default)]
+struct Bucket {
+    keys: BTreeSet<EvidenceKey>,
+    masked: Vec<String>,
+    count: Option<usize>,
+}
+
+/// The result of scanning one message.
+#[derive(Debug, Default)]
+pub struct Report {
+    buckets: BTreeMap<(FindingKind, Location), Bucket>,
+    pub not_scanned: Vec<NotScanned>,
+    /// Each distinct named person (forename+surname, or a pupil found by identifier) with the
+    /// pupils it may be.
+    pub persons: BTreeMap<EvidenceKey, Vec<PupilId>>,
+    /// A pupil's full name in the Subject.
+    pub name_in_subject: bool,
+    /// Pupil data found per location (for unencrypted_personal_attachment).
+    pub pupil_data_locations: BTreeSet<Location>,
+}
+
+impl Report {
+    /// Records one occurrence of a finding.
+    pub fn add(
+        &mut self,
+        kind: FindingKind,
+        location: &Location,
+        key: EvidenceKey,
+        masked: impl FnOnce() -> String,
+    ) {
+        let b = self.buckets.entry((kind, location.clone())).or_default();
+        if b.keys.insert(key) && b.masked.len() < 3 {
+            let m = masked();
+            if !b.masked.contains(&m) {
+                b.masked.push(m);
+            }
+        }
+    }
+
+    /// Drops every finding of a kind.
+    pub fn remove_kind(&mut self, kind: FindingKind) {
+        self.buckets.retain(|(k, _), _| *k != kind);
+    }
+
+    /// Overrides the count of one finding (for message-wide counts such as bulk).
+    pub fn set_count(&mut self, kind: FindingKind, location: &Location, count: usize) {
+        if let Some(b) = self.buckets.get_mut(&(kind, location.clone())) {
+            b.count = Some(count);
+        }
+    }
+
+    pub fn add_not_scanned(&mut self, n: NotScanned) {
+        if !self.not_scanned.contains(&n) {
+            self.not_scanned.push(n);
+        }
+    }
+
+    /// Whether every part that matters was read.
+    pub fn complete(&self) -> bool {
+        !self.not_scanned.iter().any(|n| n.incomplete)
+    }
+
+    pub fn has(&self, kind: FindingKind) -> bool {
+        self.buckets.keys().any(|(k, _)| *k == kind)
+    }
+
+    pub fn has_at(&self, kind: FindingKind, location: &Location) -> bool {
+        self.buckets.contains_key(&(kind, location.clone()))
+    }
+
+    pub fn kinds(&self) -> BTreeSet<FindingKind> {
+        self.buckets.keys().map(|(k, _)| *k).collect()
+    }
+
+    pub fn locations_of(&self, kind: FindingKind) -> Vec<Location> {
+        self.buckets
+            .keys()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, l)| l.clone())
+            .collect()
+    }
+
+    /// The findings, one per kind and location.
+    pub fn findings(&self) -> Vec<Finding> {
+        self.buckets
+            .iter()
+            .map(|((kind, loc), b)| Finding {
+                kind: *kind,
+                location: loc.to_string(),
+                count: b.count.unwrap_or(b.keys.len()),
+                evidence: b.masked.join(", "),
+            })
+            .collect()
+    }
+
+    /// Distinct named persons in the whole message.
+    pub fn distinct_persons(&self) -> usize {
+        self.persons.len()
+    }
+}
