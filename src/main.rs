@@ -28,6 +28,27 @@ enum Command {
         /// The configuration file (TOML).
         config: PathBuf,
     },
+    /// Scan one message and show what was found and each recipient's action.
+    Scan {
+        /// The configuration file (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Envelope sender (default: the From header).
+        #[arg(long)]
+        from: Option<String>,
+        /// Envelope recipient; repeat for several (default: To, Cc and Bcc headers).
+        #[arg(long = "to")]
+        to: Vec<String>,
+        /// One JSON object instead of the human report.
+        #[arg(long)]
+        json: bool,
+        /// Scan as if it were this time (RFC 3339), for replaying old mail and for tests:
+        /// it stands in for a missing or absurd Date header and dates the DOB check.
+        #[arg(long, value_parser = parse_now)]
+        now: Option<chrono::DateTime<chrono::Utc>>,
+        /// The message file (.eml), or - for standard input.
+        message: PathBuf,
+    },
     /// Inspect the school directory loaded from the MIS exports.
     Roster {
         #[command(subcommand)]
@@ -90,6 +111,21 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::CheckConfig { config } => check_config(&config),
+        Command::Scan {
+            config,
+            from,
+            to,
+            json,
+            now,
+            message,
+        } => scan(
+            &config,
+            from,
+            to,
+            json,
+            now.unwrap_or_else(chrono::Utc::now),
+            &message,
+        ),
         Command::Roster {
             command:
                 RosterCommand::Show {
@@ -151,6 +187,74 @@ fn load(path: &std::path::Path) -> Result<(Config, Directory), Failure> {
     let config = Config::load(path).map_err(usage)?;
     let dir = Directory::load(&config).map_err(usage)?;
     Ok((config, dir))
+}
+
+/// The largest message `hallpass scan` reads.
+const MAX_MESSAGE: u64 = 100 << 20;
+
+fn read_message(path: &std::path::Path) -> Result<Vec<u8>, Failure> {
+    use std::io::Read;
+    let runtime = |e: anyhow::Error| Failure { code: 1, error: e };
+    let mut buf = Vec::new();
+    let reader: Box<dyn Read> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(
+            std::fs::File::open(path)
+                .map_err(|e| runtime(anyhow::anyhow!("{}: cannot read: {e}", path.display())))?,
+        )
+    };
+    reader
+        .take(MAX_MESSAGE + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| runtime(anyhow::anyhow!("{}: cannot read: {e}", path.display())))?;
+    if buf.len() as u64 > MAX_MESSAGE {
+        return Err(runtime(anyhow::anyhow!(
+            "{}: message larger than {} MB",
+            path.display(),
+            MAX_MESSAGE >> 20
+        )));
+    }
+    Ok(buf)
+}
+
+fn parse_now(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("{s:?} is not an RFC 3339 time such as 2026-11-25T10:00:00Z: {e}"))
+}
+
+fn scan(
+    config: &std::path::Path,
+    from: Option<String>,
+    to: Vec<String>,
+    json: bool,
+    now: chrono::DateTime<chrono::Utc>,
+    message: &std::path::Path,
+) -> Result<(), Failure> {
+    use hallpass::scan::{Envelope, Scanner};
+    use std::sync::Arc;
+    let (config, dir) = load(config)?;
+    let config = Arc::new(config);
+    let scanner = Scanner::new(config.clone(), Arc::new(dir)).map_err(usage)?;
+    let raw = read_message(message)?;
+    let headers = hallpass::scan::mime::envelope_from_headers(&raw);
+    let envelope = Envelope {
+        mail_from: from.unwrap_or(headers.mail_from),
+        rcpt_to: if to.is_empty() { headers.rcpt_to } else { to },
+    };
+    let report = scanner.scan(&raw, &envelope, now);
+    let decision = hallpass::policy::decide(&config, &scanner.classifier, &report, &envelope);
+    let out = hallpass::scan::output::ScanOutput::new(&report, &decision);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).expect("serialisable")
+        );
+    } else {
+        print!("{}", out.human());
+    }
+    Ok(())
 }
 
 fn check_config(path: &std::path::Path) -> Result<(), Failure> {

@@ -20,13 +20,7 @@ pub(super) fn read_ctf(
 ) -> Result<(), DirectoryError> {
     let mut reader = Reader::from_str(text);
     reader.config_mut().trim_text(true);
-    let line_at = |pos: u64| {
-        text.as_bytes()[..(pos as usize).min(text.len())]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count() as u64
-            + 1
-    };
+    let mut lines = super::roster_csv::LineCounter::new(text);
     let mut stack: Vec<String> = Vec::new();
     let mut pupil_depth: Option<usize> = None;
     let mut current = PupilRecord::default();
@@ -35,7 +29,7 @@ pub(super) fn read_ctf(
     loop {
         let ev = reader.read_event().map_err(|e| DirectoryError::Line {
             path: path.to_path_buf(),
-            line: line_at(reader.error_position()),
+            line: super::roster_csv::LineCounter::new(text).line_of(reader.error_position()),
             message: format!("not well-formed XML: {e}"),
         })?;
         let pos = reader.buffer_position();
@@ -56,7 +50,7 @@ pub(super) fn read_ctf(
                 if name == "Pupil" && pupil_depth.is_none() {
                     pupil_depth = Some(stack.len());
                     current = PupilRecord {
-                        line: line_at(pos),
+                        line: lines.line_of(pos),
                         ..Default::default()
                     };
                 }
@@ -81,7 +75,7 @@ pub(super) fn read_ctf(
                 if let Some(d) = pupil_depth {
                     let rel: Vec<&str> = stack[d + 1..].iter().map(String::as_str).collect();
                     let v = value.trim();
-                    let line = line_at(pos);
+                    let line = lines.line_of(pos);
                     let mut issue = |message: String| {
                         stats.issues.push(RowIssue {
                             file: path.to_path_buf(),

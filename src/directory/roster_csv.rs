@@ -186,6 +186,12 @@ impl<'a> LineCounter<'a> {
         while byte < self.text.len() && matches!(self.text[byte], b'\r' | b'\n') {
             byte += 1;
         }
+        self.line_of(byte as u64)
+    }
+
+    /// The line holding byte `byte` (offsets must not go backwards).
+    pub fn line_of(&mut self, byte: u64) -> u64 {
+        let byte = (byte as usize).min(self.text.len());
         if byte > self.pos {
             self.line += memchr::memchr_iter(b'\n', &self.text[self.pos..byte]).count() as u64;
             self.pos = byte;

@@ -41,6 +41,26 @@ fn addresses(a: Option<&Address>) -> Vec<String> {
     .unwrap_or_default()
 }
 
+/// The envelope a message's own headers imply: From as sender, To, Cc and Bcc as
+/// recipients (for `hallpass scan` without --from/--to).
+pub fn envelope_from_headers(raw: &[u8]) -> super::Envelope {
+    let Some(msg) = MessageParser::default().parse_headers(raw) else {
+        return super::Envelope::default();
+    };
+    super::Envelope {
+        mail_from: msg
+            .from()
+            .and_then(|f| f.first())
+            .and_then(|f| f.address())
+            .unwrap_or_default()
+            .to_string(),
+        rcpt_to: [msg.to(), msg.cc(), msg.bcc()]
+            .into_iter()
+            .flat_map(addresses)
+            .collect(),
+    }
+}
+
 /// Walks a whole message.
 pub fn walk(raw: &[u8], budget: &mut Budget) -> Walked {
     let mut walked = Walked::default();

@@ -10,6 +10,7 @@ pub mod detectors;
 pub mod extract;
 pub mod html;
 pub mod mime;
+pub mod output;
 mod report;
 
 use std::sync::Arc;

@@ -100,6 +100,24 @@ pub enum EvidenceKey {
     Value(String),
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_and_an_identifier_of_one_pupil_count_once() {
+        let mut r = Report::default();
+        r.persons.insert(EvidenceKey::Person(1), vec![10]);
+        r.persons
+            .insert(EvidenceKey::Value("upn:X".into()), vec![10]);
+        r.persons.insert(EvidenceKey::Person(2), vec![11, 12]);
+        r.persons
+            .insert(EvidenceKey::Value("uln:Y".into()), vec![12]);
+        r.persons.insert(EvidenceKey::Value("upn:Z".into()), vec![]);
+        assert_eq!(r.distinct_persons(), 3);
+    }
+}
+
 #[derive(Debug, Default)]
 struct Bucket {
     keys: BTreeSet<EvidenceKey>,
@@ -195,8 +213,39 @@ impl Report {
             .collect()
     }
 
-    /// Distinct named persons in the whole message.
+    /// Distinct pupils the message is about. A name and an identifier of the same pupil count
+    /// once (their candidate pupils overlap); a person not in the directory counts alone.
     pub fn distinct_persons(&self) -> usize {
-        self.persons.len()
+        let mut parent: Vec<usize> = Vec::new();
+        fn root(parent: &mut [usize], mut i: usize) -> usize {
+            while parent[i] != i {
+                parent[i] = parent[parent[i]];
+                i = parent[i];
+            }
+            i
+        }
+        let mut group_of: std::collections::HashMap<PupilId, usize> = Default::default();
+        let mut alone = 0;
+        for pupils in self.persons.values() {
+            if pupils.is_empty() {
+                alone += 1;
+                continue;
+            }
+            let g = parent.len();
+            parent.push(g);
+            for p in pupils {
+                match group_of.get(p) {
+                    Some(&other) => {
+                        let (a, b) = (root(&mut parent, other), root(&mut parent, g));
+                        parent[a] = b;
+                    }
+                    None => {
+                        group_of.insert(*p, g);
+                    }
+                }
+            }
+        }
+        let roots: BTreeSet<usize> = (0..parent.len()).map(|i| root(&mut parent, i)).collect();
+        roots.len() + alone
     }
 }

@@ -1,0 +1,82 @@
+//! What `hallpass scan` prints: the JSON object (field names are a public interface) and the
+//! human report. Names are masked in both.
+
+use serde::Serialize;
+
+use super::{Finding, Report};
+use crate::policy::{Action, Decision, RecipientDecision};
+
+#[derive(Debug, Serialize)]
+pub struct NotScannedOut {
+    pub location: String,
+    pub why: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScanOutput {
+    /// Strictest over all recipients.
+    pub action: Action,
+    pub recipients: Vec<RecipientDecision>,
+    pub findings: Vec<Finding>,
+    /// False when something could not be read.
+    pub complete: bool,
+    pub not_scanned: Vec<NotScannedOut>,
+    /// Incomplete scan with fail_mode = "tempfail": the relay answers 451.
+    pub tempfail: bool,
+}
+
+impl ScanOutput {
+    pub fn new(report: &Report, decision: &Decision) -> ScanOutput {
+        ScanOutput {
+            action: decision.action,
+            recipients: decision.recipients.clone(),
+            findings: report.findings(),
+            complete: report.complete(),
+            not_scanned: report
+                .not_scanned
+                .iter()
+                .map(|n| NotScannedOut {
+                    location: n.location.clone(),
+                    why: n.why.clone(),
+                })
+                .collect(),
+            tempfail: decision.tempfail,
+        }
+    }
+
+    pub fn human(&self) -> String {
+        let mut s = String::new();
+        s.push_str(&format!("action: {}\n", self.action));
+        if self.findings.is_empty() {
+            s.push_str("findings: none\n");
+        } else {
+            s.push_str("findings:\n");
+            for f in &self.findings {
+                s.push_str(&format!(
+                    "  {:<32} {:<28} x{:<3} {}\n",
+                    f.kind.as_str(),
+                    f.location,
+                    f.count,
+                    f.evidence
+                ));
+            }
+        }
+        s.push_str("recipients:\n");
+        for r in &self.recipients {
+            s.push_str(&format!("  {} ({}): {}\n", r.address, r.class, r.action));
+            for why in &r.reasons {
+                s.push_str(&format!("      {why}\n"));
+            }
+        }
+        if !self.not_scanned.is_empty() {
+            s.push_str("not scanned:\n");
+            for n in &self.not_scanned {
+                s.push_str(&format!("  {}: {}\n", n.location, n.why));
+            }
+        }
+        if !self.complete {
+            s.push_str("scan incomplete: the fail mode decided for mail leaving the school\n");
+        }
+        s
+    }
+}
