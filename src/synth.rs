@@ -356,6 +356,29 @@ fn email_local(forename: &str, surname: &str) -> String {
     key.replace(' ', ".")
 }
 
+/// A made-up forename from syllables ("Kalemi", "Toraya"): large rosters have tens of
+/// thousands of distinct forenames, which the name detector must handle.
+pub fn invented_forename(rng: &mut Rng) -> String {
+    const ONSET: &[&str] = &[
+        "Ka", "Lo", "Mi", "Ta", "Ze", "Ri", "No", "Sa", "Jo", "Be", "Da", "El", "Fa", "Ha", "Ia",
+        "Ku", "Ma", "Ne", "Or", "Pa",
+    ];
+    const MID: &[&str] = &[
+        "le", "ra", "vi", "na", "ro", "li", "sha", "me", "de", "ya", "ko", "ti", "bel", "ren",
+        "lan",
+    ];
+    const END: &[&str] = &[
+        "mi", "ya", "n", "h", "ra", "el", "o", "a", "ie", "us", "an", "ah", "is", "on", "et",
+    ];
+    let mut s = String::from(ONSET[rng.below(ONSET.len())]);
+    for _ in 0..rng.below(2) {
+        s.push_str(MID[rng.below(MID.len())]);
+    }
+    s.push_str(MID[rng.below(MID.len())]);
+    s.push_str(END[rng.below(END.len())]);
+    s
+}
+
 /// Options for a generated roster.
 pub struct RosterSpec<'a> {
     pub pupils: usize,
@@ -373,7 +396,13 @@ pub fn roster_csv(spec: &RosterSpec) -> String {
     let mut out = String::with_capacity(spec.pupils * 220);
     out.push_str("UPN,ULN,Adno,Legal Surname,Legal Forename,Preferred Surname,Preferred Forename,Middle Name(s),DOB,Year,Reg,Gender,Pupil Email,Pupil Personal Email,Primary Contact Email,Secondary Contact Email\r\n");
     for i in 0..spec.pupils {
-        let forename = rng.pick(FORENAMES);
+        let forename_owned;
+        let forename = if spec.varied_surnames && rng.below(3) == 0 {
+            forename_owned = invented_forename(&mut rng);
+            forename_owned.as_str()
+        } else {
+            rng.pick(FORENAMES)
+        };
         let surname_owned;
         let surname = if spec.varied_surnames && rng.below(3) == 0 {
             surname_owned = format!("{}-{}", rng.pick(SURNAMES), rng.pick(SURNAMES));

@@ -17,6 +17,9 @@ pub fn is_apostrophe(c: char) -> bool {
 /// A character that belongs inside a name word.
 #[inline]
 pub fn is_word_char(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_alphabetic();
+    }
     c.is_alphabetic() || is_combining_mark(c)
 }
 

@@ -44,8 +44,18 @@ fn month_number(m: &str) -> Option<u32> {
 
 impl DateDetector {
     /// Dates in the text that could be a pupil's birth date, given the current year.
-    pub fn dates(&self, text: &str, this_year: i32) -> Vec<DateMatch> {
+    /// `windows` are the regions holding digits (every date form has some).
+    pub fn dates(&self, text: &str, this_year: i32, windows: &[(usize, usize)]) -> Vec<DateMatch> {
         let mut out = Vec::new();
+        for &(ws, we) in windows {
+            self.dates_in(&text[..we], ws, this_year, &mut out);
+        }
+        out.sort_by_key(|m| m.start);
+        out.dedup_by(|a, b| a.start < b.end);
+        out
+    }
+
+    fn dates_in(&self, text: &str, from: usize, this_year: i32, out: &mut Vec<DateMatch>) {
         let plausible = |d: NaiveDate| (this_year - 25..=this_year - 2).contains(&d.year());
         let year = |y: &str| -> i32 {
             let n: i32 = y.parse().unwrap_or(0);
@@ -59,7 +69,20 @@ impl DateDetector {
                 n
             }
         };
-        for c in self.numeric.captures_iter(text) {
+        let caps = |re: &'_ Regex| {
+            let mut at = from;
+            let mut v = Vec::new();
+            while let Some(c) = re.captures_at(text, at) {
+                let m = c.get(0).expect("group 0");
+                at = m.end().max(m.start() + 1);
+                v.push(c);
+                if at > text.len() {
+                    break;
+                }
+            }
+            v
+        };
+        for c in caps(&self.numeric) {
             let m = c.get(0).unwrap();
             if let (Ok(d), Ok(mo)) = (c[1].parse::<u32>(), c[2].parse::<u32>())
                 && let Some(date) = NaiveDate::from_ymd_opt(year(&c[3]), mo, d)
@@ -72,7 +95,7 @@ impl DateDetector {
                 });
             }
         }
-        for c in self.iso.captures_iter(text) {
+        for c in caps(&self.iso) {
             let m = c.get(0).unwrap();
             if let (Ok(y), Ok(mo), Ok(d)) = (
                 c[1].parse::<i32>(),
@@ -88,7 +111,7 @@ impl DateDetector {
                 });
             }
         }
-        for c in self.words.captures_iter(text) {
+        for c in caps(&self.words) {
             let m = c.get(0).unwrap();
             if let (Ok(d), Some(mo), Ok(y)) = (
                 c[1].parse::<u32>(),
@@ -104,9 +127,6 @@ impl DateDetector {
                 });
             }
         }
-        out.sort_by_key(|m| m.start);
-        out.dedup_by(|a, b| a.start < b.end);
-        out
     }
 
     /// Whether a DOB label stands shortly before `start`.
@@ -139,7 +159,7 @@ mod tests {
             "12.03.2013",
             "12 Mar. 2013",
         ] {
-            let got = d.dates(t, 2026);
+            let got = d.dates(t, 2026, &crate::scan::detectors::digit_windows(t));
             assert_eq!(got.len(), 1, "{t}");
             assert_eq!(
                 got[0].date,
@@ -152,10 +172,10 @@ mod tests {
     #[test]
     fn not_birth_dates() {
         let d = DateDetector::default();
-        assert!(d.dates("trip on 12/03/2026", 2026).is_empty());
-        assert!(d.dates("31/02/2013", 2026).is_empty());
-        assert!(d.dates("born 12/03/1970", 2026).is_empty());
-        assert!(d.dates("version 1.2.3", 2026).is_empty());
+        assert!(d.dates("trip on 12/03/2026", 2026, &[(0, 18)]).is_empty());
+        assert!(d.dates("31/02/2013", 2026, &[(0, 10)]).is_empty());
+        assert!(d.dates("born 12/03/1970", 2026, &[(0, 15)]).is_empty());
+        assert!(d.dates("version 1.2.3", 2026, &[(0, 13)]).is_empty());
     }
 
     #[test]

@@ -58,9 +58,32 @@ fn before(text: &str, start: usize, n: usize) -> &str {
 
 impl IdDetector {
     /// Identifiers in a text. `header` is the header row of a table, if the text is one.
-    pub fn find(&self, text: &str, header: Option<&str>) -> Vec<IdMatch> {
+    /// `windows` are the regions holding digits (see `digit_windows`); every identifier has
+    /// digits, so nothing outside them can match.
+    pub fn find(
+        &self,
+        text: &str,
+        header: Option<&str>,
+        windows: &[(usize, usize)],
+    ) -> Vec<IdMatch> {
         let mut out = Vec::new();
-        for m in self.upn.find_iter(text) {
+        for &(ws, we) in windows {
+            self.find_in(text, header, ws, we, &mut out);
+        }
+        out
+    }
+
+    fn find_in(
+        &self,
+        full: &str,
+        header: Option<&str>,
+        ws: usize,
+        we: usize,
+        out: &mut Vec<IdMatch>,
+    ) {
+        let text = full;
+        let hay = &full[..we];
+        for m in find_from(&self.upn, hay, ws) {
             if let Some(n) = normalise(m.as_str())
                 && upn_valid_normalised(n.as_bytes())
             {
@@ -74,7 +97,7 @@ impl IdDetector {
         }
         let header_uln = header.is_some_and(|h| self.uln_kw.is_match(h));
         let header_nhs = header.is_some_and(|h| self.nhs_kw.is_match(h));
-        for m in self.ten.find_iter(text) {
+        for m in find_from(&self.ten, hay, ws) {
             let v = m.as_str().as_bytes();
             let ctx = before(text, m.start(), 40);
             let phone = self.phone_kw.is_match(before(text, m.start(), 16));
@@ -100,7 +123,7 @@ impl IdDetector {
                 });
             }
         }
-        for m in self.nhs_spaced.find_iter(text) {
+        for m in find_from(&self.nhs_spaced, hay, ws) {
             let Some(n) = normalise(m.as_str()) else {
                 continue;
             };
@@ -116,7 +139,7 @@ impl IdDetector {
                 });
             }
         }
-        for m in self.nino.find_iter(text) {
+        for m in find_from(&self.nino, hay, ws) {
             if let Some(n) = normalise(m.as_str())
                 && nino_valid_normalised(n.as_bytes())
             {
@@ -128,8 +151,23 @@ impl IdDetector {
                 });
             }
         }
-        out
     }
+}
+
+/// Matches of `re` in `hay` from byte `from` on, with `\b` judged against the text before
+/// `from` too (offsets are into `hay`).
+pub fn find_from<'h>(
+    re: &Regex,
+    hay: &'h str,
+    from: usize,
+) -> impl Iterator<Item = regex::Match<'h>> {
+    let mut at = Some(from);
+    std::iter::from_fn(move || {
+        let m = re.find_at(hay, at?)?;
+        let next = m.end().max(m.start() + 1);
+        at = (next <= hay.len()).then_some(next);
+        Some(m)
+    })
 }
 
 #[cfg(test)]
@@ -138,7 +176,7 @@ mod tests {
 
     fn kinds(t: &str) -> Vec<(FindingKind, String)> {
         IdDetector::default()
-            .find(t, None)
+            .find(t, None, &crate::scan::detectors::digit_windows(t))
             .into_iter()
             .map(|m| (m.kind, text_of(t, &m)))
             .collect()
@@ -196,7 +234,16 @@ mod tests {
         assert!(kinds("Order 8377917385 shipped").is_empty());
         assert!(kinds("ref 9995363763").is_empty());
         let d = IdDetector::default();
-        assert_eq!(d.find("Olivia\t8377917385", Some("Name\tULN")).len(), 1);
+        let t = "Olivia\t8377917385";
+        assert_eq!(
+            d.find(
+                t,
+                Some("Name\tULN"),
+                &crate::scan::detectors::digit_windows(t)
+            )
+            .len(),
+            1
+        );
         assert!(kinds("NHS 0000000000").is_empty());
     }
 }

@@ -2,13 +2,16 @@
 //! (`patterns/cloud-storage.txt` plus `[trust] cloud_storage_domains`). A link is a URL with
 //! a scheme, or a listed domain followed by a path; a mere mention ("my Dropbox") is not.
 
-use regex::Regex;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 const DOMAINS: &str = include_str!("../../../patterns/cloud-storage.txt");
 
 pub struct LinkDetector {
-    url: Regex,
-    domains: Vec<String>,
+    ac: AhoCorasick,
+}
+
+fn host_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'.'
 }
 
 impl LinkDetector {
@@ -25,25 +28,40 @@ impl LinkDetector {
                 .map(|d| d.trim_start_matches("*.").to_ascii_lowercase()),
         );
         LinkDetector {
-            url: Regex::new(r"(?i)\b(https?://)?((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24})(/[^\s<>\x22')\]]*)?").unwrap(),
-            domains,
+            ac: AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(&domains)
+                .expect("cloud domain automaton"),
         }
     }
 
     /// The hosts of cloud-storage links in the text.
     pub fn find(&self, text: &str) -> Vec<String> {
+        let b = text.as_bytes();
         let mut out = Vec::new();
-        for c in self.url.captures_iter(text) {
-            if c.get(1).is_none() && c.get(3).is_none_or(|p| p.as_str().len() < 2) {
+        for m in self.ac.find_iter(text) {
+            let (s, e) = (m.start(), m.end());
+            // The listed domain must be the end of the host: "dropbox.com.example.net" and
+            // "notdropbox.com" are other hosts.
+            if b.get(e)
+                .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'-')
+                || (b.get(e) == Some(&b'.') && b.get(e + 1).is_some_and(u8::is_ascii_alphanumeric))
+            {
                 continue;
             }
-            let host = c[2].to_ascii_lowercase();
-            if self
-                .domains
-                .iter()
-                .any(|d| host == *d || host.ends_with(&format!(".{d}")))
-            {
-                out.push(host);
+            if s > 0 && b[s - 1] != b'.' && host_char(b[s - 1]) {
+                continue;
+            }
+            let mut hs = s;
+            while hs > 0 && host_char(b[hs - 1]) {
+                hs -= 1;
+            }
+            let scheme = text[..hs].to_ascii_lowercase().ends_with("://");
+            let path =
+                b.get(e) == Some(&b'/') && b.get(e + 1).is_some_and(|c| !c.is_ascii_whitespace());
+            if scheme || path {
+                out.push(text[hs..e].to_ascii_lowercase());
             }
         }
         out

@@ -182,8 +182,9 @@ impl Detectors {
             }
         }
 
-        // identifiers
-        for m in self.ids.find(text, header) {
+        // identifiers, admission numbers and dates all hold digits: look only around them
+        let windows = digit_windows(text);
+        for m in self.ids.find(text, header, &windows) {
             let value = m.value.clone();
             report.add(m.kind, loc, EvidenceKey::Value(value.clone()), || {
                 mask_id(&value)
@@ -225,7 +226,19 @@ impl Detectors {
 
         // date_of_birth
         let header_dob = header.is_some_and(|h| self.dates.is_label(h));
-        for d in self.dates.dates(text, ctx.this_year) {
+        // A date counts only near a name or a label: skip the date patterns when neither is
+        // in this segment.
+        let dates_matter = header_dob
+            || !name_spans.is_empty()
+            || windows
+                .iter()
+                .any(|(a, b)| self.dates.is_label(&text[*a..*b]));
+        let dates = if dates_matter {
+            self.dates.dates(text, ctx.this_year, &windows)
+        } else {
+            Vec::new()
+        };
+        for d in dates {
             let span = (d.start, d.end);
             if header_dob
                 || self.dates.labelled(text, d.start)
@@ -236,16 +249,6 @@ impl Detectors {
                     "**/**/****".into()
                 });
             }
-        }
-
-        // special_category (kept only if the message also carries pupil data; see finish)
-        for (_, _, term) in self.keywords.find(text) {
-            report.add(
-                FindingKind::SpecialCategory,
-                loc,
-                EvidenceKey::Value(term.to_ascii_lowercase()),
-                || term.to_string(),
-            );
         }
 
         // personal_cloud_link
@@ -298,8 +301,19 @@ impl Detectors {
         report: &mut Report,
     ) {
         let identifying = report.kinds().iter().any(|k| k.is_pupil_identifying());
-        if !identifying {
-            report.remove_kind(FindingKind::SpecialCategory);
+        // special_category counts only in a message that also names or identifies a pupil:
+        // look for the terms only then.
+        if identifying {
+            for seg in &walked.segments {
+                for (_, _, term) in self.keywords.find(&seg.text) {
+                    report.add(
+                        FindingKind::SpecialCategory,
+                        &seg.location,
+                        EvidenceKey::Value(term.to_ascii_lowercase()),
+                        || term.to_string(),
+                    );
+                }
+            }
         }
         // Locations with pupil data.
         let locs: Vec<Location> = report
@@ -427,6 +441,44 @@ impl Detectors {
             );
         }
     }
+}
+
+/// Regions of `text` around its digit runs, widened to whitespace and merged (linear: each
+/// step moves forward). Every pattern
+/// that holds a digit (identifiers, dates) is searched only there.
+pub fn digit_windows(text: &str) -> Vec<(usize, usize)> {
+    const PAD: usize = 48;
+    let b = text.as_bytes();
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    let mut i = 0;
+    while let Some(off) = b[i..].iter().position(u8::is_ascii_digit) {
+        let s = i + off;
+        let mut e = s;
+        while e < b.len() && b[e].is_ascii_digit() {
+            e += 1;
+        }
+        // Widen to whitespace, so that a word boundary at a window's edge is a real one.
+        let mut ws = s.saturating_sub(PAD);
+        while ws > 0 && !b[ws - 1].is_ascii_whitespace() {
+            ws -= 1;
+        }
+        let mut we = (e + PAD).min(b.len());
+        while we < b.len() && !b[we].is_ascii_whitespace() {
+            we += 1;
+        }
+        while ws > 0 && !text.is_char_boundary(ws) {
+            ws -= 1;
+        }
+        while we < b.len() && !text.is_char_boundary(we) {
+            we += 1;
+        }
+        match out.last_mut() {
+            Some(last) if ws <= last.1 => last.1 = last.1.max(we),
+            _ => out.push((ws, we)),
+        }
+        i = e;
+    }
+    out
 }
 
 fn within_hours(ctx: &MessageContext, _config: &Config) -> bool {

@@ -182,64 +182,82 @@ impl NameDetector {
 
     /// Tries a full name around a forename candidate at byte `s`.
     fn verify(&self, dir: &Directory, text: &str, s: usize, own: &OwnNames) -> Option<NameMatch> {
-        // Up to 7 words from s, as long as the gaps between them are name-like.
-        let mut toks: Vec<(usize, usize)> = Vec::with_capacity(7);
+        // Up to 7 words from s, as long as the gaps between them are name-like; folded into
+        // one buffer joined by single spaces, so any run of words is a substring key.
+        let mut toks = [(0usize, 0usize); 7];
+        let mut keys = [(0usize, 0usize); 7];
+        let mut n = 0;
+        let mut buf = String::with_capacity(64);
         for (a, b) in Words::at(text, s) {
-            if let Some(&(_, pe)) = toks.last()
-                && !gap_ok(&text[pe..a])
-            {
+            if n == 0 {
+                if a != s {
+                    return None;
+                }
+            } else if !gap_ok(&text[toks[n - 1].1..a]) {
                 break;
             }
-            if toks.is_empty() && a != s {
-                return None;
+            if n > 0 {
+                buf.push(' ');
             }
-            toks.push((a, b));
-            if toks.len() == 7 {
+            let ks = buf.len();
+            crate::text::fold_word_into(&text[a..b], &mut buf);
+            if n == 0 {
+                // A lower-case common word ("will", "may") can never start a match.
+                if self.common.contains(&buf[ks..]) && !is_capitalised(&text[a..b]) {
+                    return None;
+                }
+            }
+            toks[n] = (a, b);
+            keys[n] = (ks, buf.len());
+            n += 1;
+            if n == 7 {
                 break;
             }
         }
-        if toks.is_empty() {
+        if n == 0 {
             return None;
         }
-        let folded: Vec<String> = toks.iter().map(|(a, b)| fold_word(&text[*a..*b])).collect();
-        let caps = |range: std::ops::Range<usize>, toks: &[(usize, usize)]| {
+        let toks = &toks[..n];
+        let key = |i: usize, j: usize| &buf[keys[i].0..keys[j - 1].1];
+        let caps = |range: std::ops::Range<usize>| {
             toks[range]
                 .iter()
                 .all(|(a, b)| is_capitalised(&text[*a..*b]))
         };
         // Forward: Forename [middle names] Surname.
         let mut best: Option<NameMatch> = None;
-        for l in 1..=toks.len().min(2) {
-            let fkey = folded[..l].join(" ");
-            let Some(f) = dir.key_id(&fkey) else { continue };
+        for l in 1..=n.min(2) {
+            let fkey = key(0, l);
+            let Some(f) = dir.key_id(fkey) else { continue };
             if !dir.is_forename(f) {
                 continue;
             }
             for skip in 0..=2usize {
                 for m in (1..=3usize).rev() {
                     let end = l + skip + m;
-                    if end > toks.len() {
+                    if end > n {
                         continue;
                     }
-                    let skey = folded[l + skip..end].join(" ");
-                    let Some(sid) = dir.key_id(&skey) else {
+                    let skey = key(l + skip, end);
+                    let Some(sid) = dir.key_id(skey) else {
                         continue;
                     };
-                    let mut pupils: Vec<PupilId> = dir.pupils_named(f, sid).to_vec();
-                    if pupils.is_empty() {
+                    let named = dir.pupils_named(f, sid);
+                    if named.is_empty() {
                         continue;
                     }
+                    let mut pupils: Vec<PupilId> = named.to_vec();
                     if skip > 0 {
-                        let middle = folded[l..l + skip].join(" ");
+                        let middle = key(l, l + skip);
                         pupils.retain(|p| {
                             let mk = dir.resolve_key(dir.pupil(*p).middle_names);
-                            contains_words(mk, &middle)
+                            contains_words(mk, middle)
                         });
                         if pupils.is_empty() {
                             continue;
                         }
                     }
-                    if (self.is_common(&fkey) || self.is_common(&skey)) && !caps(0..end, &toks) {
+                    if (self.is_common(fkey) || self.is_common(skey)) && !caps(0..end) {
                         continue;
                     }
                     if own.pairs.contains(&(f, sid)) {
@@ -267,9 +285,12 @@ impl NameDetector {
         }
         // Backward: "Surname, Forename" or "SURNAME Forename".
         let back_from = floor_boundary(text, s.saturating_sub(120));
-        let prev: Vec<(usize, usize)> = Words::at(text, back_from)
+        let mut prev: Vec<(usize, usize)> = Words::at(text, back_from)
             .take_while(|(_, b)| *b <= s)
             .collect();
+        if prev.len() > 3 {
+            prev.drain(..prev.len() - 3);
+        }
         if prev.is_empty() || prev.last().is_some_and(|(a, _)| *a == s) {
             return None;
         }
@@ -278,19 +299,21 @@ impl NameDetector {
         if comma > 1 || !gap.chars().all(|c| c == ',' || c.is_whitespace()) || gap.is_empty() {
             return None;
         }
-        for l in 1..=toks.len().min(2) {
-            let fkey = folded[..l].join(" ");
-            let Some(f) = dir.key_id(&fkey) else { continue };
-            for m in (1..=prev.len().min(3)).rev() {
+        for l in 1..=n.min(2) {
+            let fkey = key(0, l);
+            let Some(f) = dir.key_id(fkey) else { continue };
+            for m in (1..=prev.len()).rev() {
                 let sur = &prev[prev.len() - m..];
                 if sur.windows(2).any(|w| !gap_ok(&text[w[0].1..w[1].0])) {
                     continue;
                 }
-                let skey = sur
-                    .iter()
-                    .map(|(a, b)| fold_word(&text[*a..*b]))
-                    .collect::<Vec<_>>()
-                    .join(" ");
+                let mut skey = String::new();
+                for (i, (a, b)) in sur.iter().enumerate() {
+                    if i > 0 {
+                        skey.push(' ');
+                    }
+                    crate::text::fold_word_into(&text[*a..*b], &mut skey);
+                }
                 let Some(sid) = dir.key_id(&skey) else {
                     continue;
                 };
@@ -304,9 +327,8 @@ impl NameDetector {
                 if comma == 0 && !all_caps {
                     continue;
                 }
-                if (self.is_common(&fkey) || self.is_common(&skey))
-                    && !(caps(0..l, &toks)
-                        && sur.iter().all(|(a, b)| is_capitalised(&text[*a..*b])))
+                if (self.is_common(fkey) || self.is_common(&skey))
+                    && !(caps(0..l) && sur.iter().all(|(a, b)| is_capitalised(&text[*a..*b])))
                 {
                     continue;
                 }

@@ -1,0 +1,149 @@
+//! Bad input never panics or hangs, the readable parts are still scanned, and what could not
+//! be read is listed (so the fail mode decides). Property tests feed random and mutated
+//! messages through the real scanner built on the sample configuration.
+
+use std::sync::{Arc, OnceLock};
+
+use hallpass::config::Config;
+use hallpass::directory::Directory;
+use hallpass::policy::{Action, decide};
+use hallpass::scan::{Envelope, Report, Scanner};
+use proptest::prelude::*;
+
+fn scanner() -> &'static Scanner {
+    static S: OnceLock<Scanner> = OnceLock::new();
+    S.get_or_init(|| {
+        let config = Config::load(std::path::Path::new("samples/hallpass.toml")).unwrap();
+        let dir = Directory::load(&config).unwrap();
+        Scanner::new(Arc::new(config), Arc::new(dir)).unwrap()
+    })
+}
+
+fn now() -> chrono::DateTime<chrono::Utc> {
+    "2026-11-25T10:00:00Z".parse().unwrap()
+}
+
+fn envelope() -> Envelope {
+    Envelope {
+        mail_from: "luke.rich0@beaulieupark.example.sch.uk".into(),
+        rcpt_to: vec!["bookings@coach-hire.example.com".into()],
+    }
+}
+
+fn scan(raw: &[u8]) -> (Report, Action) {
+    let s = scanner();
+    let r = s.scan(raw, &envelope(), now());
+    let d = decide(&s.config, &s.classifier, &r, &envelope());
+    (r, d.action)
+}
+
+const LEAK: &str = "From: luke.rich0@beaulieupark.example.sch.uk\r\nTo: bookings@coach-hire.example.com\r\nSubject: seats\r\nContent-Type: text/plain\r\n\r\nPlease seat Leah Walker at the front.\r\n";
+
+#[test]
+fn empty_message_is_clean_and_complete() {
+    let (r, a) = scan(b"");
+    assert!(r.complete());
+    assert_eq!(a, Action::Allow);
+}
+
+#[test]
+fn a_two_megabyte_line_still_finds_the_name() {
+    let mut m = String::from("Subject: long\r\nContent-Type: text/plain\r\n\r\n");
+    m.push_str(&"x".repeat(1 << 20));
+    m.push_str(" Leah Walker ");
+    m.push_str(&"y ".repeat(1 << 19));
+    let (r, a) = scan(m.as_bytes());
+    assert!(r.kinds().iter().any(|k| k.as_str() == "pupil_name"));
+    assert_eq!(a, Action::Reject);
+}
+
+#[test]
+fn fifty_levels_of_nesting_do_not_hide_or_crash() {
+    let mut m = String::from("Subject: deep\r\nMIME-Version: 1.0\r\n");
+    for i in 0..50 {
+        m.push_str(&format!(
+            "Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"
+        ));
+    }
+    m.push_str("Content-Type: text/plain\r\n\r\nPlease seat Leah Walker at the front.\r\n");
+    for i in (0..50).rev() {
+        m.push_str(&format!("--b{i}--\r\n"));
+    }
+    let (r, a) = scan(m.as_bytes());
+    // Either the name is found or the part is listed as not read; never delivered as clean.
+    assert!(a >= Action::Quarantine, "{a:?} {:?}", r.not_scanned);
+}
+
+#[test]
+fn fifty_nested_attached_messages_are_bounded() {
+    let mut inner =
+        String::from("Subject: core\r\nContent-Type: text/plain\r\n\r\nLeah Walker\r\n");
+    for _ in 0..50 {
+        inner = format!(
+            "Subject: fwd\r\nMIME-Version: 1.0\r\nContent-Type: message/rfc822\r\n\r\n{inner}"
+        );
+    }
+    let (r, a) = scan(inner.as_bytes());
+    assert!(a >= Action::Quarantine, "{a:?} {:?}", r.not_scanned);
+}
+
+#[test]
+fn invalid_base64_and_unknown_charset_still_scan_the_rest() {
+    let m = "Subject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\nContent-Type: text/plain; charset=x-no-such-charset\r\n\r\nLeah Walker\r\n--z\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n%%%%not base64%%%%\r\n--z--\r\n";
+    let (r, a) = scan(m.as_bytes());
+    assert!(r.kinds().iter().any(|k| k.as_str() == "pupil_name"));
+    assert_eq!(a, Action::Reject);
+}
+
+#[test]
+fn unreadable_attachment_holds_external_mail() {
+    let m = "Subject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--z\r\nContent-Type: application/octet-stream; name=a.bin\r\nContent-Transfer-Encoding: base64\r\n\r\nAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\r\n--z--\r\n";
+    let (r, a) = scan(m.as_bytes());
+    assert!(!r.complete());
+    assert_eq!(a, Action::Quarantine);
+}
+
+#[test]
+fn many_parts_hit_the_part_limit() {
+    let mut m = String::from(
+        "Subject: parts\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=z\r\n\r\n",
+    );
+    for _ in 0..1500 {
+        m.push_str("--z\r\nContent-Type: text/plain\r\n\r\nhello\r\n");
+    }
+    m.push_str("--z--\r\n");
+    let (r, a) = scan(m.as_bytes());
+    assert!(!r.complete(), "the part limit was not applied");
+    assert_eq!(a, Action::Quarantine);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+        let _ = scan(&bytes);
+    }
+
+    /// Mutating a leaking message (flipping, inserting, deleting bytes) never panics; when
+    /// the name survives the mutation intact and the message still parses to it, it is found.
+    #[test]
+    fn mutated_messages_never_panic(edits in proptest::collection::vec((0usize..400, any::<u8>(), 0u8..3), 0..12)) {
+        let mut b = LEAK.as_bytes().to_vec();
+        for (pos, byte, op) in edits {
+            let p = pos % (b.len() + 1);
+            match op {
+                0 if p < b.len() => b[p] = byte,
+                1 => b.insert(p, byte),
+                _ if p < b.len() => { b.remove(p); }
+                _ => {}
+            }
+        }
+        let _ = scan(&b);
+    }
+}
+
+#[test]
+fn the_unmutated_leak_is_refused() {
+    assert_eq!(scan(LEAK.as_bytes()).1, Action::Reject);
+}
