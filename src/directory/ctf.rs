@@ -35,7 +35,7 @@ pub(super) fn read_ctf(
         let pos = reader.buffer_position();
         match ev {
             Event::Start(e) => {
-                let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+                let name = e.local_name().as_ref().to_string();
                 if !saw_root {
                     saw_root = true;
                     if name != "CTfile" && name != "ATfile" {
@@ -59,14 +59,14 @@ pub(super) fn read_ctf(
             }
             Event::Empty(_) => {}
             Event::Text(t) => {
-                value.push_str(&t.xml_content().unwrap_or_default());
+                value.push_str(&t.xml_content(quick_xml::XmlVersion::Implicit1_0));
             }
-            Event::CData(t) => value.push_str(&String::from_utf8_lossy(&t)),
+            Event::CData(t) => value.push_str(&t.into_inner()),
             Event::GeneralRef(r) => {
                 if let Ok(Some(c)) = r.resolve_char_ref() {
                     value.push(c);
                 } else if let Some(s) =
-                    quick_xml::escape::resolve_predefined_entity(&r.decode().unwrap_or_default())
+                    quick_xml::escape::resolve_predefined_entity(&r.clone().into_inner())
                 {
                     value.push_str(s);
                 }

@@ -11,7 +11,7 @@
 //! Speed: an Aho-Corasick automaton over pupils' forenames finds candidate positions (so the
 //! cost does not grow with the roster); only there are words folded and looked up.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use rustc_hash::FxHashSet;
 
 use crate::directory::{Directory, PupilId};
@@ -64,10 +64,14 @@ impl NameDetector {
         let ac = if patterns.is_empty() {
             None
         } else {
+            // A full DFA is the fastest search; past a few thousand forenames its memory
+            // grows, and the library's own choice (a contiguous NFA) is used instead.
+            let kind = (patterns.len() <= 4000).then_some(AhoCorasickKind::DFA);
             Some(
                 AhoCorasickBuilder::new()
                     .ascii_case_insensitive(true)
                     .match_kind(MatchKind::LeftmostLongest)
+                    .kind(kind)
                     .build(&patterns)
                     .expect("forename automaton"),
             )
