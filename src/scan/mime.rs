@@ -30,6 +30,8 @@ pub struct Walked {
     pub headers: HeaderInfo,
     /// Attachments that were protected (encrypted), by location, with how.
     pub encrypted: Vec<(Location, String)>,
+    /// Encrypted files kept for the password test.
+    pub locked: Vec<extract::Locked>,
 }
 
 fn addresses(a: Option<&Address>) -> Vec<String> {
@@ -92,6 +94,7 @@ pub fn walk(raw: &[u8], budget: &mut Budget) -> Walked {
         segments: &mut walked.segments,
         not_scanned: &mut walked.not_scanned,
         encrypted: &mut walked.encrypted,
+        locked: &mut walked.locked,
         budget,
     };
     walk_message(&msg, None, 0, &mut sink);

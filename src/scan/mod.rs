@@ -103,6 +103,16 @@ pub struct Limits {
     pub max_depth: usize,
     /// Wall-clock budget for one message.
     pub time_budget: Duration,
+    /// Bytes unpacked from archives and documents in one message.
+    pub max_unpacked_bytes: usize,
+    /// Bytes unpacked from one archive member or PDF stream.
+    pub max_member_bytes: usize,
+    /// Unpacked : packed ratio of one member above which it is a bomb.
+    pub max_ratio: u64,
+    /// Members read from one archive.
+    pub max_members: usize,
+    /// Objects in one PDF.
+    pub max_pdf_objects: usize,
 }
 
 impl Default for Limits {
@@ -112,6 +122,11 @@ impl Default for Limits {
             max_parts: 1000,
             max_depth: 8,
             time_budget: Duration::from_secs(20),
+            max_unpacked_bytes: 256 << 20,
+            max_member_bytes: 64 << 20,
+            max_ratio: 200,
+            max_members: 1000,
+            max_pdf_objects: 200_000,
         }
     }
 }
@@ -131,6 +146,7 @@ pub struct Budget {
     limits: Limits,
     pub text_bytes: usize,
     pub parts: usize,
+    pub unpacked_bytes: usize,
 }
 
 impl Budget {
@@ -140,6 +156,7 @@ impl Budget {
             limits: limits.clone(),
             text_bytes: 0,
             parts: 0,
+            unpacked_bytes: 0,
         }
     }
 
@@ -159,6 +176,12 @@ impl Budget {
             return Some(format!(
                 "more than {} MB of text in one message",
                 self.limits.max_text_bytes >> 20
+            ));
+        }
+        if self.unpacked_bytes > self.limits.max_unpacked_bytes {
+            return Some(format!(
+                "more than {} MB unpacked from attachments",
+                self.limits.max_unpacked_bytes >> 20
             ));
         }
         if self.parts > self.limits.max_parts {

@@ -7,6 +7,7 @@ pub mod identifiers;
 pub mod keywords;
 pub mod links;
 pub mod names;
+pub mod passwords;
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
@@ -24,6 +25,7 @@ pub struct Detectors {
     pub dates: dates::DateDetector,
     pub keywords: keywords::Keywords,
     pub links: links::LinkDetector,
+    pub passwords: passwords::PasswordDetector,
 }
 
 /// Facts about one message that every segment's detectors share.
@@ -127,6 +129,7 @@ impl Detectors {
             dates: dates::DateDetector::default(),
             keywords: keywords::Keywords::default(),
             links: links::LinkDetector::new(&config.trust.cloud_storage_domains),
+            passwords: passwords::PasswordDetector::default(),
         }
     }
 
@@ -363,7 +366,44 @@ impl Detectors {
                 || how.clone(),
             );
         }
+        self.password_rule(walked, report);
         self.contact_rules(dir, config, ctx, report);
+    }
+
+    /// password_in_body: certain when a candidate opens a locked ZIP or PDF; for encrypted
+    /// formats that cannot be tried, an explicit "password: X" in the message.
+    fn password_rule(&self, walked: &Walked, report: &mut Report) {
+        if walked.encrypted.is_empty() {
+            return;
+        }
+        let candidates = self.passwords.candidates(&walked.segments);
+        if candidates.is_empty() {
+            return;
+        }
+        for (c, file) in self.passwords.opening(&candidates, &walked.locked) {
+            report.add(
+                FindingKind::PasswordInBody,
+                &c.location,
+                EvidenceKey::Value(file.to_string()),
+                || format!("opens {file}"),
+            );
+        }
+        let untestable = walked.encrypted.iter().any(|(loc, _)| {
+            !walked.locked.iter().any(|l| match l {
+                super::extract::Locked::Zip { location, .. }
+                | super::extract::Locked::Pdf { location, .. } => {
+                    loc == location || loc.to_string().starts_with(&format!("{location}/"))
+                }
+            })
+        });
+        if untestable && let Some(c) = candidates.iter().find(|c| c.explicit) {
+            report.add(
+                FindingKind::PasswordInBody,
+                &c.location,
+                EvidenceKey::Value("stated".into()),
+                || "a password is given in the message (not verified)".into(),
+            );
+        }
     }
 
     fn contact_rules(

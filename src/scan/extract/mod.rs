@@ -6,7 +6,14 @@
 //! extractor reads yet (Office, PDF, archives) are listed as not scanned, and the fail mode
 //! decides — never reported as clean.
 
+mod archive;
+mod cfb;
+mod office;
+mod pdf;
 mod text;
+
+pub use archive::password_opens as zip_password_opens;
+pub use pdf::password_opens as pdf_password_opens;
 
 use super::report::NotScanned;
 use super::{Budget, Location, Segment};
@@ -81,11 +88,34 @@ pub fn sniff(b: &[u8]) -> Format {
     Format::Text
 }
 
+/// An encrypted file kept for the password test (`password_in_body`).
+#[derive(Debug, Clone)]
+pub enum Locked {
+    Zip {
+        location: Location,
+        bytes: Vec<u8>,
+        entries: Vec<usize>,
+    },
+    Pdf {
+        location: Location,
+        bytes: Vec<u8>,
+    },
+}
+
+impl Locked {
+    pub fn size(&self) -> usize {
+        match self {
+            Locked::Zip { bytes, .. } | Locked::Pdf { bytes, .. } => bytes.len(),
+        }
+    }
+}
+
 /// Where extractors put what they read.
 pub struct Sink<'a> {
     pub segments: &'a mut Vec<Segment>,
     pub not_scanned: &'a mut Vec<NotScanned>,
     pub encrypted: &'a mut Vec<(Location, String)>,
+    pub locked: &'a mut Vec<Locked>,
     pub budget: &'a mut Budget,
 }
 
@@ -107,6 +137,14 @@ impl Sink<'_> {
             why,
             incomplete: true,
         });
+    }
+
+    /// Keeps an encrypted file for the password test (at most a few, 32 MB in all).
+    pub fn lock(&mut self, l: Locked) {
+        let held: usize = self.locked.iter().map(Locked::size).sum();
+        if self.locked.len() < 8 && held + l.size() <= 32 << 20 {
+            self.locked.push(l);
+        }
     }
 
     /// Records a part that is listed but is no reason to hold mail (an image).
@@ -138,32 +176,34 @@ pub fn attachment(location: &Location, bytes: &[u8], depth: usize, sink: &mut Si
     match format {
         Format::Text => text::Delimited.extract(location, bytes, depth, sink),
         Format::Html => text::Html.extract(location, bytes, depth, sink),
-        Format::Rtf => sink.not_read(
-            location.clone(),
-            "RTF document: this format is not read yet".into(),
-        ),
+        Format::Rtf => text::Rtf.extract(location, bytes, depth, sink),
         Format::Rfc822 => text::Rfc822.extract(location, bytes, depth, sink),
         Format::Image(kind) => sink.listed(
             location.clone(),
             format!("{kind} image (images are not read)"),
         ),
-        Format::Pdf => sink.not_read(
-            location.clone(),
-            "PDF document: this format is not read yet".into(),
-        ),
-        Format::Zip => sink.not_read(
-            location.clone(),
-            "ZIP archive or Office document: this format is not read yet".into(),
-        ),
-        Format::Cfb => sink.not_read(
-            location.clone(),
-            "legacy Office or encrypted Office file: this format is not read yet".into(),
-        ),
-        Format::SevenZip => sink.not_read(
-            location.clone(),
-            "7-Zip archive: this format is not read yet".into(),
-        ),
+        Format::Pdf => pdf::extract(location, bytes, sink),
+        Format::Zip => archive::Zip.extract(location, bytes, depth, sink),
+        Format::Cfb => cfb::extract(location, bytes, sink),
+        Format::SevenZip => seven_zip(location, bytes, sink),
         Format::Binary => sink.not_read(location.clone(), "unrecognised binary file".into()),
+    }
+}
+
+/// 7-Zip: not unpacked. An archive whose headers are encrypted (no readable file list) is
+/// reported as protected; any other is listed as not read, so the fail mode decides.
+fn seven_zip(location: &Location, bytes: &[u8], sink: &mut Sink) {
+    // The start header points at the next header; an encoded header (0x17) whose coder is
+    // AES (06 F1 07 01) means the file names and contents are encrypted.
+    let aes = bytes.windows(4).any(|w| w == [0x06, 0xF1, 0x07, 0x01]);
+    if aes {
+        sink.encrypted
+            .push((location.clone(), "7-Zip AES-256 encryption".into()));
+    } else {
+        sink.not_read(
+            location.clone(),
+            "7-Zip archive: this format is not unpacked".into(),
+        );
     }
 }
 

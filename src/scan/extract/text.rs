@@ -130,9 +130,152 @@ impl Extractor for Rfc822 {
     }
 }
 
+/// An RTF document: control words and groups that are not text (font tables, pictures,
+/// `{\\* ...}` destinations) dropped; `\\'hh` (Windows-1252) and `\\uN` escapes decoded.
+pub struct Rtf;
+
+impl Extractor for Rtf {
+    fn extract(&self, location: &Location, bytes: &[u8], _depth: usize, sink: &mut Sink) {
+        sink.push(Segment::text(location.clone(), rtf_to_text(bytes)));
+    }
+}
+
+pub fn rtf_to_text(b: &[u8]) -> String {
+    const SKIP: &[&str] = &[
+        "fonttbl",
+        "colortbl",
+        "stylesheet",
+        "info",
+        "pict",
+        "header",
+        "footer",
+        "object",
+        "themedata",
+        "datastore",
+        "xmlnstbl",
+        "listtable",
+        "listoverridetable",
+        "generator",
+        "rsidtbl",
+    ];
+    let mut out = String::new();
+    // Per group: whether its text is skipped.
+    let mut stack: Vec<bool> = vec![false];
+    let mut i = 0;
+    let mut uc_skip = 0usize;
+    while i < b.len() {
+        let skipping = *stack.last().unwrap_or(&false);
+        match b[i] {
+            b'{' => {
+                stack.push(skipping);
+                if stack.len() > 512 {
+                    break;
+                }
+                i += 1;
+            }
+            b'}' => {
+                if stack.len() > 1 {
+                    stack.pop();
+                }
+                i += 1;
+            }
+            b'\\' => {
+                i += 1;
+                let Some(&c) = b.get(i) else { break };
+                if c.is_ascii_alphabetic() {
+                    let s = i;
+                    while i < b.len() && b[i].is_ascii_alphabetic() {
+                        i += 1;
+                    }
+                    let word = std::str::from_utf8(&b[s..i]).unwrap_or("");
+                    let ns = i;
+                    if i < b.len() && (b[i] == b'-' || b[i].is_ascii_digit()) {
+                        i += 1;
+                        while i < b.len() && b[i].is_ascii_digit() {
+                            i += 1;
+                        }
+                    }
+                    let num: Option<i32> = std::str::from_utf8(&b[ns..i])
+                        .ok()
+                        .and_then(|n| n.parse().ok());
+                    if i < b.len() && b[i] == b' ' {
+                        i += 1;
+                    }
+                    if SKIP.contains(&word) {
+                        if let Some(top) = stack.last_mut() {
+                            *top = true;
+                        }
+                    } else if !skipping {
+                        match word {
+                            "par" | "line" | "row" | "sect" | "page" => out.push('\n'),
+                            "tab" | "cell" => out.push('\t'),
+                            "u" => {
+                                if let Some(n) = num {
+                                    let cp = if n < 0 { (n + 65536) as u32 } else { n as u32 };
+                                    if let Some(ch) = char::from_u32(cp) {
+                                        out.push(ch);
+                                    }
+                                    uc_skip = 1;
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                } else {
+                    match c {
+                        b'*' => {
+                            if let Some(top) = stack.last_mut() {
+                                *top = true;
+                            }
+                        }
+                        b'\'' => {
+                            let hex = b
+                                .get(i + 1..i + 3)
+                                .and_then(|h| std::str::from_utf8(h).ok())
+                                .and_then(|h| u8::from_str_radix(h, 16).ok());
+                            if let Some(v) = hex {
+                                if uc_skip > 0 {
+                                    uc_skip -= 1;
+                                } else if !skipping {
+                                    out.push_str(
+                                        &encoding_rs::WINDOWS_1252
+                                            .decode_without_bom_handling(&[v])
+                                            .0,
+                                    );
+                                }
+                            }
+                            i += 2;
+                        }
+                        b'\\' | b'{' | b'}' if !skipping => out.push(c as char),
+                        b'~' if !skipping => out.push(' '),
+                        _ => {}
+                    }
+                    i += 1;
+                }
+            }
+            b'\r' | b'\n' => i += 1,
+            c => {
+                if uc_skip > 0 {
+                    uc_skip -= 1;
+                } else if !skipping {
+                    out.push(c as char);
+                }
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rtf_text() {
+        let r = br"{\rtf1\ansi{\fonttbl{\f0 Arial;}}{\*\generator x;}\f0 Dear Zo\'eb O\u8217?Brien\par Smith}";
+        assert_eq!(rtf_to_text(r), "Dear Zo\u{eb} O\u{2019}Brien\nSmith");
+    }
 
     #[test]
     fn delimiters() {

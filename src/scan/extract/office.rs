@@ -1,0 +1,371 @@
+//! Office documents inside ZIP containers.
+//!
+//! - Office Open XML: docx (body, tables, headers, footers, comments, foot/endnotes, tracked
+//!   deletions), pptx (slides and notes) with quick-xml; xlsx with calamine (one row per line,
+//!   cells kept, dates as dd/mm/yyyy). Every member is first read through the bounded reader,
+//!   so calamine never unpacks more than the limits allow.
+//! - OpenDocument: odt, ods, odp from content.xml (rows and cells kept); an encrypted ODF
+//!   (manifest `encryption-data`) is reported as protected.
+
+use std::io::Cursor;
+
+use calamine::{Data, Reader};
+use quick_xml::events::Event;
+
+use super::{Sink, archive::read_member};
+use crate::scan::{Location, Segment};
+
+type Archive<'a> = zip::ZipArchive<Cursor<&'a [u8]>>;
+
+/// Text and table rows of an XML document part.
+pub struct XmlText {
+    pub text: String,
+    pub rows: Vec<Vec<String>>,
+}
+
+/// Element local names that structure a document.
+pub struct Shape {
+    pub paragraph: &'static [&'static str],
+    pub row: &'static [&'static str],
+    pub cell: &'static [&'static str],
+    /// Elements whose text is not content (field codes, style names).
+    pub skip: &'static [&'static str],
+    /// Elements that are a line break or tab inside text.
+    pub line_break: &'static [&'static str],
+    pub tab: &'static [&'static str],
+}
+
+pub const DOCX: Shape = Shape {
+    paragraph: &["p"],
+    row: &["tr"],
+    cell: &["tc"],
+    skip: &["instrText", "rPr", "pPr"],
+    line_break: &["br", "cr"],
+    tab: &["tab"],
+};
+
+pub const PPTX: Shape = Shape {
+    paragraph: &["p"],
+    row: &["tr"],
+    cell: &["tc"],
+    skip: &["rPr", "pPr"],
+    line_break: &["br"],
+    tab: &[],
+};
+
+pub const ODF: Shape = Shape {
+    paragraph: &["p", "h"],
+    row: &["table-row"],
+    cell: &["table-cell"],
+    skip: &["annotation-end", "tracked-changes"],
+    line_break: &["line-break"],
+    tab: &["tab", "s"],
+};
+
+/// Reads the text of an XML part: paragraphs become lines; table rows become lines with
+/// cells separated by tabs, and are also returned as rows for the same-row name rule.
+pub fn xml_text(xml: &str, shape: &Shape) -> Result<XmlText, String> {
+    let mut r = quick_xml::Reader::from_str(xml);
+    let mut text = String::new();
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut row: Option<Vec<String>> = None;
+    let mut cell: Option<String> = None;
+    let mut skip = 0usize;
+    let mut depth_guard = 0usize;
+    loop {
+        let ev = r
+            .read_event()
+            .map_err(|e| format!("not well-formed XML: {e}"))?;
+        match ev {
+            Event::Start(e) => {
+                depth_guard += 1;
+                if depth_guard > 10_000 {
+                    return Err("XML nested too deep".into());
+                }
+                let n = e.local_name();
+                let n = n.as_ref();
+                if shape.skip.contains(&n) {
+                    skip += 1;
+                } else if shape.row.contains(&n) {
+                    row = Some(Vec::new());
+                } else if shape.cell.contains(&n) {
+                    cell = Some(String::new());
+                }
+            }
+            Event::Empty(e) => {
+                let n = e.local_name();
+                let n = n.as_ref();
+                let s = if shape.line_break.contains(&n) {
+                    "\n"
+                } else if shape.tab.contains(&n) {
+                    "\t"
+                } else {
+                    ""
+                };
+                if !s.is_empty() {
+                    match &mut cell {
+                        Some(c) => c.push(' '),
+                        None => text.push_str(s),
+                    }
+                }
+                if shape.cell.contains(&n)
+                    && let Some(r) = &mut row
+                {
+                    r.push(String::new());
+                }
+            }
+            Event::End(e) => {
+                depth_guard = depth_guard.saturating_sub(1);
+                let n = e.local_name();
+                let n = n.as_ref();
+                if shape.skip.contains(&n) {
+                    skip = skip.saturating_sub(1);
+                } else if shape.paragraph.contains(&n) {
+                    match &mut cell {
+                        Some(c) => c.push(' '),
+                        None => text.push('\n'),
+                    }
+                } else if shape.cell.contains(&n) {
+                    if let Some(c) = cell.take() {
+                        let c = c.trim().to_string();
+                        text.push_str(&c);
+                        text.push('\t');
+                        if let Some(r) = &mut row {
+                            r.push(c);
+                        }
+                    }
+                } else if shape.row.contains(&n) {
+                    text.push('\n');
+                    if let Some(r) = row.take() {
+                        rows.push(r);
+                    }
+                }
+            }
+            Event::Text(t) if skip == 0 => {
+                let s = t.xml_content(quick_xml::XmlVersion::Implicit1_0);
+                match &mut cell {
+                    Some(c) => c.push_str(&s),
+                    None => text.push_str(&s),
+                }
+            }
+            Event::GeneralRef(g) if skip == 0 => {
+                let name = g.clone().into_inner();
+                let s = if let Ok(Some(c)) = g.resolve_char_ref() {
+                    c.to_string()
+                } else {
+                    quick_xml::escape::resolve_predefined_entity(&name)
+                        .unwrap_or("")
+                        .to_string()
+                };
+                match &mut cell {
+                    Some(c) => c.push_str(&s),
+                    None => text.push_str(&s),
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    Ok(XmlText { text, rows })
+}
+
+fn member_index(names: &[String], name: &str) -> Option<usize> {
+    names.iter().position(|n| n == name)
+}
+
+fn push_xml(location: &Location, xml: &[u8], shape: &Shape, sink: &mut Sink) {
+    match xml_text(&String::from_utf8_lossy(xml), shape) {
+        Ok(t) => {
+            if !t.rows.is_empty() {
+                sink.push(Segment::table(location.clone(), t.rows));
+            }
+            sink.push(Segment::text(location.clone(), t.text));
+        }
+        Err(why) => sink.not_read(location.clone(), why),
+    }
+}
+
+/// A docx, xlsx or pptx.
+pub fn ooxml(location: &Location, archive: &mut Archive, names: &[String], sink: &mut Sink) {
+    if names.iter().any(|n| n.starts_with("xl/")) {
+        return xlsx(location, archive, names, sink);
+    }
+    let (shape, parts): (&Shape, Vec<usize>) = if names.iter().any(|n| n.starts_with("ppt/")) {
+        let mut parts: Vec<usize> = names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| {
+                (n.starts_with("ppt/slides/slide")
+                    || n.starts_with("ppt/notesSlides/notesSlide")
+                    || n.starts_with("ppt/comments/"))
+                    && n.ends_with(".xml")
+            })
+            .map(|(i, _)| i)
+            .collect();
+        parts.sort_by_key(|i| natural_key(&names[*i]));
+        (&PPTX, parts)
+    } else {
+        let parts = names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| {
+                n.starts_with("word/")
+                    && n.ends_with(".xml")
+                    && [
+                        "document",
+                        "header",
+                        "footer",
+                        "comments",
+                        "footnotes",
+                        "endnotes",
+                    ]
+                    .iter()
+                    .any(|p| n[5..].starts_with(p))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        (&DOCX, parts)
+    };
+    if parts.is_empty() {
+        sink.not_read(
+            location.clone(),
+            "Office document with no readable text parts".into(),
+        );
+        return;
+    }
+    for i in parts {
+        match read_member(archive, i, sink) {
+            Ok(xml) => push_xml(location, &xml, shape, sink),
+            Err(why) => sink.not_read(location.clone(), format!("{}: {why}", names[i])),
+        }
+    }
+}
+
+fn natural_key(name: &str) -> (String, u64) {
+    let digits: String = name.chars().filter(char::is_ascii_digit).collect();
+    (
+        name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.' || c.is_ascii_alphabetic())
+            .to_string(),
+        digits.parse().unwrap_or(0),
+    )
+}
+
+/// Every member read through the bounded reader first; `false` (and listed) if any is over.
+fn within_limits(
+    location: &Location,
+    archive: &mut Archive,
+    names: &[String],
+    sink: &mut Sink,
+) -> bool {
+    for i in 0..names.len() {
+        if let Err(why) = read_member(archive, i, sink) {
+            sink.not_read(location.clone(), format!("{}: {why}", names[i]));
+            return false;
+        }
+    }
+    true
+}
+
+/// A cell as text; dates as dd/mm/yyyy (so the date-of-birth detector reads them).
+fn cell_text(d: &Data) -> String {
+    match d {
+        Data::Empty => String::new(),
+        Data::DateTime(dt) => match dt.as_datetime() {
+            Some(t) => t.format("%d/%m/%Y").to_string(),
+            None => dt.to_string(),
+        },
+        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+        other => other.to_string(),
+    }
+}
+
+fn workbook(location: &Location, bytes: &[u8], sink: &mut Sink) {
+    let mut wb = match calamine::open_workbook_auto_from_rs(Cursor::new(bytes)) {
+        Ok(wb) => wb,
+        Err(e) => {
+            sink.not_read(
+                location.clone(),
+                format!("spreadsheet could not be read: {e}"),
+            );
+            return;
+        }
+    };
+    for (name, range) in wb.worksheets() {
+        let rows: Vec<Vec<String>> = range
+            .rows()
+            .map(|r| r.iter().map(cell_text).collect())
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let _ = name;
+        sink.push(Segment::table(location.clone(), rows));
+    }
+}
+
+fn xlsx(location: &Location, archive: &mut Archive, names: &[String], sink: &mut Sink) {
+    if !within_limits(location, archive, names, sink) {
+        return;
+    }
+    let bytes = archive.clone().into_inner().into_inner();
+    workbook(location, bytes, sink);
+}
+
+/// A legacy .xls (CFB container), read by calamine.
+pub fn xls(location: &Location, bytes: &[u8], sink: &mut Sink) {
+    workbook(location, bytes, sink);
+}
+
+/// An odt, ods or odp.
+pub fn odf(location: &Location, archive: &mut Archive, names: &[String], sink: &mut Sink) {
+    if let Some(m) = member_index(names, "META-INF/manifest.xml")
+        && let Ok(manifest) = read_member(archive, m, sink)
+        && String::from_utf8_lossy(&manifest).contains("encryption-data")
+    {
+        sink.encrypted
+            .push((location.clone(), "OpenDocument password encryption".into()));
+        return;
+    }
+    let Some(c) = member_index(names, "content.xml") else {
+        sink.not_read(
+            location.clone(),
+            "OpenDocument file without content.xml".into(),
+        );
+        return;
+    };
+    match read_member(archive, c, sink) {
+        Ok(xml) => push_xml(location, &xml, &ODF, sink),
+        Err(why) => sink.not_read(location.clone(), format!("content.xml: {why}")),
+    }
+    if let Some(s) = member_index(names, "styles.xml")
+        && let Ok(xml) = read_member(archive, s, sink)
+    {
+        push_xml(location, &xml, &ODF, sink);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docx_paragraphs_and_table_rows() {
+        let xml = r#"<w:document xmlns:w="w"><w:body>
+            <w:p><w:r><w:t>Dear </w:t></w:r><w:r><w:rPr><w:b/></w:rPr><w:t>Olivia</w:t></w:r><w:r><w:t xml:space="preserve"> Smith</w:t></w:r></w:p>
+            <w:tbl><w:tr><w:tc><w:p><w:r><w:t>Smith</w:t></w:r></w:p></w:tc><w:tc><w:p><w:r><w:t>Olivia</w:t></w:r></w:p></w:tc></w:tr></w:tbl>
+            <w:p><w:r><w:instrText>HYPERLINK x</w:instrText></w:r><w:r><w:t>A&amp;B</w:t></w:r></w:p>
+            </w:body></w:document>"#;
+        let t = xml_text(xml, &DOCX).unwrap();
+        assert!(t.text.contains("Dear Olivia Smith\n"), "{:?}", t.text);
+        assert_eq!(
+            t.rows,
+            vec![vec!["Smith".to_string(), "Olivia".to_string()]]
+        );
+        assert!(t.text.contains("A&B") && !t.text.contains("HYPERLINK"));
+    }
+
+    #[test]
+    fn malformed_xml_is_an_error() {
+        assert!(xml_text("<w:p><w:t>x</w:p>", &DOCX).is_err());
+    }
+}
