@@ -143,6 +143,37 @@ proptest! {
     }
 }
 
+fn with_attachment(data: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(data);
+    format!(
+        "Subject: f\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+         Content-Type: application/octet-stream; name=f\r\nContent-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--b--\r\n"
+    )
+    .into_bytes()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+
+    /// Each extractor (xlsx, docx, pptx, ods, pdf, zip, encrypted Office) on mutated bytes:
+    /// never a panic; a damaged file is listed, not passed.
+    #[test]
+    fn mutated_attachments_never_panic(
+        which in 0usize..8,
+        edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..16),
+    ) {
+        let names = ["class-list.xlsx", "pastoral-note.docx", "awards.pptx", "list.ods", "report.pdf",
+                     "trip-plain.zip", "class-list-encrypted.xlsx", "trip-aes.zip"];
+        let mut b = std::fs::read(format!("tests/fixtures/{}", names[which])).unwrap();
+        for (pos, byte) in edits {
+            let p = pos % b.len();
+            b[p] = byte;
+        }
+        let _ = scan(&with_attachment(&b));
+    }
+}
+
 #[test]
 fn the_unmutated_leak_is_refused() {
     assert_eq!(scan(LEAK.as_bytes()).1, Action::Reject);

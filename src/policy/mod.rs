@@ -146,6 +146,10 @@ pub struct PolicyOverrides {
     pub partner: Option<RowOverride>,
     pub personal_webmail: Option<RowOverride>,
     pub external: Option<RowOverride>,
+    /// Treat ZipCrypto (breakable without the password) as no protection for mail leaving
+    /// the school: such a message is held for the data lead.
+    #[serde(default)]
+    pub require_aes: bool,
 }
 
 impl PolicyOverrides {
@@ -286,6 +290,12 @@ pub fn decide(
                 "rule password_in_body: the password travels with the encrypted file".into(),
             );
         }
+        if config.policy.require_aes && report.weak_encryption && !inside {
+            acc.raise(
+                Action::Quarantine,
+                "rule require_aes: an attachment uses weak ZipCrypto encryption".into(),
+            );
+        }
         if kinds.contains(&FindingKind::PersonalCloudLink) && pupil_data && !inside {
             acc.raise(
                 Action::Quarantine,
@@ -381,5 +391,10 @@ mod tests {
         );
         assert!(toml::from_str::<PolicyOverrides>("[partner]\nbluk = \"tag\"\n").is_err());
         assert!(toml::from_str::<PolicyOverrides>("[partner]\nbulk = \"maybe\"\n").is_err());
+        assert!(
+            toml::from_str::<PolicyOverrides>("require_aes = true\n")
+                .unwrap()
+                .require_aes
+        );
     }
 }

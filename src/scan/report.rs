@@ -137,6 +137,8 @@ pub struct Report {
     pub name_in_subject: bool,
     /// Pupil data found per location (for unencrypted_personal_attachment).
     pub pupil_data_locations: BTreeSet<Location>,
+    /// An attachment is protected only by ZipCrypto.
+    pub weak_encryption: bool,
 }
 
 impl Report {

@@ -358,6 +358,10 @@ impl Detectors {
             );
         }
         // encrypted_attachment
+        report.weak_encryption = walked
+            .encrypted
+            .iter()
+            .any(|(_, how)| how.contains("ZipCrypto"));
         for (l, how) in &walked.encrypted {
             report.add(
                 FindingKind::EncryptedAttachment,

@@ -42,6 +42,10 @@ pub fn extract(location: &Location, bytes: &[u8], sink: &mut Sink) {
         return;
     }
     let pages: Vec<u32> = doc.get_pages().keys().copied().collect();
+    if pages.is_empty() {
+        sink.not_read(location.clone(), "PDF without a readable page tree".into());
+        return;
+    }
     for n in pages {
         if let Some(why) = sink.budget.exhausted() {
             sink.not_read(location.clone(), why);

@@ -1,0 +1,378 @@
+//! Attachments through the real scanner: every format has a positive (pupil found), a
+//! negative, an encrypted and (where it applies) a password-in-body case; hostile archives
+//! and PDFs are bounded. Fixtures are made by tests/fixtures/make-fixtures.sh with the real
+//! tools (qpdf, zip, 7z, msoffcrypto-tool, openpyxl…) and committed.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, OnceLock};
+
+use base64::Engine;
+use hallpass::config::Config;
+use hallpass::directory::Directory;
+use hallpass::policy::{Action, decide};
+use hallpass::scan::{Envelope, Report, Scanner};
+
+fn scanner() -> &'static Scanner {
+    static S: OnceLock<Scanner> = OnceLock::new();
+    S.get_or_init(|| {
+        let config = Config::load(std::path::Path::new("samples/hallpass.toml")).unwrap();
+        let dir = Directory::load(&config).unwrap();
+        Scanner::new(Arc::new(config), Arc::new(dir)).unwrap()
+    })
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("tests/fixtures/{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// A message from a member of staff to an outside address with one attachment.
+fn message(body: &str, filename_header: &str, ctype: &str, data: &[u8]) -> Vec<u8> {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(data);
+    let wrapped: Vec<String> = b64
+        .as_bytes()
+        .chunks(76)
+        .map(|c| String::from_utf8(c.to_vec()).unwrap())
+        .collect();
+    format!(
+        "From: Luke Rich <luke.rich0@beaulieupark.example.sch.uk>\r\nTo: bookings@coach-hire.example.com\r\n\
+         Subject: files\r\nDate: Wed, 25 Nov 2026 10:15:00 +0000\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n\
+         --b\r\nContent-Type: {ctype}\r\nContent-Disposition: attachment; {filename_header}\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--b--\r\n",
+        wrapped.join("\r\n")
+    )
+    .into_bytes()
+}
+
+fn scan_file(name: &str, body: &str) -> (Report, Action) {
+    scan_raw(&message(
+        body,
+        &format!("filename=\"{name}\""),
+        "application/octet-stream",
+        &fixture(name),
+    ))
+}
+
+fn scan_raw(raw: &[u8]) -> (Report, Action) {
+    let s = scanner();
+    let env = Envelope {
+        mail_from: "luke.rich0@beaulieupark.example.sch.uk".into(),
+        rcpt_to: vec!["bookings@coach-hire.example.com".into()],
+    };
+    let r = s.scan(raw, &env, "2026-11-25T10:00:00Z".parse().unwrap());
+    let d = decide(&s.config, &s.classifier, &r, &env);
+    (r, d.action)
+}
+
+fn kinds(r: &Report) -> BTreeSet<&'static str> {
+    r.kinds().into_iter().map(|k| k.as_str()).collect()
+}
+
+fn set(k: &[&'static str]) -> BTreeSet<&'static str> {
+    k.iter().copied().collect()
+}
+
+fn evidence(r: &Report, kind: &str) -> String {
+    r.findings()
+        .iter()
+        .filter(|f| f.kind.as_str() == kind)
+        .map(|f| format!("{} {}", f.location, f.evidence))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[test]
+fn xlsx_class_list_positive_and_negative() {
+    let (r, a) = scan_file("class-list.xlsx", "List attached.");
+    assert_eq!(
+        kinds(&r),
+        set(&[
+            "pupil_name",
+            "date_of_birth",
+            "upn",
+            "bulk_pupil_data",
+            "unencrypted_personal_attachment",
+            "special_category"
+        ])
+    );
+    assert!(r.has_at(
+        hallpass::scan::FindingKind::PupilName,
+        &hallpass::scan::Location::Attachment("class-list.xlsx".into())
+    ));
+    assert_eq!(a, Action::Reject);
+    let (r, a) = scan_file("stationery.xlsx", "Order attached.");
+    assert!(
+        kinds(&r).is_empty() && r.complete(),
+        "{:?} {:?}",
+        kinds(&r),
+        r.not_scanned
+    );
+    assert_eq!(a, Action::Allow);
+}
+
+#[test]
+fn docx_body_and_table_rows() {
+    let (r, a) = scan_file("pastoral-note.docx", "Note attached.");
+    assert_eq!(
+        kinds(&r),
+        set(&["pupil_name", "unencrypted_personal_attachment"])
+    );
+    assert_eq!(
+        r.distinct_persons(),
+        2,
+        "Tom Clark in a paragraph, Freya Rogers across a table row"
+    );
+    assert_eq!(a, Action::Reject);
+    let (r, a) = scan_file("pta-minutes.docx", "Minutes.");
+    assert!(kinds(&r).is_empty() && r.complete());
+    assert_eq!(a, Action::Allow);
+}
+
+#[test]
+fn pptx_slides_and_notes() {
+    let (r, _) = scan_file("awards.pptx", "Slides.");
+    assert_eq!(
+        kinds(&r),
+        set(&[
+            "pupil_name",
+            "special_category",
+            "unencrypted_personal_attachment"
+        ])
+    );
+}
+
+#[test]
+fn opendocument_text_and_sheet() {
+    let (r, _) = scan_file("list.ods", "List.");
+    assert!(
+        kinds(&r).is_superset(&set(&[
+            "pupil_name",
+            "upn",
+            "unencrypted_personal_attachment"
+        ])),
+        "{:?}",
+        kinds(&r)
+    );
+    let (r, _) = scan_file("letter.odt", "Letter.");
+    assert_eq!(
+        kinds(&r),
+        set(&["pupil_name", "unencrypted_personal_attachment"])
+    );
+}
+
+#[test]
+fn pdf_text_owner_password_and_user_password() {
+    let (r, a) = scan_file("report.pdf", "Report.");
+    assert_eq!(
+        kinds(&r),
+        set(&["pupil_name", "unencrypted_personal_attachment"])
+    );
+    assert_eq!(a, Action::Reject);
+    let (r, _) = scan_file("menu.pdf", "Menu.");
+    assert!(kinds(&r).is_empty() && r.complete());
+    // Only a permissions password: it opens without one, so it is read, not "protected".
+    let (r, a) = scan_file("report-owner-only.pdf", "Report.");
+    assert_eq!(
+        kinds(&r),
+        set(&["pupil_name", "unencrypted_personal_attachment"])
+    );
+    assert_eq!(a, Action::Reject);
+    // A user password: protected, contents not pupil data for the table.
+    let (r, a) = scan_file(
+        "report-user-password.pdf",
+        "Report attached; password sent by text.",
+    );
+    assert_eq!(kinds(&r), set(&["encrypted_attachment"]));
+    assert_eq!(a, Action::Allow);
+    let (r, a) = scan_file(
+        "report-user-password.pdf",
+        "Report attached. The password is Kestrel99",
+    );
+    assert_eq!(
+        kinds(&r),
+        set(&["encrypted_attachment", "password_in_body"])
+    );
+    assert_eq!(a, Action::Reject);
+}
+
+#[test]
+fn rtf_letter() {
+    let (r, _) = scan_file("letter.rtf", "Letter.");
+    assert_eq!(
+        kinds(&r),
+        set(&["pupil_name", "unencrypted_personal_attachment"])
+    );
+}
+
+#[test]
+fn zip_encryption_judged_per_entry_and_password_tried() {
+    let (r, a) = scan_file(
+        "trip-zipcrypto.zip",
+        "Trip list attached, password to follow by text.",
+    );
+    assert_eq!(kinds(&r), set(&["encrypted_attachment"]));
+    assert!(
+        evidence(&r, "encrypted_attachment").contains("ZipCrypto"),
+        "{}",
+        evidence(&r, "encrypted_attachment")
+    );
+    assert_eq!(a, Action::Allow);
+    let (r, a) = scan_file(
+        "trip-zipcrypto.zip",
+        "Trip list attached, password: Tr1p2026",
+    );
+    assert_eq!(
+        kinds(&r),
+        set(&["encrypted_attachment", "password_in_body"])
+    );
+    assert_eq!(a, Action::Reject);
+    // A wrong password in the body is not the password.
+    let (r, _) = scan_file(
+        "trip-zipcrypto.zip",
+        "Trip list attached, password: Kestrel99",
+    );
+    assert_eq!(kinds(&r), set(&["encrypted_attachment"]));
+    let (r, a) = scan_file("trip-aes.zip", "The password is Tr1p2026");
+    assert!(
+        evidence(&r, "encrypted_attachment").contains("AES-256"),
+        "{}",
+        evidence(&r, "encrypted_attachment")
+    );
+    assert_eq!(
+        kinds(&r),
+        set(&["encrypted_attachment", "password_in_body"])
+    );
+    assert_eq!(a, Action::Reject);
+    let (r, _) = scan_file("trip-mixed.zip", "Two files.");
+    assert_eq!(kinds(&r), set(&["encrypted_attachment"]));
+    assert!(r.complete(), "{:?}", r.not_scanned);
+    assert!(evidence(&r, "encrypted_attachment").contains("trip-mixed.zip/trip-list.csv"));
+}
+
+#[test]
+fn nested_archives_give_nested_locations() {
+    let (r, a) = scan_file("outer.zip", "Files.");
+    assert!(kinds(&r).is_superset(&set(&[
+        "pupil_name",
+        "upn",
+        "date_of_birth",
+        "bulk_pupil_data",
+        "unencrypted_personal_attachment"
+    ])));
+    let locs = evidence(&r, "unencrypted_personal_attachment");
+    assert!(
+        locs.contains("attachment:outer.zip/trip-plain.zip/trip-list.csv"),
+        "{locs}"
+    );
+    assert!(
+        locs.contains("attachment:outer.zip/trip-plain.zip/pastoral-note.docx"),
+        "{locs}"
+    );
+    assert_eq!(a, Action::Reject);
+}
+
+#[test]
+fn encrypted_office_7z_and_stated_password() {
+    let (r, a) = scan_file("class-list-encrypted.xlsx", "List attached.");
+    assert_eq!(kinds(&r), set(&["encrypted_attachment"]));
+    assert!(evidence(&r, "encrypted_attachment").contains("agile"));
+    assert_eq!(a, Action::Allow);
+    let (r, a) = scan_file(
+        "class-list-encrypted.xlsx",
+        "List attached, password: Sunflower22",
+    );
+    assert_eq!(
+        kinds(&r),
+        set(&["encrypted_attachment", "password_in_body"])
+    );
+    assert_eq!(a, Action::Reject);
+    let (r, _) = scan_file("trip-headers-encrypted.7z", "List attached.");
+    assert_eq!(kinds(&r), set(&["encrypted_attachment"]));
+}
+
+#[test]
+fn the_type_comes_from_the_bytes_and_names_are_decoded() {
+    let raw = message(
+        "photo",
+        "filename=\"holiday.jpg\"",
+        "image/jpeg",
+        &fixture("class-list.xlsx"),
+    );
+    let (r, a) = scan_raw(&raw);
+    assert!(kinds(&r).contains("pupil_name"));
+    assert_eq!(a, Action::Reject);
+    let raw = message(
+        "list",
+        "filename*=UTF-8''Ann%C3%A9e%208A.xlsx",
+        "application/vnd.ms-excel",
+        &fixture("class-list.xlsx"),
+    );
+    let (r, _) = scan_raw(&raw);
+    assert!(
+        evidence(&r, "unencrypted_personal_attachment").contains("attachment:Année 8A.xlsx"),
+        "{}",
+        evidence(&r, "unencrypted_personal_attachment")
+    );
+}
+
+#[test]
+fn hostile_archives_are_bounded_and_never_clean() {
+    let t = std::time::Instant::now();
+    for name in ["bomb.zip", "many.zip", "nested-deep.zip"] {
+        let (r, a) = scan_file(name, "files");
+        assert!(
+            !r.complete(),
+            "{name}: limits must leave the scan incomplete"
+        );
+        assert_eq!(a, Action::Quarantine, "{name}");
+    }
+    // Generous bound: a runaway would take minutes; this guards against hangs, not speed.
+    assert!(t.elapsed().as_secs() < 120);
+    let (r, _) = scan_file("slip.zip", "files");
+    let locs = evidence(&r, "unencrypted_personal_attachment");
+    assert!(
+        locs.contains("attachment:slip.zip/etc/cron.d/list.csv") && !locs.contains(".."),
+        "{locs}"
+    );
+}
+
+#[test]
+fn a_pdf_page_tree_loop_does_not_hang_or_crash() {
+    let (r, a) = scan_file("loop.pdf", "report");
+    // Nothing readable, nothing found; a page tree lopdf cannot walk is listed, not passed.
+    assert!(kinds(&r).is_empty());
+    assert!(!r.complete(), "{:?}", r.not_scanned);
+    assert_eq!(a, Action::Quarantine);
+}
+
+#[test]
+fn require_aes_holds_zipcrypto() {
+    let s = scanner();
+    let mut config = (*s.config).clone();
+    config.policy.require_aes = true;
+    let env = Envelope {
+        mail_from: "luke.rich0@beaulieupark.example.sch.uk".into(),
+        rcpt_to: vec!["bookings@coach-hire.example.com".into()],
+    };
+    let raw = message(
+        "password by text",
+        "filename=\"t.zip\"",
+        "application/zip",
+        &fixture("trip-zipcrypto.zip"),
+    );
+    let r = s.scan(&raw, &env, "2026-11-25T10:00:00Z".parse().unwrap());
+    assert_eq!(
+        decide(&config, &s.classifier, &r, &env).action,
+        Action::Quarantine
+    );
+    let raw = message(
+        "password by text",
+        "filename=\"t.zip\"",
+        "application/zip",
+        &fixture("trip-aes.zip"),
+    );
+    let r = s.scan(&raw, &env, "2026-11-25T10:00:00Z".parse().unwrap());
+    assert_eq!(
+        decide(&config, &s.classifier, &r, &env).action,
+        Action::Allow
+    );
+}
