@@ -1,0 +1,315 @@
+#!/usr/bin/env python3
+# Writes samples/messages/*.eml and their expected results. Run from anywhere; attachment
+# samples read tests/fixtures/ (see tests/fixtures/make-fixtures.sh). All people synthetic.
+import base64, json, os, quopri
+from email.header import Header
+HERE=os.path.dirname(os.path.abspath(__file__))
+OUT=os.path.join(HERE,'messages')
+FIX=os.path.join(HERE,'..','tests','fixtures')
+def fx(n): return open(os.path.join(FIX,n),'rb').read()
+S='beaulieupark.example.sch.uk'; P='pupils.'+S
+BOS='boswells.example.sch.uk'
+LUKE=f'"Luke Rich" <luke.rich0@{S}>'
+ROSIE=f'"Rosie Griffiths" <rosie.griffiths1@{S}>'
+ISAAC=f'"Isaac Pearson" <isaac.pearson2@{S}>'
+HARPER=f'"Harper Wilson" <harper.wilson39@{S}>'
+DATE='Wed, 25 Nov 2026 10:15:00 +0000'
+msgs=[]
+def add(name, frm, to, subject, body, expect, kinds, cc=None, bcc=None, date=DATE, extra_headers='', ctype='text/plain; charset=utf-8', cte=None, parts=None, complete=True, raw=None):
+    msgs.append(dict(name=name,frm=frm,to=to,subject=subject,body=body,expect=expect,kinds=sorted(kinds),cc=cc,bcc=bcc,date=date,extra=extra_headers,ctype=ctype,cte=cte,parts=parts,complete=complete,raw=raw))
+
+def addr(a):
+    return a.split('<')[-1].rstrip('>') if '<' in a else a
+
+def render(m):
+    if m['raw'] is not None:
+        return m['raw']
+    h=[]
+    h.append(f"From: {m['frm']}")
+    h.append(f"To: {', '.join(m['to'])}")
+    if m['cc']: h.append(f"Cc: {', '.join(m['cc'])}")
+    if m['bcc']: h.append(f"Bcc: {', '.join(m['bcc'])}")
+    subj=m['subject']
+    try:
+        subj.encode('ascii'); hs=subj
+    except UnicodeEncodeError:
+        hs=Header(subj,'utf-8').encode()
+    h.append(f"Subject: {hs}")
+    h.append(f"Date: {m['date']}")
+    h.append(f"Message-ID: <{m['name']}@hallpass.samples>")
+    h.append("MIME-Version: 1.0")
+    if m['extra']: h.append(m['extra'].rstrip())
+    if m['parts']:
+        b='==hallpass-sample=='
+        h.append(f'Content-Type: multipart/mixed; boundary="{b}"')
+        out='\r\n'.join(h)+'\r\n\r\n'+'This is a multi-part message in MIME format.\r\n'
+        for p in m['parts']:
+            out+=f'--{b}\r\n'+p.rstrip('\r\n')+'\r\n'
+        out+=f'--{b}--\r\n'
+        return out
+    h.append(f"Content-Type: {m['ctype']}")
+    body=m['body']
+    if m['cte']=='base64':
+        h.append('Content-Transfer-Encoding: base64')
+        data=body if isinstance(body,bytes) else body.encode('utf-8')
+        enc=base64.encodebytes(data).decode().replace('\n','\r\n')
+        return '\r\n'.join(h)+'\r\n\r\n'+enc
+    if m['cte']=='quoted-printable':
+        h.append('Content-Transfer-Encoding: quoted-printable')
+        return '\r\n'.join(h)+'\r\n\r\n'+body
+    if m['cte']=='8bit':
+        h.append('Content-Transfer-Encoding: 8bit')
+    return '\r\n'.join(h)+'\r\n\r\n'+body.replace('\r\n','\n').replace('\n','\r\n')
+
+def text_part(body, ctype='text/plain; charset=utf-8'):
+    return f'Content-Type: {ctype}\r\nContent-Transfer-Encoding: 8bit\r\n\r\n'+body.replace('\n','\r\n')
+
+def attach(name, data, ctype='application/octet-stream'):
+    if isinstance(data,str): data=data.encode('utf-8')
+    enc=base64.encodebytes(data).decode().replace('\n','\r\n')
+    return f'Content-Type: {ctype}; name="{name}"\r\nContent-Disposition: attachment; filename="{name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n'+enc
+
+SIG_LUKE="\n\nKind regards,\nLuke Rich\nHead of Year 8\nThe Beaulieu Park School\n"
+SUPPLIER='bookings@coach-hire.example.com'
+PARTNER='mash@essex.gov.uk'
+
+# --- clean messages
+add('clean-internal-staff-meeting', LUKE, [f'staff@{S}'], 'Staff briefing moved to Thursday',
+    "Hi all,\n\nThe staff briefing is moving to Thursday 8:15 in the library. Please bring your planners."+SIG_LUKE,
+    {f'staff@{S}':'allow'}, [])
+add('clean-external-order', ROSIE, ['orders@stationery.example.com'], 'Order for Science department',
+    "Hello,\n\nPlease could we order 40 packs of A4 lined paper and 12 boxes of whiteboard pens.\nPO number 4471023.\n\nThanks,\nRosie Griffiths\nScience Technician", {'orders@stationery.example.com':'allow'}, [])
+add('clean-newsletter-special-terms', ROSIE, ['editor@localpaper.example.co.uk'], 'Our SEND provision open evening',
+    "Dear Editor,\n\nWe are holding an open evening about our SEN and SEND provision, free school meals and pupil premium support for families. All welcome.\n\nRosie Griffiths", {'editor@localpaper.example.co.uk':'allow'}, [])
+add('clean-empty-body', LUKE, ['info@museum.example.org'], 'Visit', "", {'info@museum.example.org':'allow'}, [])
+add('clean-staff-name-is-also-a-pupil', HARPER, [SUPPLIER], 'Coach booking 12 March',
+    "Hello,\n\nPlease confirm the coach for 52 pupils and 5 staff on 12 March, leaving 8:30.\n\nMany thanks\nHarper Wilson\nTrips Coordinator", {SUPPLIER:'allow'}, [])
+add('clean-common-words-lowercase', ROSIE, ['hr@recruitment.example.com'], 'Advert wording',
+    "Hi,\n\nFor the advert: we will young people to thrive, and grace wood panelling in the hall is being restored. The rose hill walk is on the map.\n\nRosie", {'hr@recruitment.example.com':'allow'}, [])
+add('clean-initials-only', LUKE, [SUPPLIER], 'Dietary requirements for the trip',
+    "Hi,\n\nTwo pupils (G.W. and R.H. in 8A) are vegetarian. Grace and Rose will also need a packed lunch.\n\nLuke", {SUPPLIER:'allow'}, [])
+add('clean-phone-looks-like-nhs', LUKE, [SUPPLIER], 'Call back',
+    "Please call me on +44 7700900000 or the office tel 01632 960 001. Invoice ref 9434765919 is paid.\n\nLuke", {SUPPLIER:'allow'}, [])
+add('clean-trip-dates', LUKE, [SUPPLIER], 'Trip dates',
+    "Could we hold 12/03/2027 and 19-03-2027 for the Year 8 trip? Deposit paid 01/11/2026.\n\nLuke", {SUPPLIER:'allow'}, [])
+add('clean-invalid-upn', LUKE, ['support@mis-vendor.example.com'], 'Import error',
+    "The import rejected UPN B201439623223 (check letter) and reference K6817777193857.\n\nLuke", {'support@mis-vendor.example.com':'allow'}, [])
+add('clean-adno-shaped-order-number', ROSIE, ['orders@stationery.example.com'], 'Re: order 000905',
+    "Your order 000905 arrived damaged. Please resend.\n\nRosie", {'orders@stationery.example.com':'allow'}, [])
+add('clean-cloud-mention', LUKE, [SUPPLIER], 'Photos',
+    "I saved the coach photos in my Dropbox, I'll send them another way.\n\nLuke", {SUPPLIER:'allow'}, [])
+add('clean-cloud-link-no-pupil-data', LUKE, [SUPPLIER], 'Menu options',
+    "Menu options are here: https://www.dropbox.com/s/abc123/menu.pdf?dl=0\n\nLuke", {SUPPLIER:'allow'}, ['personal_cloud_link'])
+add('clean-pupil-writes-to-university', '"Grace Wood" <grace.wood@'+P+'>', ['admissions@uni.example.ac.uk'], 'Question about open day',
+    "Hello,\n\nCould I book two places for the open day?\n\nThanks,\nGrace Wood", {'admissions@uni.example.ac.uk':'allow'}, [])
+add('clean-in-hours-to-pupil', LUKE, [f'grace.wood@{P}'], 'Homework',
+    "Hi Grace,\n\nPlease remember your homework for tomorrow.\n\nMr Rich", {f'grace.wood@{P}':'allow'}, [])
+
+# --- pupil names in body
+add('name-body-external-supplier', LUKE, [SUPPLIER], 'Seat request for the trip',
+    "Hello,\n\nCould Leah Walker sit near the front of the coach? She gets travel sick.\n"+SIG_LUKE, {SUPPLIER:'reject'}, ['pupil_name'])
+add('name-body-internal', LUKE, [f'rosie.griffiths1@{S}'], 'Behaviour in science',
+    "Hi Rosie,\n\nJust a heads-up that Tom Clark and Freya Rogers were moved in period 3.\n"+SIG_LUKE, {f'rosie.griffiths1@{S}':'tag'}, ['pupil_name'])
+add('name-body-trust-school', LUKE, [f'head.of.year9@{BOS}'], 'Transfer',
+    "Hi,\n\nYusuf Kelly is moving to you after half term; I'll send the file through the MIS.\n"+SIG_LUKE, {f'head.of.year9@{BOS}':'tag'}, ['pupil_name'])
+add('name-mixed-recipients', LUKE, [f'rosie.griffiths1@{S}', SUPPLIER], 'Trip seating',
+    "Hi both,\n\nIsaac Barker needs a seat near a teacher.\n"+SIG_LUKE, {f'rosie.griffiths1@{S}':'tag', SUPPLIER:'reject'}, ['pupil_name'])
+add('name-bcc-external', LUKE, [f'rosie.griffiths1@{S}'], 'Trip seating', "Amy Holmes is on the reserve list.\n"+SIG_LUKE,
+    {f'rosie.griffiths1@{S}':'tag', 'friend@hotmail.co.uk':'reject'}, ['pupil_name'], bcc=['friend@hotmail.co.uk'])
+add('name-lowercase-external', ROSIE, ['tutor@tuition.example.com'], 'tutoring',
+    "hi, can you fit in joe nowak on tuesdays? thanks rosie", {'tutor@tuition.example.com':'reject'}, ['pupil_name'])
+add('name-possessive-external', LUKE, ['coach@football.example.org'], 'Kit',
+    "Rose Hill's football boots were left on your minibus.\n\nLuke", {'coach@football.example.org':'reject'}, ['pupil_name'])
+add('name-common-words-capitalised', LUKE, ['coach@football.example.org'], 'Team sheet',
+    "Will Young and Grace Wood are playing on Saturday.\n\nLuke", {'coach@football.example.org':'reject'}, ['pupil_name'])
+add('name-register-format', LUKE, [f'attendance@{S}'], 'Late marks',
+    "Late this morning:\nHILL, Rose\nOKAFOR Chidi\nWalker, Leah\n", {f'attendance@{S}':'tag'}, ['pupil_name'])
+add('name-middle-name-external', LUKE, ['photographer@photos.example.com'], 'Photo order',
+    "Please reprint the photo for Grace Elizabeth Wood.\n\nLuke", {'photographer@photos.example.com':'reject'}, ['pupil_name'])
+add('name-preferred-name-external', LUKE, ['club@chess.example.org'], 'Chess club',
+    "Kuba Nowak would like to join the Saturday chess club.\n\nLuke", {'club@chess.example.org':'reject'}, ['pupil_name'])
+add('name-accents-apostrophes-external', LUKE, ['club@chess.example.org'], 'Chess club',
+    "ZOE OBRIEN SMITH and rosie wisniewski have signed up.\n\nLuke", {'club@chess.example.org':'reject'}, ['pupil_name'])
+add('name-line-break-between', LUKE, ['club@chess.example.org'], 'Chess',
+    "The winner was Callum\nFox-Pitt from 12D.\n\nLuke", {'club@chess.example.org':'reject'}, ['pupil_name'])
+add('name-reply-quoted-history', ROSIE, [f'luke.rich0@{S}'], 'Re: Behaviour in science',
+    "Thanks Luke, noted.\n\nRosie\n\nOn Tue, 24 Nov 2026 at 16:02, Luke Rich <luke.rich0@beaulieupark.example.sch.uk> wrote:\n> Hi Rosie,\n> Just a heads-up that Tom\n> Clark was moved in period 3.\n> Luke\n",
+    {f'luke.rich0@{S}':'tag'}, ['pupil_name'])
+
+# --- subject lines
+add('subject-name-internal', LUKE, [f'rosie.griffiths1@{S}'], 'Dan Barker - detention tonight',
+    "Hi Rosie, can you cover the detention?\n\nLuke", {f'rosie.griffiths1@{S}':'notify'}, ['pupil_name'])
+add('subject-name-external', LUKE, ['club@chess.example.org'], 'Mia Matthews - chess results', "Results attached later.\n\nLuke",
+    {'club@chess.example.org':'reject'}, ['pupil_name'])
+add('subject-rfc2047-accented', LUKE, [f'rosie.griffiths1@{S}'], 'Zoë O’Brien-Smith report', "Report to follow.\n\nLuke",
+    {f'rosie.griffiths1@{S}':'notify'}, ['pupil_name'])
+add('subject-name-to-parent', LUKE, ['karen.wood@example.com'], 'Grace Wood - parents evening', "Dear Mrs Wood,\n\nThank you for coming in. Grace Wood is doing well.\n\nMr Rich",
+    {'karen.wood@example.com':'notify'}, ['pupil_name'])
+
+# --- contacts
+add('contact-parent-own-child', LUKE, ['karen.wood@example.com'], 'Parents evening follow-up',
+    "Dear Mrs Wood,\n\nFurther to our meeting, Grace Wood has caught up on her science work.\n\nMr Rich", {'karen.wood@example.com':'tag'}, ['pupil_name'])
+add('contact-parent-other-child', LUKE, ['karen.wood@example.com'], 'Parents evening follow-up',
+    "Dear Mrs Wood,\n\nGrace Wood and Rose Hill have been arguing at lunch.\n\nMr Rich", {'karen.wood@example.com':'reject'}, ['pupil_name'])
+add('contact-siblings-gmail', LUKE, ['raj.patel@gmail.com'], 'Music lessons',
+    "Dear Mr Patel,\n\nPriya Patel and Ayaan Patel both have violin on Tuesdays.\n\nMr Rich", {'raj.patel@gmail.com':'tag'}, ['pupil_name'])
+add('contact-gmail-other-child', LUKE, ['mairead.obrien@gmail.com'], 'Lift share',
+    "Hi Mairead,\n\nZoë O’Brien-Smith can share a lift with Chidi Okafor on Friday.\n\nLuke", {'mairead.obrien@gmail.com':'reject'}, ['pupil_name'])
+add('contact-preferred-name', LUKE, ['sarah.young@example.com'], 'Will',
+    "Dear Ms Young,\n\nWill Young was a star in assembly today.\n\nMr Rich", {'sarah.young@example.com':'tag'}, ['pupil_name'])
+add('contact-cloud-link-with-child', LUKE, ['karen.wood@example.com'], 'Report',
+    "Dear Mrs Wood,\n\nGrace Wood's report is here: https://www.dropbox.com/s/q1w2e3/report.pdf\n\nMr Rich", {'karen.wood@example.com':'quarantine'}, ['personal_cloud_link','pupil_name'])
+
+# --- identifiers
+add('upn-external', LUKE, ['support@mis-vendor.example.com'], 'Import error',
+    "Please check the record with UPN B201439623222, it will not import.\n\nLuke", {'support@mis-vendor.example.com':'reject'}, ['upn'])
+add('upn-temporary-lowercase-external', LUKE, ['support@mis-vendor.example.com'], 'Temporary UPN',
+    "Her temporary upn is b87321352265z until the CTF arrives.\n\nLuke", {'support@mis-vendor.example.com':'reject'}, ['upn'])
+add('uln-exam-board-partner', LUKE, ['entries@aqa.org.uk'], 'Late entry',
+    "Please add a late entry for candidate ULN: 9051564081 (Leah Walker).\n\nExams Office", {'entries@aqa.org.uk':'tag'}, ['uln','pupil_name'])
+add('nhs-number-partner', LUKE, ['school.nurse@nhs.net'], 'Immunisation record',
+    "Hi,\n\nNHS no. 999 536 3763 is Chidi Okafor's; please update the immunisation record.\n\nLuke", {'school.nurse@nhs.net':'tag'}, ['nhs_number','pupil_name'])
+add('ni-number-external', ROSIE, ['payroll@payroll-bureau.example.com'], 'New starter',
+    "New starter details: NI number SE 65 25 40 C, start date 1 December.\n\nRosie", {'payroll@payroll-bureau.example.com':'reject'}, ['ni_number'])
+add('adno-labelled-external', ROSIE, ['lockers@lockers.example.com'], 'Locker',
+    "Please allocate a locker to Adno 000905.\n\nRosie", {'lockers@lockers.example.com':'reject'}, ['admission_number'])
+add('adno-next-to-name-internal', ROSIE, [f'office@{S}'], 'Locker',
+    "Chidi Okafor 905 needs a new locker key.\n\nRosie", {f'office@{S}':'tag'}, ['pupil_name','admission_number'])
+add('dob-near-name-internal', LUKE, [f'office@{S}'], 'Records check',
+    "Can you check Rose Hill, 30/06/2012, her record shows the wrong tutor group?\n\nLuke", {f'office@{S}':'tag'}, ['pupil_name','date_of_birth'])
+add('dob-label-external', LUKE, ['bookings@activity-centre.example.com'], 'Booking form',
+    "Participant 14: DOB 4 November 2013, no allergies.\n\nLuke", {'bookings@activity-centre.example.com':'reject'}, ['date_of_birth'])
+
+# --- special category
+add('special-with-name-partner', LUKE, [PARTNER], 'Referral',
+    "Hello,\n\nFollowing our call, Chidi Okafor is now on a child protection plan and has a social worker allocated.\n\nLuke Rich\nDSL", {PARTNER:'tag'}, ['pupil_name','special_category'])
+add('special-with-name-external', LUKE, ['bookings@activity-centre.example.com'], 'Medical needs',
+    "Hi,\n\nAmara Palmer has epilepsy and carries medication; Mia Matthews has an EHCP.\n\nLuke", {'bookings@activity-centre.example.com':'reject'}, ['pupil_name','special_category'])
+add('special-with-name-to-pupil', LUKE, [f'will.young@{P}'], 'Your review',
+    "Hi Will,\n\nYour EHCP review meeting is on Monday. Will Young, please bring your planner.\n\nMr Rich", {f'will.young@{P}':'quarantine'}, ['pupil_name','special_category'])
+add('special-with-name-internal', LUKE, [f'senco@{S}'], 'Support plan',
+    "Hi,\n\nCan we discuss SEN support for Joe Adams and whether he gets free school meals?\n\nLuke", {f'senco@{S}':'tag'}, ['pupil_name','special_category'])
+
+# --- encodings and structure
+add('html-body-external', LUKE, [SUPPLIER], 'Seating',
+    '<html><head><style>b{color:red}</style></head><body><p>Please seat <b>Leah</b>&nbsp;Walker at the front.</p><!-- internal note: Tom Clark --><p>Thanks</p></body></html>',
+    {SUPPLIER:'reject'}, ['pupil_name'], ctype='text/html; charset=utf-8')
+add('qp-soft-break-external', LUKE, [SUPPLIER], 'Seating',
+    "Please seat Bethany Har=\r\nvey at the front of the coach, she gets travel si=\r\nck.\r\n\r\nLuke\r\n", {SUPPLIER:'reject'}, ['pupil_name'], cte='quoted-printable')
+add('base64-body-external', LUKE, [SUPPLIER], 'Seating',
+    "Please seat Evelyn Barnes at the front.\n\nLuke\n", {SUPPLIER:'reject'}, ['pupil_name'], cte='base64')
+add('latin1-body-external', LUKE, [SUPPLIER], 'Seating',
+    "Please seat Zo=EB O'Brien-Smith at the front.\r\n\r\nLuke\r\n", {SUPPLIER:'reject'}, ['pupil_name'], ctype='text/plain; charset=iso-8859-1', cte='quoted-printable')
+add('cp1252-curly-apostrophe-external', LUKE, [SUPPLIER], 'Seating',
+    "Please seat Nia O=92Connor at the front.\r\n\r\nLuke\r\n", {SUPPLIER:'reject'}, ['pupil_name'], ctype='text/plain; charset=windows-1252', cte='quoted-printable')
+
+fwd = "From: Tom Clark <tom.clark19@"+P+">\r\nTo: luke.rich0@"+S+"\r\nSubject: my coursework\r\nDate: Mon, 23 Nov 2026 09:00:00 +0000\r\nContent-Type: text/plain\r\n\r\nSir, here is my coursework. Theo Wilkinson helped me.\r\n"
+add('forwarded-rfc822-external', LUKE, ['moderator@exam-moderation.example.com'], 'Fwd: my coursework', None,
+    {'moderator@exam-moderation.example.com':'reject'}, ['pupil_name','unencrypted_personal_attachment'],
+    parts=[text_part("Forwarding for moderation.\n\nLuke"), 'Content-Type: message/rfc822\r\nContent-Disposition: attachment; filename="coursework.eml"\r\n\r\n'+fwd])
+inner = "From: a@example.com\r\nSubject: inner\r\nContent-Type: text/plain\r\n\r\nInner note about Kacper Gray.\r\n"
+outer = "From: b@example.com\r\nSubject: outer\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"in\"\r\n\r\n--in\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--in\r\nContent-Type: message/rfc822\r\n\r\n"+inner+"--in--\r\n"
+add('nested-rfc822-external', LUKE, ['moderator@exam-moderation.example.com'], 'Fwd: outer', None,
+    {'moderator@exam-moderation.example.com':'reject'}, ['pupil_name','unencrypted_personal_attachment'],
+    parts=[text_part("See the chain below."), 'Content-Type: message/rfc822\r\nContent-Disposition: attachment; filename="outer.eml"\r\n\r\n'+outer])
+
+# --- tables
+ROSTER_ROWS=[('Walker','Leah','25/11/2010','M881401193754'),('Clark','Tom','27/07/2012','A881401130093'),('Rogers','Freya','23/12/2014','L881401182108'),
+             ('Fisher','Harry','11/01/2013','C881401147101'),('Barnes','Evelyn','21/01/2013','H881401128378'),('Gray','Kacper','02/07/2010','V881401166500'),
+             ('Kaur','Hannah','07/03/2012','J881401149848'),('Williams','Wei','05/09/2013','E881401164068')]
+csvtext="Surname,Forename,DOB,UPN,Reg\r\n"+''.join(f"{s},{f},{d},{u},8A\r\n" for s,f,d,u in ROSTER_ROWS)
+add('class-list-csv-to-supplier', LUKE, [SUPPLIER], 'Trip list', None, {SUPPLIER:'reject'},
+    ['pupil_name','date_of_birth','upn','bulk_pupil_data','unencrypted_personal_attachment'],
+    parts=[text_part("Hi, the trip list is attached.\n\nLuke"), attach('8A trip list.csv', csvtext, 'text/csv')])
+add('class-list-csv-to-partner', LUKE, [PARTNER], 'Cohort list', None, {PARTNER:'quarantine'},
+    ['pupil_name','date_of_birth','upn','bulk_pupil_data','unencrypted_personal_attachment'],
+    parts=[text_part("As requested, the cohort list.\n\nLuke"), attach('cohort.csv', csvtext, 'text/csv')])
+add('class-list-csv-to-own-gmail', LUKE, ['luke.rich27@gmail.com'], 'to finish at home', None, {'luke.rich27@gmail.com':'reject'},
+    ['pupil_name','date_of_birth','upn','bulk_pupil_data','unencrypted_personal_attachment'],
+    parts=[text_part("marking"), attach('8A.csv', csvtext, 'text/csv')])
+add('class-list-csv-internal', LUKE, [f'rosie.griffiths1@{S}'], '8A list', None, {f'rosie.griffiths1@{S}':'tag'},
+    ['pupil_name','date_of_birth','upn','bulk_pupil_data','unencrypted_personal_attachment'],
+    parts=[text_part("List attached."), attach('8A.csv', csvtext, 'text/csv')])
+tsv="Forename\tYear\tTutor\tSurname\r\nHarry\t8\tMr Rich\tFisher\r\nKacper\t12\tMs Long\tGray\r\n"
+add('tsv-same-row-other-columns', LUKE, ['club@chess.example.org'], 'Chess ladder', None, {'club@chess.example.org':'reject'},
+    ['pupil_name','unencrypted_personal_attachment'],
+    parts=[text_part("Ladder attached."), attach('ladder.txt', tsv, 'application/octet-stream')])
+add('renamed-csv-as-jpg', LUKE, [SUPPLIER], 'photo', None, {SUPPLIER:'reject'},
+    ['pupil_name','date_of_birth','upn','bulk_pupil_data','unencrypted_personal_attachment'],
+    parts=[text_part("photo"), attach('IMG_0042.jpg', csvtext, 'image/jpeg')])
+names_list="Year 9 netball squad:\n"+"\n".join(["Zainab Ali","Bethany Harvey","Hannah Kaur","Joe Nowak","Isabella Mason","Yusuf Kelly"])+"\n\nLuke"
+add('bulk-names-in-body-internal', LUKE, [f'pe@{S}'], 'Netball squad', names_list, {f'pe@{S}':'tag'}, ['pupil_name','bulk_pupil_data'])
+add('bulk-names-in-body-contact', LUKE, ['karen.wood@example.com'], 'Netball squad', names_list, {'karen.wood@example.com':'reject'}, ['pupil_name','bulk_pupil_data'])
+
+# --- safeguarding / contact rules
+add('personal-account-to-pupil', '"Luke Rich" <luke.rich27@gmail.com>', [f'grace.wood@{P}'], 'hi',
+    "Hi Grace, can you send me your essay tonight?\nLuke", {f'grace.wood@{P}':'quarantine'}, ['personal_account_to_pupil'])
+add('personal-account-by-display-name', '"Isaac Pearson" <ipearson.home@outlook.com>', [f'will.young@{P}'], 'homework',
+    "Will - homework is on the website.\nIsaac", {f'will.young@{P}':'quarantine'}, ['personal_account_to_pupil'])
+add('school-account-to-pupil-personal', LUKE, ['gracie.w2013@gmail.com'], 'Coursework',
+    "Hi Grace,\n\nPlease send the coursework to my school address.\n\nMr Rich", {'gracie.w2013@gmail.com':'quarantine'}, ['school_account_to_pupil_personal'])
+add('out-of-hours-to-pupil', LUKE, [f'grace.wood@{P}'], 'Homework',
+    "Hi Grace, just checking you are ok for tomorrow's test.\n\nMr Rich", {f'grace.wood@{P}':'notify'}, ['out_of_hours_pupil_contact'],
+    date='Sat, 21 Nov 2026 21:30:00 +0000')
+add('parent-gmail-not-a-pupil', LUKE, ['ngozi.okafor@gmail.com'], 'Parents evening',
+    "Dear Mrs Okafor,\n\nThank you for booking a parents' evening slot.\n\nMr Rich", {'ngozi.okafor@gmail.com':'allow'}, [])
+
+# --- unreadable parts and bad input
+add('unknown-binary-external', LUKE, [SUPPLIER], 'data', None, {SUPPLIER:'quarantine'}, [],
+    parts=[text_part("file attached"), attach('export.dat', bytes(range(256))*8)], complete=False)
+add('unknown-binary-internal', LUKE, [f'rosie.griffiths1@{S}'], 'data', None, {f'rosie.griffiths1@{S}':'tag'}, [],
+    parts=[text_part("file attached"), attach('export.dat', bytes(range(256))*8)], complete=False)
+png=b'\x89PNG\r\n\x1a\n'+bytes(200)
+add('image-attachment-external', LUKE, [SUPPLIER], 'Coach photo', None, {SUPPLIER:'allow'}, [],
+    parts=[text_part("Photo of the damaged seat attached."), attach('seat.png', png, 'image/png')])
+bad=("From: "+LUKE+"\r\nTo: "+SUPPLIER+"\r\nSubject: broken\r\nDate: "+DATE+"\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"zz\"\r\n\r\n--zz\r\nContent-Type: text/plain; charset=x-unknown-charset\r\n\r\nPlease seat Harry Fisher at the front.\r\n--zz\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!not base64@@@\r\n")
+add('malformed-mime-unterminated', None, None, None, None, {SUPPLIER:'reject'}, ['pupil_name'], raw=bad)
+
+# --- attachments of every format
+XL='application/vnd.openxmlformats-officedocument.spreadsheetml.sheet'
+add('attach-xlsx-class-list-external', LUKE, [SUPPLIER], 'Trip list', None, {SUPPLIER:'reject'},
+    ['pupil_name','date_of_birth','upn','bulk_pupil_data','unencrypted_personal_attachment','special_category'],
+    parts=[text_part("Hi, the list for the coach is attached.\n\nLuke"), attach('8A trip.xlsx', fx('class-list.xlsx'), XL)])
+add('attach-xlsx-stationery-external', ROSIE, ['orders@stationery.example.com'], 'Order', None, {'orders@stationery.example.com':'allow'}, [],
+    parts=[text_part("Order attached.\n\nRosie"), attach('order.xlsx', fx('stationery.xlsx'), XL)])
+add('attach-docx-pastoral-to-own-gmail', LUKE, ['luke.rich27@gmail.com'], 'to read at home', None, {'luke.rich27@gmail.com':'reject'},
+    ['pupil_name','unencrypted_personal_attachment'],
+    parts=[text_part("note"), attach('pastoral note.docx', fx('pastoral-note.docx'), 'application/vnd.openxmlformats-officedocument.wordprocessingml.document')])
+add('attach-pptx-awards-internal', LUKE, [f'rosie.griffiths1@{S}'], 'Assembly slides', None, {f'rosie.griffiths1@{S}':'tag'},
+    ['pupil_name','special_category','unencrypted_personal_attachment'],
+    parts=[text_part("Slides for Friday."), attach('awards.pptx', fx('awards.pptx'), 'application/vnd.openxmlformats-officedocument.presentationml.presentation')])
+add('attach-ods-list-partner', LUKE, ['entries@aqa.org.uk'], 'Entries', None, {'entries@aqa.org.uk':'tag'},
+    ['pupil_name','upn','unencrypted_personal_attachment'],
+    parts=[text_part("Entries attached."), attach('entries.ods', fx('list.ods'), 'application/vnd.oasis.opendocument.spreadsheet')])
+add('attach-odt-letter-external', LUKE, [SUPPLIER], 'Letter', None, {SUPPLIER:'reject'}, ['pupil_name','unencrypted_personal_attachment'],
+    parts=[text_part("Letter attached."), attach('letter.odt', fx('letter.odt'), 'application/vnd.oasis.opendocument.text')])
+add('attach-pdf-report-external', LUKE, ['tutor@tuition.example.com'], 'Report', None, {'tutor@tuition.example.com':'reject'},
+    ['pupil_name','unencrypted_personal_attachment'],
+    parts=[text_part("Report attached."), attach('report.pdf', fx('report.pdf'), 'application/pdf')])
+add('attach-pdf-user-password-sent-by-text', LUKE, ['tutor@tuition.example.com'], 'Report', None, {'tutor@tuition.example.com':'allow'},
+    ['encrypted_attachment'],
+    parts=[text_part("Report attached; I'll text you the password.\n\nLuke"), attach('report.pdf', fx('report-user-password.pdf'), 'application/pdf')])
+add('attach-zip-password-in-body', LUKE, [SUPPLIER], 'Trip list (encrypted)', None, {SUPPLIER:'reject'},
+    ['encrypted_attachment','password_in_body'],
+    parts=[text_part("List attached as a protected zip.\nThe password is Tr1p2026\n\nLuke"), attach('trip.zip', fx('trip-aes.zip'), 'application/zip')])
+add('attach-zip-password-elsewhere', LUKE, [SUPPLIER], 'Trip list (encrypted)', None, {SUPPLIER:'allow'}, ['encrypted_attachment'],
+    parts=[text_part("List attached as a protected zip; password by phone.\n\nLuke"), attach('trip.zip', fx('trip-aes.zip'), 'application/zip')])
+add('attach-zip-nested-plain', LUKE, [PARTNER], 'Files', None, {PARTNER:'quarantine'},
+    ['pupil_name','date_of_birth','upn','bulk_pupil_data','unencrypted_personal_attachment'],
+    parts=[text_part("Files."), attach('files.zip', fx('outer.zip'), 'application/zip')])
+add('attach-encrypted-xlsx-password-in-body', LUKE, [SUPPLIER], 'List', None, {SUPPLIER:'reject'}, ['encrypted_attachment','password_in_body'],
+    parts=[text_part("List attached, password: Sunflower22"), attach('list.xlsx', fx('class-list-encrypted.xlsx'), XL)])
+add('attach-rtf-letter-external', LUKE, [SUPPLIER], 'Letter', None, {SUPPLIER:'reject'}, ['pupil_name','unencrypted_personal_attachment'],
+    parts=[text_part("Letter."), attach('letter.rtf', fx('letter.rtf'), 'application/rtf')])
+add('attach-zip-bomb-external', LUKE, [SUPPLIER], 'Files', None, {SUPPLIER:'quarantine'}, [],
+    parts=[text_part("Files."), attach('files.zip', fx('bomb.zip'), 'application/zip')], complete=False)
+
+for m in msgs:
+    raw=render(m)
+    with open(os.path.join(OUT,m['name']+'.eml'),'w',newline='',encoding='utf-8') as f:
+        f.write(raw)
+    exp={'recipients':m['expect'],'kinds':m['kinds']}
+    if not m['complete']: exp['complete']=False
+    with open(os.path.join(OUT,m['name']+'.expected.json'),'w') as f:
+        json.dump(exp,f,indent=2,ensure_ascii=False); f.write('\n')
+print(len(msgs))
