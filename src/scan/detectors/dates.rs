@@ -23,10 +23,10 @@ impl Default for DateDetector {
     fn default() -> Self {
         let month = r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
         DateDetector {
-            numeric: Regex::new(r"\b([0-3]?[0-9])[/.\-]([01]?[0-9])[/.\-]([0-9]{4}|[0-9]{2})\b").unwrap(),
-            iso: Regex::new(r"\b([12][0-9]{3})-([01][0-9])-([0-3][0-9])\b").unwrap(),
-            words: Regex::new(&format!(r"(?i)\b([0-3]?[0-9])(?:st|nd|rd|th)?(?:\s+of)?\s+{month}\.?,?\s+([12][0-9]{{3}})\b")).unwrap(),
-            label: Regex::new(r"(?i)(?:\bdob\b|\bd\.o\.b\b\.?|\bdate of birth\b|\bborn\b|\bbirth ?date\b|\bbirthday\b)").unwrap(),
+            numeric: Regex::new(r"(?-u:\b)([0-3]?[0-9])[/.\-]([01]?[0-9])[/.\-]([0-9]{4}|[0-9]{2})(?-u:\b)").unwrap(),
+            iso: Regex::new(r"(?-u:\b)([12][0-9]{3})-([01][0-9])-([0-3][0-9])(?-u:\b)").unwrap(),
+            words: Regex::new(&format!(r"(?i)(?-u:\b)([0-3]?[0-9])(?:st|nd|rd|th)?(?:\s+of)?\s+{month}\.?,?\s+([12][0-9]{{3}})(?-u:\b)")).unwrap(),
+            label: Regex::new(r"(?i)(?:(?-u:\b)dob(?-u:\b)|(?-u:\b)d\.o\.b(?-u:\b)\.?|(?-u:\b)date of birth(?-u:\b)|(?-u:\b)born(?-u:\b)|(?-u:\b)birth ?date(?-u:\b)|(?-u:\b)birthday(?-u:\b))").unwrap(),
         }
     }
 }
@@ -75,7 +75,9 @@ impl DateDetector {
             while let Some(c) = re.captures_at(text, at) {
                 let m = c.get(0).expect("group 0");
                 at = m.end().max(m.start() + 1);
-                v.push(c);
+                if super::identifiers::unicode_bounded(text, m.start(), m.end()) {
+                    v.push(c);
+                }
                 if at > text.len() {
                     break;
                 }

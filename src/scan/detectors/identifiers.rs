@@ -34,16 +34,16 @@ pub struct IdDetector {
 impl Default for IdDetector {
     fn default() -> Self {
         IdDetector {
-            upn: Regex::new(r"\b[A-HJ-NP-RT-Za-hj-np-rt-z][0-9]{11}[0-9A-HJ-NP-RT-Za-hj-np-rt-z]\b").unwrap(),
-            ten: Regex::new(r"\b[0-9]{10}\b").unwrap(),
-            nhs_spaced: Regex::new(r"\b[0-9]{3}(?: [0-9]{3} |-[0-9]{3}-)[0-9]{4}\b").unwrap(),
+            upn: Regex::new(r"(?-u:\b)[A-HJ-NP-RT-Za-hj-np-rt-z][0-9]{11}[0-9A-HJ-NP-RT-Za-hj-np-rt-z](?-u:\b)").unwrap(),
+            ten: Regex::new(r"(?-u:\b)[0-9]{10}(?-u:\b)").unwrap(),
+            nhs_spaced: Regex::new(r"(?-u:\b)[0-9]{3}(?: [0-9]{3} |-[0-9]{3}-)[0-9]{4}(?-u:\b)").unwrap(),
             nino: Regex::new(
-                r"\b[A-CEGHJ-PR-TW-Za-ceghj-pr-tw-z][A-CEGHJ-NPR-TW-Za-ceghj-npr-tw-z] ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-Da-d]\b",
+                r"(?-u:\b)[A-CEGHJ-PR-TW-Za-ceghj-pr-tw-z][A-CEGHJ-NPR-TW-Za-ceghj-npr-tw-z] ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-Da-d](?-u:\b)",
             )
             .unwrap(),
-            uln_kw: Regex::new(r"(?i)\b(?:uln|unique learner(?: number)?|learner (?:no|number))\b").unwrap(),
-            nhs_kw: Regex::new(r"(?i)\bnhs\b").unwrap(),
-            phone_kw: Regex::new(r"(?i)(?:\+44|\b0044|\btel\b|\bphone\b|\bmobile\b|\bmob\b|\bfax\b|\bcall\b|\bring\b|\btelephone\b)").unwrap(),
+            uln_kw: Regex::new(r"(?i)(?-u:\b)(?:uln|unique learner(?: number)?|learner (?:no|number))(?-u:\b)").unwrap(),
+            nhs_kw: Regex::new(r"(?i)(?-u:\b)nhs(?-u:\b)").unwrap(),
+            phone_kw: Regex::new(r"(?i)(?:\+44|(?-u:\b)0044|(?-u:\b)tel(?-u:\b)|(?-u:\b)phone(?-u:\b)|(?-u:\b)mobile(?-u:\b)|(?-u:\b)mob(?-u:\b)|(?-u:\b)fax(?-u:\b)|(?-u:\b)call(?-u:\b)|(?-u:\b)ring(?-u:\b)|(?-u:\b)telephone(?-u:\b))").unwrap(),
         }
     }
 }
@@ -154,6 +154,15 @@ impl IdDetector {
     }
 }
 
+/// Whether a match stands alone as a word in Unicode terms: the patterns use ASCII word
+/// boundaries (fast), so "9995363763é" or "id_9995363763" are ruled out here.
+pub fn unicode_bounded(text: &str, start: usize, end: usize) -> bool {
+    let before = text[..start].chars().next_back();
+    let after = text[end..].chars().next();
+    !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+        && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+}
+
 /// Matches of `re` in `hay` from byte `from` on, with `\b` judged against the text before
 /// `from` too (offsets are into `hay`).
 pub fn find_from<'h>(
@@ -163,10 +172,14 @@ pub fn find_from<'h>(
 ) -> impl Iterator<Item = regex::Match<'h>> {
     let mut at = Some(from);
     std::iter::from_fn(move || {
-        let m = re.find_at(hay, at?)?;
-        let next = m.end().max(m.start() + 1);
-        at = (next <= hay.len()).then_some(next);
-        Some(m)
+        loop {
+            let m = re.find_at(hay, at?)?;
+            let next = m.end().max(m.start() + 1);
+            at = (next <= hay.len()).then_some(next);
+            if unicode_bounded(hay, m.start(), m.end()) {
+                return Some(m);
+            }
+        }
     })
 }
 

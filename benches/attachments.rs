@@ -1,0 +1,200 @@
+//! Attachment speed (issue "attachments"): a 1 MB xlsx class list, a 1 MB text PDF and a 5 MB
+//! zip of mixed documents, each as the attachment of a message scanned end to end; MB/s and
+//! time per file. Inputs are generated here (rust_xlsxwriter, lopdf, zip), no network.
+//!
+//! Run: `cargo bench --bench attachments`.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use base64::Engine;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use hallpass::config::Config;
+use hallpass::directory::Directory;
+use hallpass::scan::{Envelope, Scanner};
+use hallpass::synth::Rng;
+use lopdf::content::{Content, Operation};
+use lopdf::{Document, Object, Stream, dictionary};
+
+fn scanner() -> Scanner {
+    let config = Config::load(std::path::Path::new("samples/hallpass.toml")).unwrap();
+    let dir = Directory::load(&config).unwrap();
+    Scanner::new(Arc::new(config), Arc::new(dir)).unwrap()
+}
+
+/// Pupils of the sample roster (surname, forename, DOB, UPN).
+fn roster_rows() -> Vec<[String; 4]> {
+    let text = std::fs::read_to_string("samples/bps-pupils.csv").unwrap();
+    let mut rdr = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    rdr.records()
+        .map(|r| {
+            let r = r.unwrap();
+            [r[3].into(), r[4].into(), r[8].into(), r[0].into()]
+        })
+        .collect()
+}
+
+fn xlsx(target: usize) -> Vec<u8> {
+    let rows = roster_rows();
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    for (c, h) in ["Surname", "Forename", "DOB", "UPN", "Reg", "Notes"]
+        .iter()
+        .enumerate()
+    {
+        ws.write_string(0, c as u16, *h).unwrap();
+    }
+    let mut rng = Rng::new(3);
+    let mut r = 1u32;
+    loop {
+        let ws = wb.worksheet_from_index(0).unwrap();
+        let p = &rows[rng.below(rows.len())];
+        for (c, v) in p.iter().enumerate() {
+            ws.write_string(r, c as u16, v).unwrap();
+        }
+        ws.write_string(
+            r,
+            4,
+            format!("{}{}", 7 + rng.below(5), ["A", "B", "C"][rng.below(3)]),
+        )
+        .unwrap();
+        ws.write_string(
+            r,
+            5,
+            format!("homework {} merits {}", rng.below(20), rng.below(50)),
+        )
+        .unwrap();
+        r += 1;
+        if r % 2000 == 0 {
+            let b = wb.save_to_buffer().unwrap();
+            if b.len() >= target {
+                return b;
+            }
+        }
+    }
+}
+
+fn pdf(target_text: usize) -> Vec<u8> {
+    let rows = roster_rows();
+    let mut rng = Rng::new(4);
+    let mut doc = Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let font_id = doc.add_object(
+        dictionary! { "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica" },
+    );
+    let resources_id = doc.add_object(dictionary! { "Font" => dictionary! { "F1" => font_id } });
+    let mut kids = Vec::new();
+    let mut written = 0;
+    while written < target_text {
+        let mut ops = vec![
+            Operation::new("BT", vec![]),
+            Operation::new("Tf", vec!["F1".into(), 10.into()]),
+            Operation::new("TL", vec![12.into()]),
+            Operation::new("Td", vec![50.into(), 800.into()]),
+        ];
+        for _ in 0..60 {
+            let p = &rows[rng.below(rows.len())];
+            let line = format!(
+                "{} {} tutor group report: progress good, homework {} of 20 handed in",
+                p[1],
+                p[0],
+                rng.below(21)
+            );
+            written += line.len();
+            ops.push(Operation::new("Tj", vec![Object::string_literal(line)]));
+            ops.push(Operation::new("T*", vec![]));
+        }
+        ops.push(Operation::new("ET", vec![]));
+        let content = Content { operations: ops };
+        let mut stream = Stream::new(dictionary! {}, content.encode().unwrap());
+        let _ = stream.compress();
+        let content_id = doc.add_object(stream);
+        kids.push(doc.add_object(dictionary! { "Type" => "Page", "Parent" => pages_id, "Contents" => content_id, "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()] }).into());
+    }
+    let count = kids.len() as i64;
+    doc.objects.insert(pages_id, Object::Dictionary(dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => count, "Resources" => resources_id }));
+    let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    doc.trailer.set("Root", catalog);
+    let mut out = Vec::new();
+    doc.save_to(&mut out).unwrap();
+    out
+}
+
+fn zip_of(files: &[(&str, &[u8])], target: usize) -> Vec<u8> {
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut buf);
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        let mut i = 0;
+        let mut total = 0;
+        while total < target {
+            let (name, data) = files[i % files.len()];
+            z.start_file(format!("{i}-{name}"), opts).unwrap();
+            z.write_all(data).unwrap();
+            total += data.len();
+            i += 1;
+        }
+        z.finish().unwrap();
+    }
+    buf.into_inner()
+}
+
+fn message(name: &str, data: &[u8]) -> Vec<u8> {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(data);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "From: luke.rich0@beaulieupark.example.sch.uk\r\nTo: bookings@coach-hire.example.com\r\nSubject: files\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nAttached.\r\n\
+         --b\r\nContent-Type: application/octet-stream; name=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--b--\r\n",
+        lines.join("\r\n")
+    )
+    .into_bytes()
+}
+
+fn bench(c: &mut Criterion) {
+    let s = scanner();
+    let env = Envelope {
+        mail_from: "luke.rich0@beaulieupark.example.sch.uk".into(),
+        rcpt_to: vec!["bookings@coach-hire.example.com".into()],
+    };
+    let now = "2026-11-25T10:00:00Z".parse().unwrap();
+    let x = xlsx(1 << 20);
+    let p = pdf(1 << 20);
+    let docx = std::fs::read("tests/fixtures/pastoral-note.docx").unwrap();
+    let csv = std::fs::read("samples/bps-pupils.csv").unwrap();
+    let z = zip_of(
+        &[
+            ("list.xlsx", &x),
+            ("report.pdf", &p),
+            ("note.docx", &docx),
+            ("pupils.csv", &csv),
+        ],
+        5 << 20,
+    );
+    let mut g = c.benchmark_group("attachments");
+    g.sample_size(10);
+    for (name, data) in [
+        ("class-list-1mb.xlsx", &x),
+        ("report-1mb.pdf", &p),
+        ("mixed-5mb.zip", &z),
+    ] {
+        let msg = message(name, data);
+        let r = s.scan(&msg, &env, now);
+        assert!(r.complete(), "{name}: {:?}", r.not_scanned);
+        assert!(
+            r.kinds().iter().any(|k| k.as_str() == "pupil_name"),
+            "{name}"
+        );
+        g.throughput(Throughput::Bytes(data.len() as u64));
+        g.bench_function(name, |b| b.iter(|| s.scan(&msg, &env, now)));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
