@@ -40,6 +40,8 @@ pub struct Config {
     pub schools: Vec<School>,
     #[serde(default)]
     pub policy: PolicyOverrides,
+    #[serde(default)]
+    pub relay: crate::smtp::config::RelayConfig,
     /// The directory the config file lives in: relative paths resolve against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -206,6 +208,8 @@ impl Config {
             return Err(self.invalid("[trust] bulk_threshold must be at least 2".into()));
         }
         self.hours()?;
+        let base = self.base_dir.clone();
+        self.relay.resolve(&base).map_err(|m| self.invalid(m))?;
         for s in &mut self.schools {
             for d in s.domains.iter_mut().chain(s.pupil_domains.iter_mut()) {
                 *d = d.to_ascii_lowercase();

@@ -1,12 +1,16 @@
 //! Hallpass: an email data-loss-prevention filter for UK schools.
 //!
 //! The library holds everything the front ends share: the configuration, the school
-//! directory, the scanner and the policy. The binary (`main.rs`) is only the CLI.
+//! directory, the scanner and the policy, the relay (`smtp`), the next hop (`deliver`) and
+//! the quarantine. The binary (`main.rs`) is only the CLI.
 
 pub mod config;
+pub mod deliver;
 pub mod directory;
 pub mod identifiers;
 pub mod policy;
+pub mod quarantine;
 pub mod scan;
+pub mod smtp;
 pub mod synth;
 pub mod text;

@@ -28,6 +28,12 @@ enum Command {
         /// The configuration file (TOML).
         config: PathBuf,
     },
+    /// Run the relay: SMTP/LMTP listeners from [relay], scanning every message.
+    Serve {
+        /// The configuration file (TOML).
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Scan one message and show what was found and each recipient's action.
     Scan {
         /// The configuration file (TOML).
@@ -111,6 +117,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::CheckConfig { config } => check_config(&config),
+        Command::Serve { config } => serve(&config),
         Command::Scan {
             config,
             from,
@@ -187,6 +194,47 @@ fn load(path: &std::path::Path) -> Result<(Config, Directory), Failure> {
     let config = Config::load(path).map_err(usage)?;
     let dir = Directory::load(&config).map_err(usage)?;
     Ok((config, dir))
+}
+
+fn serve(path: &std::path::Path) -> Result<(), Failure> {
+    use std::sync::Arc;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let (config, dir) = load(path)?;
+    let relay = config
+        .relay
+        .resolve(&config.base_dir)
+        .map_err(|e| usage(anyhow::anyhow!("{}: {e}", path.display())))?;
+    let config = Arc::new(config);
+    let scanner =
+        Arc::new(hallpass::scan::Scanner::new(config.clone(), Arc::new(dir)).map_err(usage)?);
+    let runtime = |e: std::io::Error| Failure {
+        code: 1,
+        error: e.into(),
+    };
+    let rt = tokio::runtime::Runtime::new().map_err(runtime)?;
+    rt.block_on(async move {
+        let server = Arc::new(hallpass::smtp::Server::new(relay.clone(), scanner).map_err(runtime)?);
+        let listeners = server.bind().await.map_err(runtime)?;
+        for l in &relay.listen {
+            tracing::info!(listen = %l.addr, lmtp = l.lmtp, next_hop = ?relay.next_hop, "hallpass relay listening");
+        }
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let serving = tokio::spawn(server.serve(listeners, rx));
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(runtime)?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+        tracing::info!("shutting down: no new connections; finishing transactions in progress");
+        let _ = tx.send(true);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(60), serving).await;
+        Ok(())
+    })
 }
 
 /// The largest message `hallpass scan` reads.

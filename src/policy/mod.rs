@@ -203,7 +203,7 @@ struct Acc {
 impl Acc {
     fn raise(&mut self, to: Action, why: String) {
         if to > Action::Allow {
-            self.reasons.push(format!("{why} → {to}"));
+            self.reasons.push(format!("{why} -> {to}"));
         }
         self.action = self.action.max(to);
     }
@@ -245,21 +245,21 @@ pub fn decide(
         };
         if row.no_pupil_data > Action::Allow {
             acc.reasons.push(format!(
-                "table {class} × no pupil data → {}",
+                "table {class} x no pupil data -> {}",
                 row.no_pupil_data
             ));
         }
         if pupil_data {
             acc.raise(
                 row.pupil_data,
-                format!("table {class} × pupil data ({})", identifying.join(", ")),
+                format!("table {class} x pupil data ({})", identifying.join(", ")),
             );
         }
         if bulk {
             acc.raise(
                 row.bulk,
                 format!(
-                    "table {class} × bulk pupil data ({} pupils)",
+                    "table {class} x bulk pupil data ({} pupils)",
                     report.distinct_persons()
                 ),
             );
@@ -267,7 +267,7 @@ pub fn decide(
         if special {
             acc.raise(
                 row.special_category,
-                format!("table {class} × special-category pupil data"),
+                format!("table {class} x special-category pupil data"),
             );
         }
         if report.name_in_subject {
@@ -328,7 +328,7 @@ pub fn decide(
                     ),
                     FailMode::Tempfail => {
                         tempfail = true;
-                        acc.reasons.push("rule incomplete_scan: part of the message could not be read (fail_mode tempfail → 451)".into());
+                        acc.reasons.push("rule incomplete_scan: part of the message could not be read (fail_mode tempfail -> 451)".into());
                     }
                 }
             }

@@ -1,0 +1,150 @@
+//! The inbound SMTP/LMTP relay (`hallpass serve`): tokio listeners, commands parsed by
+//! smtp-proto, the scan run on the blocking pool, and the durability promise — a 250 only
+//! after every accepted recipient's copy was taken by the next hop or stored in the
+//! quarantine; anything else is a 4xx so the upstream MTA keeps the message.
+//!
+//! Only `allowed_clients` may connect (others get 554); connections, message size,
+//! recipients, line length and idle time are bounded. Bare CR or LF in message data is
+//! refused (554 5.6.0) so a message can never be split on the next hop (SMTP smuggling).
+
+pub mod config;
+pub mod outcome;
+mod session;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+use crate::deliver::Deliverer;
+use crate::quarantine::{FileStore, QuarantineStore};
+use crate::scan::Scanner;
+use config::Relay;
+
+/// Everything a session needs, shared by all connections.
+pub struct Server {
+    pub relay: Relay,
+    pub scanner: Arc<Scanner>,
+    pub deliverer: Deliverer,
+    pub store: Box<dyn QuarantineStore>,
+    connections: Arc<Semaphore>,
+    per_client: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl Server {
+    pub fn new(relay: Relay, scanner: Arc<Scanner>) -> std::io::Result<Server> {
+        std::fs::create_dir_all(&relay.data_dir)?;
+        let deliverer = Deliverer::new(&relay.next_hop)?;
+        let store = Box::new(FileStore::open(&relay.data_dir)?);
+        Ok(Server {
+            connections: Arc::new(Semaphore::new(relay.max_connections)),
+            per_client: Mutex::new(HashMap::new()),
+            relay,
+            scanner,
+            deliverer,
+            store,
+        })
+    }
+
+    fn allowed(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        self.relay.allowed.iter().any(|n| n.contains(&ip))
+    }
+
+    /// Binds every listener (so errors surface before anything runs).
+    pub async fn bind(&self) -> std::io::Result<Vec<(TcpListener, bool)>> {
+        let mut out = Vec::new();
+        for l in &self.relay.listen {
+            let listener = TcpListener::bind(l.addr).await.map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", l.addr))
+            })?;
+            out.push((listener, l.lmtp));
+        }
+        Ok(out)
+    }
+
+    /// Serves until `shutdown` turns true; then stops accepting and lets sessions in a
+    /// transaction finish (each is bounded by its timeouts).
+    pub async fn serve(
+        self: Arc<Self>,
+        listeners: Vec<(TcpListener, bool)>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (listener, lmtp) in listeners {
+            let server = self.clone();
+            let mut stop = shutdown.clone();
+            tasks.spawn(async move {
+                let mut sessions = tokio::task::JoinSet::new();
+                loop {
+                    tokio::select! {
+                        _ = stop.changed() => break,
+                        accepted = listener.accept() => {
+                            let Ok((sock, peer)) = accepted else { continue };
+                            let server = server.clone();
+                            let stop = stop.clone();
+                            sessions.spawn(async move { server.connection(sock, peer, lmtp, stop).await });
+                        }
+                    }
+                }
+                while sessions.join_next().await.is_some() {}
+            });
+        }
+        let _ = shutdown.changed().await;
+        while tasks.join_next().await.is_some() {}
+    }
+
+    async fn connection(
+        self: Arc<Self>,
+        mut sock: tokio::net::TcpStream,
+        peer: std::net::SocketAddr,
+        lmtp: bool,
+        stop: watch::Receiver<bool>,
+    ) {
+        use tokio::io::AsyncWriteExt;
+        let ip = peer.ip();
+        if !self.allowed(ip) {
+            let _ = sock
+                .write_all(b"554 5.7.1 Hallpass: this client may not relay\r\n")
+                .await;
+            return;
+        }
+        let Ok(_permit) = self.connections.clone().try_acquire_owned() else {
+            let _ = sock
+                .write_all(b"421 4.7.0 Hallpass: too many connections, try again later\r\n")
+                .await;
+            return;
+        };
+        let over = {
+            let mut m = self.per_client.lock().expect("per-client map");
+            let n = m.entry(ip).or_insert(0);
+            if *n >= self.relay.max_connections_per_client {
+                true
+            } else {
+                *n += 1;
+                false
+            }
+        };
+        if over {
+            let _ = sock
+                .write_all(b"421 4.7.0 Hallpass: too many connections from your address\r\n")
+                .await;
+            return;
+        }
+        let _ = session::Session::new(self.clone(), peer, lmtp, stop)
+            .run(&mut sock)
+            .await;
+        let mut m = self.per_client.lock().expect("per-client map");
+        if let Some(n) = m.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&ip);
+            }
+        }
+    }
+}

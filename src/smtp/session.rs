@@ -1,0 +1,481 @@
+//! One SMTP or LMTP conversation (RFC 5321, RFC 2033, RFC 3463 codes): command parsing by
+//! smtp-proto's receivers, pipelined replies, DATA with its size limit and the bare CR/LF
+//! check, and the per-message outcome (one reply, or one per recipient for LMTP).
+
+use std::sync::Arc;
+
+use smtp_proto::request::receiver::{DataReceiver, RequestReceiver};
+use smtp_proto::{Error as ProtoError, Request};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use super::Server;
+use super::outcome::{self, added_headers, guidance_lines, multiline, plan};
+use crate::deliver::DeliveryError;
+use crate::policy::{Action, decide};
+use crate::quarantine::HeldItem;
+use crate::scan::{Envelope, NotScanned, Report};
+
+pub struct Session {
+    server: Arc<Server>,
+    peer: std::net::SocketAddr,
+    lmtp: bool,
+    helo: Option<String>,
+    from: Option<String>,
+    rcpts: Vec<String>,
+    stop: watch::Receiver<bool>,
+}
+
+enum Next {
+    Continue,
+    Data,
+    Quit,
+}
+
+/// Whether message data holds a CR or LF that is not part of a CRLF pair.
+pub fn has_bare_cr_or_lf(data: &[u8]) -> bool {
+    let mut prev = 0u8;
+    for (i, &b) in data.iter().enumerate() {
+        if b == b'\n' && prev != b'\r' {
+            return true;
+        }
+        if b == b'\r' && data.get(i + 1) != Some(&b'\n') {
+            return true;
+        }
+        prev = b;
+    }
+    false
+}
+
+impl Session {
+    pub fn new(
+        server: Arc<Server>,
+        peer: std::net::SocketAddr,
+        lmtp: bool,
+        stop: watch::Receiver<bool>,
+    ) -> Session {
+        Session {
+            server,
+            peer,
+            lmtp,
+            helo: None,
+            from: None,
+            rcpts: Vec::new(),
+            stop,
+        }
+    }
+
+    pub async fn run(mut self, sock: &mut TcpStream) -> std::io::Result<()> {
+        let relay = self.server.relay.clone();
+        sock.write_all(format!("220 {} ESMTP Hallpass ready\r\n", relay.hostname).as_bytes())
+            .await?;
+        let mut receiver = RequestReceiver::default();
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut pending: Vec<u8> = Vec::new();
+        // After DATA, commands pipelined behind the message are already in `pending`.
+        let mut need_read = true;
+        loop {
+            if *self.stop.borrow() && self.from.is_none() {
+                sock.write_all(b"421 4.3.2 Hallpass shutting down\r\n")
+                    .await?;
+                return Ok(());
+            }
+            if need_read {
+                let n = match tokio::time::timeout(relay.command_timeout, sock.read(&mut buf)).await
+                {
+                    Ok(Ok(0)) => return Ok(()),
+                    Ok(Ok(n)) => n,
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => {
+                        sock.write_all(b"421 4.4.2 Hallpass: idle timeout\r\n")
+                            .await?;
+                        return Ok(());
+                    }
+                };
+                pending.extend_from_slice(&buf[..n]);
+            }
+            need_read = true;
+            let mut out = String::new();
+            let mut iter = pending.iter();
+            let mut next = Next::Continue;
+            loop {
+                match receiver.ingest(&mut iter) {
+                    Ok(req) => {
+                        let req = req.into_owned();
+                        next = self.command(req, &mut out);
+                        if !matches!(next, Next::Continue) {
+                            break;
+                        }
+                    }
+                    Err(ProtoError::NeedsMoreData { .. }) => break,
+                    Err(ProtoError::ResponseTooLong) => out.push_str("500 5.5.2 Line too long\r\n"),
+                    Err(ProtoError::UnknownCommand) => {
+                        out.push_str("500 5.5.1 Command unrecognised\r\n")
+                    }
+                    Err(ProtoError::InvalidSenderAddress) => {
+                        out.push_str("501 5.1.7 Bad sender address syntax\r\n")
+                    }
+                    Err(ProtoError::InvalidRecipientAddress) => {
+                        out.push_str("501 5.1.3 Bad recipient address syntax\r\n")
+                    }
+                    Err(ProtoError::SyntaxError { syntax }) => {
+                        out.push_str(&format!("501 5.5.4 Syntax: {syntax}\r\n"))
+                    }
+                    Err(ProtoError::InvalidParameter { param }) => {
+                        out.push_str(&format!("501 5.5.4 Invalid parameter {param}\r\n"))
+                    }
+                    Err(ProtoError::UnsupportedParameter { .. }) => {
+                        out.push_str("555 5.5.4 Unsupported parameter\r\n")
+                    }
+                    Err(_) => out.push_str("500 5.5.2 Syntax error\r\n"),
+                }
+            }
+            let rest = iter.as_slice().to_vec();
+            pending = rest;
+            if !out.is_empty() {
+                sock.write_all(out.as_bytes()).await?;
+            }
+            match next {
+                Next::Quit => return Ok(()),
+                Next::Data => {
+                    let leftover = std::mem::take(&mut pending);
+                    match self.data(sock, leftover).await? {
+                        Some(rest) => {
+                            need_read = rest.is_empty();
+                            pending = rest;
+                        }
+                        None => return Ok(()),
+                    }
+                }
+                Next::Continue => {}
+            }
+        }
+    }
+
+    fn command(&mut self, req: Request<String>, out: &mut String) -> Next {
+        let server = self.server.clone();
+        let relay = &server.relay;
+        match req {
+            Request::Ehlo { host } | Request::Lhlo { host } => {
+                self.helo = Some(host);
+                self.reset();
+                out.push_str(&format!(
+                    "250-{}\r\n250-PIPELINING\r\n250-SIZE {}\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n",
+                    relay.hostname, relay.max_message_size
+                ));
+            }
+            Request::Helo { host } => {
+                self.helo = Some(host);
+                self.reset();
+                out.push_str(&format!("250 {}\r\n", relay.hostname));
+            }
+            Request::Mail { from } => {
+                if self.helo.is_none() {
+                    out.push_str("503 5.5.1 Say hello first\r\n");
+                } else if self.from.is_some() {
+                    out.push_str("503 5.5.1 Sender already given\r\n");
+                } else if from.size > relay.max_message_size {
+                    out.push_str("552 5.3.4 Message too big for this relay\r\n");
+                } else {
+                    self.from = Some(from.address);
+                    out.push_str("250 2.1.0 Sender ok\r\n");
+                }
+            }
+            Request::Rcpt { to } => {
+                if self.from.is_none() {
+                    out.push_str("503 5.5.1 Need MAIL first\r\n");
+                } else if self.rcpts.len() >= relay.max_recipients {
+                    out.push_str("452 4.5.3 Too many recipients\r\n");
+                } else if !to.address.contains('@') {
+                    out.push_str("501 5.1.3 Recipient needs a domain\r\n");
+                } else {
+                    self.rcpts.push(to.address);
+                    out.push_str("250 2.1.5 Recipient ok\r\n");
+                }
+            }
+            Request::Data => {
+                if self.rcpts.is_empty() {
+                    out.push_str("503 5.5.1 Need RCPT first\r\n");
+                } else {
+                    out.push_str("354 Start mail input; end with <CRLF>.<CRLF>\r\n");
+                    return Next::Data;
+                }
+            }
+            Request::Rset => {
+                self.reset();
+                out.push_str("250 2.0.0 Reset\r\n");
+            }
+            Request::Noop { .. } => out.push_str("250 2.0.0 Ok\r\n"),
+            Request::Vrfy { .. } | Request::Expn { .. } => {
+                out.push_str("502 5.5.1 VRFY and EXPN are disabled\r\n")
+            }
+            Request::StartTls => {
+                out.push_str("502 5.5.1 STARTTLS is not offered by this listener\r\n")
+            }
+            Request::Quit => {
+                out.push_str("221 2.0.0 Bye\r\n");
+                return Next::Quit;
+            }
+            Request::Bdat { .. } => out.push_str("502 5.5.1 CHUNKING is not offered\r\n"),
+            _ => out.push_str("502 5.5.1 Command not implemented\r\n"),
+        }
+        Next::Continue
+    }
+
+    fn reset(&mut self) {
+        self.from = None;
+        self.rcpts.clear();
+    }
+
+    /// Receives the message data; `None` when the connection ends.
+    async fn data(
+        &mut self,
+        sock: &mut TcpStream,
+        leftover: Vec<u8>,
+    ) -> std::io::Result<Option<Vec<u8>>> {
+        let relay = self.server.relay.clone();
+        let mut receiver = DataReceiver::new();
+        let mut message = Vec::new();
+        let mut too_big = false;
+        let mut chunk = leftover;
+        let mut buf = vec![0u8; 64 * 1024];
+        let deadline = tokio::time::Instant::now() + relay.data_timeout;
+        loop {
+            let mut iter = chunk.iter();
+            let mut part = Vec::new();
+            let done = receiver.ingest(&mut iter, &mut part);
+            if !too_big {
+                message.extend_from_slice(&part);
+                if message.len() > relay.max_message_size {
+                    too_big = true;
+                    message = Vec::new();
+                }
+            }
+            if done {
+                let rest = iter.as_slice().to_vec();
+                let reply = if too_big {
+                    "552 5.3.4 Message exceeds the size limit\r\n".to_string()
+                } else if has_bare_cr_or_lf(&message) {
+                    "554 5.6.0 Message refused: bare CR or LF in message data (only CRLF line ends are accepted)\r\n".to_string()
+                } else {
+                    self.deliver(message).await
+                };
+                self.reset();
+                sock.write_all(reply.as_bytes()).await?;
+                return Ok(Some(rest));
+            }
+            let n = match tokio::time::timeout_at(deadline, sock.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return Ok(None),
+                Ok(Ok(n)) => n,
+                Err(_) => {
+                    sock.write_all(b"421 4.4.2 Hallpass: data timeout\r\n")
+                        .await?;
+                    return Ok(None);
+                }
+            };
+            chunk = buf[..n].to_vec();
+        }
+    }
+
+    /// Scans, decides and carries out; returns the reply (one, or one per recipient).
+    async fn deliver(&mut self, message: Vec<u8>) -> String {
+        let server = self.server.clone();
+        let reference = outcome::reference();
+        let envelope = Envelope {
+            mail_from: self.from.clone().unwrap_or_default(),
+            rcpt_to: self.rcpts.clone(),
+        };
+        let scanner = server.scanner.clone();
+        let msg = Arc::new(message);
+        let (env2, msg2) = (envelope.clone(), msg.clone());
+        let scan =
+            tokio::task::spawn_blocking(move || scanner.scan(&msg2, &env2, chrono::Utc::now()));
+        let report = match tokio::time::timeout(server.relay.scan_timeout, scan).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) | Err(_) => {
+                let mut r = Report::default();
+                r.add_not_scanned(NotScanned {
+                    location: "message".into(),
+                    why: "the scan did not finish in time".into(),
+                    incomplete: true,
+                });
+                r
+            }
+        };
+        let decision = decide(
+            &server.scanner.config,
+            &server.scanner.classifier,
+            &report,
+            &envelope,
+        );
+        let findings = report.findings();
+        let kinds: Vec<&str> = findings.iter().map(|f| f.kind.as_str()).collect();
+        tracing::info!(reference = %reference, action = %decision.action, recipients = envelope.rcpt_to.len(), findings = ?kinds, "message");
+        let received = format!(
+            "Received: from {} ([{}])\r\n\tby {} (Hallpass) with {} id {};\r\n\t{}\r\n",
+            self.helo.as_deref().unwrap_or("unknown"),
+            self.peer.ip(),
+            server.relay.hostname,
+            if self.lmtp { "LMTP" } else { "ESMTP" },
+            reference,
+            chrono::Utc::now().to_rfc2822()
+        );
+        if decision.tempfail {
+            let r = format!(
+                "451 4.7.0 Hallpass could not fully scan this message; try again later ({reference})\r\n"
+            );
+            return if self.lmtp {
+                r.repeat(envelope.rcpt_to.len())
+            } else {
+                r
+            };
+        }
+        let p = plan(&decision);
+        // Deliver the copy for recipients that may have it.
+        let mut delivered: Result<(), DeliveryError> = Ok(());
+        if !p.deliver.is_empty() {
+            let action = p
+                .deliver
+                .iter()
+                .map(|r| r.action)
+                .max()
+                .unwrap_or(Action::Allow);
+            let mut copy = added_headers(&received, action, &findings, &reference).into_bytes();
+            copy.extend_from_slice(&msg);
+            let rcpts: Vec<String> = p.deliver.iter().map(|r| r.address.clone()).collect();
+            delivered = server
+                .deliverer
+                .deliver(&envelope.mail_from, &rcpts, &copy)
+                .await;
+        }
+        // Hold the copy for recipients the data lead must see.
+        let mut held: std::io::Result<()> = Ok(());
+        if !p.hold.is_empty() {
+            let item = HeldItem {
+                reference: reference.clone(),
+                received: chrono::Utc::now().to_rfc3339(),
+                sender: envelope.mail_from.clone(),
+                held_recipients: p.hold.iter().map(|r| r.address.clone()).collect(),
+                subject_masked: true,
+                findings: findings.clone(),
+                reasons: p.hold.iter().flat_map(|r| r.reasons.clone()).collect(),
+                status: "held",
+            };
+            let mut copy =
+                added_headers(&received, Action::Quarantine, &findings, &reference).into_bytes();
+            copy.extend_from_slice(&msg);
+            let s = server.clone();
+            held = tokio::task::spawn_blocking(move || s.store.hold(&item, &copy))
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+        }
+        let refused: Vec<(crate::policy::RecipientDecision, Vec<String>)> = p
+            .refuse
+            .iter()
+            .map(|r| ((*r).clone(), guidance_lines(r, &findings, &reference)))
+            .collect();
+        if self.lmtp {
+            let mut out = String::new();
+            for r in &decision.recipients {
+                let line = match r.action {
+                    Action::Reject => {
+                        let lines = guidance_lines(r, &findings, &reference);
+                        multiline(550, "5.7.1", &lines)
+                    }
+                    Action::Quarantine => match &held {
+                        Ok(()) => format!(
+                            "250 2.7.0 <{}> held for the data protection lead ({reference})\r\n",
+                            r.address
+                        ),
+                        Err(e) => format!("451 4.3.0 <{}> could not be stored: {e}\r\n", r.address),
+                    },
+                    _ => match &delivered {
+                        Ok(()) => format!("250 2.1.5 <{}> delivered ({reference})\r\n", r.address),
+                        Err(DeliveryError::Transient(t)) => {
+                            format!("451 4.4.1 <{}> next hop: {t}\r\n", r.address)
+                        }
+                        Err(DeliveryError::Permanent { code, text }) => {
+                            format!("{code} 5.0.0 <{}> next hop: {text}\r\n", r.address)
+                        }
+                    },
+                };
+                out.push_str(&line);
+            }
+            return out;
+        }
+        // Plain SMTP: one reply for the whole message.
+        if let Err(DeliveryError::Transient(t)) = &delivered {
+            return format!("451 4.4.1 Hallpass: next hop unavailable, try again later ({t})\r\n");
+        }
+        if let Err(e) = &held {
+            return format!("451 4.3.0 Hallpass: could not store the message for review ({e})\r\n");
+        }
+        if let Err(DeliveryError::Permanent { code, text }) = &delivered {
+            let code = if (500..600).contains(code) {
+                *code
+            } else {
+                554
+            };
+            return format!(
+                "{code} 5.0.0 Next hop refused the message: {}\r\n",
+                text.replace(['\r', '\n'], " ")
+            );
+        }
+        if p.deliver.is_empty() && p.hold.is_empty() {
+            // Every recipient refused: the upstream MTA bounces with this text.
+            let (r, lines) = &refused[0];
+            let _ = r;
+            return multiline(550, "5.7.1", lines);
+        }
+        if !refused.is_empty() {
+            // Mixed: accepted, and the sender is told about the refused recipients by a DSN
+            // handed to the next hop before the 250.
+            if !envelope.mail_from.is_empty() {
+                let headers_end = msg
+                    .windows(4)
+                    .position(|w| w == b"\r\n\r\n")
+                    .map(|p| p + 2)
+                    .unwrap_or(msg.len().min(8192));
+                let original = String::from_utf8_lossy(&msg[..headers_end.min(16 * 1024)]);
+                let dsn = outcome::dsn(
+                    &server.relay.hostname,
+                    &envelope.mail_from,
+                    &refused,
+                    &original,
+                    &reference,
+                );
+                if let Err(e) = server
+                    .deliverer
+                    .deliver("", std::slice::from_ref(&envelope.mail_from), &dsn)
+                    .await
+                {
+                    return format!(
+                        "451 4.4.1 Hallpass: could not send the refusal notice, try again later ({e})\r\n"
+                    );
+                }
+            }
+        }
+        format!(
+            "250 2.0.0 Ok: {} ({reference})\r\n",
+            match (p.hold.is_empty(), refused.is_empty()) {
+                (true, true) => "delivered",
+                (false, _) => "accepted; some recipients held for review",
+                (true, false) => "accepted; some recipients refused (the sender is notified)",
+            }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_line_ends() {
+        assert!(!has_bare_cr_or_lf(b"a\r\nb\r\n"));
+        assert!(has_bare_cr_or_lf(b"a\nb\r\n"));
+        assert!(has_bare_cr_or_lf(b"a\rb\r\n"));
+        assert!(has_bare_cr_or_lf(b"a\r\n.\n"));
+    }
+}

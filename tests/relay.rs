@@ -1,0 +1,332 @@
+//! The relay over real SMTP and LMTP on loopback: lettre as the client for whole messages, a
+//! raw TCP client for protocol edges (smuggling, LMTP replies, limits), a Maildir or a
+//! closed port as the next hop.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use hallpass::config::Config;
+use hallpass::directory::Directory;
+use hallpass::scan::Scanner;
+use hallpass::smtp::Server;
+use hallpass::smtp::config::{Listen, NextHop, Relay};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+fn scanner() -> Arc<Scanner> {
+    static S: OnceLock<Arc<Scanner>> = OnceLock::new();
+    S.get_or_init(|| {
+        let config = Config::load(Path::new("samples/hallpass.toml")).unwrap();
+        let dir = Directory::load(&config).unwrap();
+        Arc::new(Scanner::new(Arc::new(config), Arc::new(dir)).unwrap())
+    })
+    .clone()
+}
+
+struct Relayed {
+    addr: std::net::SocketAddr,
+    maildir: PathBuf,
+    data_dir: PathBuf,
+    _tmp: tempfile::TempDir,
+    _stop: tokio::sync::watch::Sender<bool>,
+}
+
+async fn start(lmtp: bool, tweak: impl FnOnce(&mut Relay)) -> Relayed {
+    let tmp = tempfile::tempdir().unwrap();
+    let maildir = tmp.path().join("outbox");
+    let data_dir = tmp.path().join("var");
+    let mut relay = Config::load(Path::new("samples/hallpass.toml"))
+        .unwrap()
+        .relay
+        .resolve(Path::new("."))
+        .unwrap();
+    relay.listen = vec![Listen {
+        lmtp,
+        addr: "127.0.0.1:0".parse().unwrap(),
+    }];
+    relay.next_hop = NextHop::Maildir(maildir.clone());
+    relay.data_dir = data_dir.clone();
+    tweak(&mut relay);
+    let server = Arc::new(Server::new(relay, scanner()).unwrap());
+    let listeners = server.bind().await.unwrap();
+    let addr = listeners[0].0.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(server.serve(listeners, rx));
+    Relayed {
+        addr,
+        maildir,
+        data_dir,
+        _tmp: tmp,
+        _stop: tx,
+    }
+}
+
+fn client(addr: std::net::SocketAddr) -> AsyncSmtpTransport<Tokio1Executor> {
+    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(addr.ip().to_string())
+        .port(addr.port())
+        .build()
+}
+
+fn envelope(from: &str, to: &[&str]) -> lettre::address::Envelope {
+    lettre::address::Envelope::new(
+        Some(from.parse().unwrap()),
+        to.iter().map(|t| t.parse().unwrap()).collect(),
+    )
+    .unwrap()
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+const STAFF: &str = "luke.rich0@beaulieupark.example.sch.uk";
+const COLLEAGUE: &str = "rosie.griffiths1@beaulieupark.example.sch.uk";
+const SUPPLIER: &str = "bookings@coach-hire.example.com";
+
+fn msg(body: &str) -> Vec<u8> {
+    format!("From: {STAFF}\r\nTo: someone\r\nSubject: trip\r\nDate: Wed, 25 Nov 2026 10:15:00 +0000\r\n\r\n{body}\r\n").into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clean_mail_is_delivered_with_headers_and_body_unchanged() {
+    let r = start(false, |_| {}).await;
+    let body = "The coach leaves at 8:30.\r\n..A line starting with a dot.";
+    client(r.addr)
+        .send_raw(&envelope(STAFF, &[SUPPLIER]), &msg(body))
+        .await
+        .unwrap();
+    let got = files(&r.maildir.join("new"));
+    assert_eq!(got.len(), 1);
+    assert!(
+        got[0].starts_with(&format!(
+            "Return-Path: <{STAFF}>\r\nDelivered-To: {SUPPLIER}\r\nReceived: from "
+        )),
+        "{}",
+        got[0]
+    );
+    assert!(got[0].contains("X-Hallpass-Result: action=allow; findings=none; ref=HP-"));
+    // lettre ends the data with CRLF "." CRLF after the message, so what the relay received
+    // (and hands on unchanged) is the message plus one CRLF.
+    let sent = format!("{}\r\n", String::from_utf8(msg(body)).unwrap());
+    assert!(
+        got[0].ends_with(&sent),
+        "body changed: {:?} vs {:?}",
+        &got[0][got[0].len() - 60..],
+        &sent[sent.len() - 60..]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaking_mail_is_refused_with_guidance() {
+    let r = start(false, |_| {}).await;
+    let err = client(r.addr)
+        .send_raw(
+            &envelope(STAFF, &[SUPPLIER]),
+            &msg("Please seat Leah Walker at the front."),
+        )
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(err.is_permanent(), "{text}");
+    assert!(
+        text.contains("550")
+            && text.contains("a pupil's full name in the body")
+            && text.contains("Reference: HP-"),
+        "{text}"
+    );
+    assert!(!text.contains("Leah") && !text.contains("Walker"));
+    assert!(files(&r.maildir.join("new")).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_mail_is_stored_durably_before_the_250() {
+    let r = start(false, |_| {}).await;
+    let raw = std::fs::read("samples/messages/class-list-csv-to-partner.eml").unwrap();
+    client(r.addr)
+        .send_raw(&envelope(STAFF, &["mash@essex.gov.uk"]), &raw)
+        .await
+        .unwrap();
+    let held = files(&r.data_dir.join("quarantine"));
+    assert_eq!(held.len(), 2, "message and report");
+    let report = held.iter().find(|f| f.starts_with('{')).unwrap();
+    assert!(
+        report.contains("\"held_recipients\": [\n    \"mash@essex.gov.uk\"")
+            && report.contains("bulk_pupil_data"),
+        "{report}"
+    );
+    assert!(files(&r.maildir.join("new")).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_recipients_colleague_gets_it_sender_gets_a_dsn() {
+    let r = start(false, |_| {}).await;
+    client(r.addr)
+        .send_raw(
+            &envelope(STAFF, &[COLLEAGUE, SUPPLIER]),
+            &msg("Isaac Barker needs a seat near a teacher."),
+        )
+        .await
+        .unwrap();
+    let got = files(&r.maildir.join("new"));
+    assert_eq!(got.len(), 2, "{got:?}");
+    let copy = got
+        .iter()
+        .find(|f| f.contains(&format!("Delivered-To: {COLLEAGUE}")))
+        .expect("colleague copy");
+    assert!(copy.contains("X-Hallpass-Result: action=tag; findings=pupil_name"));
+    let dsn = got
+        .iter()
+        .find(|f| f.contains(&format!("Delivered-To: {STAFF}")))
+        .expect("DSN to sender");
+    assert!(
+        dsn.contains("Return-Path: <>")
+            && dsn.contains("multipart/report; report-type=delivery-status")
+    );
+    assert!(
+        dsn.contains(&format!("Final-Recipient: rfc822; {SUPPLIER}"))
+            && dsn.contains("Status: 5.7.1")
+    );
+    assert!(dsn.contains("Auto-Submitted: auto-replied"));
+}
+
+/// A raw client: sends `lines` as one write (pipelined) and reads `replies` final replies.
+async fn raw(addr: std::net::SocketAddr, send: &[u8], replies: usize) -> Vec<String> {
+    let sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (rd, mut wr) = sock.into_split();
+    let mut rd = BufReader::new(rd);
+    let mut out = Vec::new();
+    let mut line = String::new();
+    rd.read_line(&mut line).await.unwrap();
+    out.push(line.trim_end().to_string());
+    wr.write_all(send).await.unwrap();
+    let mut finals = 0;
+    while finals < replies {
+        line.clear();
+        // A hang guard only (a stuck relay fails the test instead of blocking the suite).
+        let n = tokio::time::timeout(std::time::Duration::from_secs(60), rd.read_line(&mut line))
+            .await
+            .expect("relay stopped answering")
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        if line.as_bytes().get(3) == Some(&b' ') {
+            finals += 1;
+        }
+        out.push(line.trim_end().to_string());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smuggling_payloads_never_split_a_message() {
+    let r = start(false, |_| {}).await;
+    // The published shapes: <LF>.<LF>, <CR><LF>.<LF>, <LF>.<CR><LF> followed by a second
+    // transaction inside the data. None may end the data; the bare LF refuses the message.
+    for ending in ["\n.\n", "\r\n.\n", "\n.\r\n", "\r.\r\n"] {
+        let payload = format!(
+            "EHLO x\r\nMAIL FROM:<{STAFF}>\r\nRCPT TO:<{SUPPLIER}>\r\nDATA\r\nSubject: a\r\n\r\nfirst{ending}MAIL FROM:<evil@example.com>\r\nRCPT TO:<{SUPPLIER}>\r\nDATA\r\nSubject: smuggled\r\n\r\nsecond\r\n.\r\nQUIT\r\n"
+        );
+        let replies = raw(r.addr, payload.as_bytes(), 6).await;
+        let last_data = replies
+            .iter()
+            .filter(|l| l.starts_with("554 5.6.0") || l.starts_with("250 2.0.0"))
+            .collect::<Vec<_>>();
+        assert_eq!(last_data.len(), 1, "{ending:?}: {replies:?}");
+        assert!(
+            last_data[0].starts_with("554 5.6.0"),
+            "{ending:?}: {replies:?}"
+        );
+    }
+    assert!(files(&r.maildir.join("new")).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lmtp_gives_one_reply_per_recipient() {
+    let r = start(true, |_| {}).await;
+    let payload = format!(
+        "LHLO x\r\nMAIL FROM:<{STAFF}>\r\nRCPT TO:<{COLLEAGUE}>\r\nRCPT TO:<{SUPPLIER}>\r\nRCPT TO:<mash@essex.gov.uk>\r\nDATA\r\nSubject: list\r\n\r\nAmy Holmes, Tom Clark, Freya Rogers, Harry Fisher, Evelyn Barnes and Kacper Gray are on the list.\r\n.\r\nQUIT\r\n"
+    );
+    let replies = raw(r.addr, payload.as_bytes(), 10).await;
+    let after_data: Vec<&String> = replies
+        .iter()
+        .skip_while(|l| !l.starts_with("354"))
+        .skip(1)
+        .collect();
+    assert!(
+        after_data[0].starts_with("250 2.1.5 <rosie.griffiths1@"),
+        "{replies:?}"
+    );
+    assert!(
+        after_data.iter().any(|l| l.starts_with("550 5.7.1 ")),
+        "{replies:?}"
+    );
+    assert!(
+        after_data
+            .iter()
+            .any(|l| l.starts_with("250 2.7.0 <mash@essex.gov.uk> held")),
+        "{replies:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_outside_allowed_clients_get_554() {
+    let r = start(false, |relay| {
+        relay.allowed = vec!["10.0.0.0/8".parse().unwrap()]
+    })
+    .await;
+    let replies = raw(r.addr, b"", 0).await;
+    assert!(replies[0].starts_with("554 5.7.1"), "{replies:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_hop_down_is_a_451_and_nothing_is_acknowledged() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let r = start(false, |relay| {
+        relay.next_hop = NextHop::Smtp {
+            host: "127.0.0.1".into(),
+            port: closed.port(),
+        }
+    })
+    .await;
+    let err = client(r.addr)
+        .send_raw(&envelope(STAFF, &[SUPPLIER]), &msg("Clean note."))
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    assert!(err.to_string().contains("451"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn size_limit_is_enforced() {
+    let r = start(false, |relay| relay.max_message_size = 1000).await;
+    let replies = raw(
+        r.addr,
+        format!("EHLO x\r\nMAIL FROM:<{STAFF}> SIZE=5000\r\nQUIT\r\n").as_bytes(),
+        3,
+    )
+    .await;
+    assert!(
+        replies.iter().any(|l| l.starts_with("552 5.3.4")),
+        "{replies:?}"
+    );
+    let big = "x".repeat(2000);
+    let payload = format!(
+        "EHLO x\r\nMAIL FROM:<{STAFF}>\r\nRCPT TO:<{SUPPLIER}>\r\nDATA\r\nSubject: big\r\n\r\n{big}\r\n.\r\nQUIT\r\n"
+    );
+    let replies = raw(r.addr, payload.as_bytes(), 6).await;
+    assert!(
+        replies.iter().any(|l| l.starts_with("552 5.3.4")),
+        "{replies:?}"
+    );
+}
