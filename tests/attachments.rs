@@ -376,3 +376,20 @@ fn require_aes_holds_zipcrypto() {
         Action::Allow
     );
 }
+
+#[test]
+fn two_concatenated_zips_hide_nothing() {
+    // A ZIP reader sees the last central directory; the first archive's members must not
+    // pass as clean.
+    let mut data = fixture("trip-plain.zip");
+    data.extend_from_slice(&fixture("trip-mixed.zip"));
+    let raw = message("files", "filename=\"files.zip\"", "application/zip", &data);
+    let (r, a) = scan_raw(&raw);
+    assert!(
+        kinds(&r).contains("pupil_name") || !r.complete(),
+        "{:?} {:?}",
+        kinds(&r),
+        r.not_scanned
+    );
+    assert!(a >= Action::Quarantine, "{a:?}");
+}

@@ -102,6 +102,25 @@ impl Extractor for Zip {
                 return;
             }
         };
+        // Bytes before the archive (two ZIPs concatenated, a self-extractor): a reader sees
+        // only the last central directory, so what comes first must be read on its own or
+        // listed, never passed as clean.
+        let offset = archive.offset() as usize;
+        if offset > 0 {
+            let prefix = &bytes[..offset.min(bytes.len())];
+            let loc = Location::Attachment(format!(
+                "{}(first {offset} bytes)",
+                match location {
+                    Location::Attachment(p) => format!("{p}/"),
+                    _ => String::new(),
+                }
+            ));
+            if prefix.starts_with(b"PK\x03\x04") && depth < sink.budget.limits().max_depth {
+                self.extract(&loc, prefix, depth + 1, sink);
+            } else {
+                sink.not_read(loc, "data before the ZIP archive is not read".into());
+            }
+        }
         let names: Vec<String> = (0..archive.len().min(100_000))
             .map(|i| {
                 archive
