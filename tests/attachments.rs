@@ -4,21 +4,15 @@
 //! tools (qpdf, zip, 7z, msoffcrypto-tool, openpyxl…) and committed.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use base64::Engine;
-use hallpass::config::Config;
-use hallpass::directory::Directory;
 use hallpass::policy::{Action, decide};
 use hallpass::scan::{Envelope, Report, Scanner};
 
 fn scanner() -> &'static Scanner {
     static S: OnceLock<Scanner> = OnceLock::new();
-    S.get_or_init(|| {
-        let config = Config::load(std::path::Path::new("samples/hallpass.toml")).unwrap();
-        let dir = Directory::load(&config).unwrap();
-        Scanner::new(Arc::new(config), Arc::new(dir)).unwrap()
-    })
+    S.get_or_init(|| Scanner::load(std::path::Path::new("samples/hallpass.toml")).unwrap())
 }
 
 fn fixture(name: &str) -> Vec<u8> {

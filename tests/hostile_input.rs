@@ -2,21 +2,15 @@
 //! be read is listed (so the fail mode decides). Property tests feed random and mutated
 //! messages through the real scanner built on the sample configuration.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
-use hallpass::config::Config;
-use hallpass::directory::Directory;
 use hallpass::policy::{Action, decide};
 use hallpass::scan::{Envelope, Report, Scanner};
 use proptest::prelude::*;
 
 fn scanner() -> &'static Scanner {
     static S: OnceLock<Scanner> = OnceLock::new();
-    S.get_or_init(|| {
-        let config = Config::load(std::path::Path::new("samples/hallpass.toml")).unwrap();
-        let dir = Directory::load(&config).unwrap();
-        Scanner::new(Arc::new(config), Arc::new(dir)).unwrap()
-    })
+    S.get_or_init(|| Scanner::load(std::path::Path::new("samples/hallpass.toml")).unwrap())
 }
 
 fn now() -> chrono::DateTime<chrono::Utc> {

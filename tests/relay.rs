@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use hallpass::config::Config;
-use hallpass::directory::Directory;
 use hallpass::scan::Scanner;
 use hallpass::smtp::Server;
 use hallpass::smtp::config::{Listen, NextHop, Relay};
@@ -15,12 +14,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 fn scanner() -> Arc<Scanner> {
     static S: OnceLock<Arc<Scanner>> = OnceLock::new();
-    S.get_or_init(|| {
-        let config = Config::load(Path::new("samples/hallpass.toml")).unwrap();
-        let dir = Directory::load(&config).unwrap();
-        Arc::new(Scanner::new(Arc::new(config), Arc::new(dir)).unwrap())
-    })
-    .clone()
+    S.get_or_init(|| Arc::new(Scanner::load(Path::new("samples/hallpass.toml")).unwrap()))
+        .clone()
 }
 
 struct Relayed {

@@ -194,7 +194,23 @@ impl Budget {
     }
 }
 
+/// Why a scanner could not be built from a config file.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Directory(#[from] crate::directory::DirectoryError),
+}
+
 impl Scanner {
+    /// Loads a config file, everything it points to, and builds the scanner.
+    pub fn load(path: &std::path::Path) -> Result<Scanner, LoadError> {
+        let config = Config::load(path)?;
+        let directory = Directory::load(&config)?;
+        Ok(Scanner::new(Arc::new(config), Arc::new(directory))?)
+    }
+
     pub fn new(
         config: Arc<Config>,
         directory: Arc<Directory>,
