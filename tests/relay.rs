@@ -23,7 +23,8 @@ struct Relayed {
     maildir: PathBuf,
     data_dir: PathBuf,
     _tmp: tempfile::TempDir,
-    _stop: tokio::sync::watch::Sender<bool>,
+    stop: tokio::sync::watch::Sender<bool>,
+    serving: tokio::task::JoinHandle<()>,
 }
 
 async fn start(lmtp: bool, tweak: impl FnOnce(&mut Relay)) -> Relayed {
@@ -46,13 +47,14 @@ async fn start(lmtp: bool, tweak: impl FnOnce(&mut Relay)) -> Relayed {
     let listeners = server.bind().await.unwrap();
     let addr = listeners[0].0.local_addr().unwrap();
     let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(server.serve(listeners, rx));
+    let serving = tokio::spawn(server.serve(listeners, rx));
     Relayed {
         addr,
         maildir,
         data_dir,
         _tmp: tmp,
-        _stop: tx,
+        stop: tx,
+        serving,
     }
 }
 
@@ -324,4 +326,54 @@ async fn size_limit_is_enforced() {
         replies.iter().any(|l| l.starts_with("552 5.3.4")),
         "{replies:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_the_transaction_in_progress_and_refuses_new_work() {
+    let r = start(false, |_| {}).await;
+    // An idle session and one in the middle of DATA.
+    let idle = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    let (idle_rd, _idle_wr) = idle.into_split();
+    let mut idle_rd = BufReader::new(idle_rd);
+    let mut line = String::new();
+    idle_rd.read_line(&mut line).await.unwrap();
+    let busy = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    let (rd, mut wr) = busy.into_split();
+    let mut rd = BufReader::new(rd);
+    rd.read_line(&mut line).await.unwrap();
+    wr.write_all(format!("HELO x\r\nMAIL FROM:<{STAFF}>\r\nRCPT TO:<{SUPPLIER}>\r\nDATA\r\nSubject: a\r\n\r\nfirst half\r\n").as_bytes()).await.unwrap();
+    let mut replies = Vec::new();
+    while replies.len() < 4 {
+        line.clear();
+        rd.read_line(&mut line).await.unwrap();
+        replies.push(line.clone());
+    }
+    assert!(replies[3].starts_with("354"), "{replies:?}");
+    r.stop.send(true).unwrap();
+    // The idle session is told at once.
+    line.clear();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        idle_rd.read_line(&mut line),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(line.starts_with("421 4.3.2"), "{line}");
+    // The transaction in progress completes and is acknowledged only once delivered.
+    wr.write_all(b"second half\r\n.\r\n").await.unwrap();
+    line.clear();
+    tokio::time::timeout(std::time::Duration::from_secs(30), rd.read_line(&mut line))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(line.starts_with("250 2.0.0"), "{line}");
+    assert_eq!(files(&r.maildir.join("new")).len(), 1);
+    drop(wr);
+    tokio::time::timeout(std::time::Duration::from_secs(30), r.serving)
+        .await
+        .expect("server stops")
+        .unwrap();
+    // No new connections once stopped.
+    assert!(tokio::net::TcpStream::connect(r.addr).await.is_err());
 }

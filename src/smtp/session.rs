@@ -82,14 +82,23 @@ impl Session {
                 return Ok(());
             }
             if need_read {
-                let n = match tokio::time::timeout(relay.command_timeout, sock.read(&mut buf)).await
-                {
-                    Ok(Ok(0)) => return Ok(()),
-                    Ok(Ok(n)) => n,
-                    Ok(Err(e)) => return Err(e),
-                    Err(_) => {
-                        sock.write_all(b"421 4.4.2 Hallpass: idle timeout\r\n")
-                            .await?;
+                // Between transactions a shutdown ends the session at once; inside one, the
+                // client may finish (bounded by the timeouts).
+                let idle = self.from.is_none();
+                let mut stop = self.stop.clone();
+                let read = tokio::time::timeout(relay.command_timeout, sock.read(&mut buf));
+                let n = tokio::select! {
+                    r = read => match r {
+                        Ok(Ok(0)) => return Ok(()),
+                        Ok(Ok(n)) => n,
+                        Ok(Err(e)) => return Err(e),
+                        Err(_) => {
+                            sock.write_all(b"421 4.4.2 Hallpass: idle timeout\r\n").await?;
+                            return Ok(());
+                        }
+                    },
+                    _ = async { drop(stop.wait_for(|s| *s).await) }, if idle => {
+                        sock.write_all(b"421 4.3.2 Hallpass shutting down\r\n").await?;
                         return Ok(());
                     }
                 };
