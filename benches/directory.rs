@@ -14,7 +14,7 @@ fn load(c: &mut Criterion) {
         la: 881,
         estab: 4000,
         pupil_domain: "pupils.big.example.sch.uk",
-        varied_surnames: true,
+        varied: true,
     });
     std::fs::write(dir.path().join("pupils.csv"), csv).unwrap();
     let toml = "[trust]\nname = \"Bench\"\n[[school]]\nid = \"big\"\nname = \"Big\"\n\

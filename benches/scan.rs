@@ -125,7 +125,7 @@ fn fixture(pupils: usize) -> Fixture {
         la: 881,
         estab: 4000,
         pupil_domain: "pupils.bench.example.sch.uk",
-        varied_surnames: pupils > 10_000,
+        varied: pupils > 10_000,
     });
     let mut names = Vec::new();
     let mut forenames = std::collections::BTreeSet::new();

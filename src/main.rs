@@ -94,7 +94,7 @@ enum RosterCommand {
         /// Write a staff file of this many staff instead (school domain from --pupil-domain).
         #[arg(long)]
         staff: Option<usize>,
-        /// Add double-barrelled surnames for more distinct names (large rosters).
+        /// More distinct names (invented forenames, double-barrelled surnames) for large rosters.
         #[arg(long)]
         varied: bool,
     },
@@ -163,7 +163,7 @@ fn main() -> ExitCode {
                     la: 881,
                     estab: 4000 + (seed % 1000) as u16,
                     pupil_domain: &pupil_domain,
-                    varied_surnames: varied,
+                    varied,
                 };
                 if ctf {
                     synth::roster_ctf(&spec)

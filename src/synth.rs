@@ -386,8 +386,9 @@ pub struct RosterSpec<'a> {
     pub la: u16,
     pub estab: u16,
     pub pupil_domain: &'a str,
-    /// Extra surnames (double-barrelled combinations) for large rosters.
-    pub varied_surnames: bool,
+    /// More distinct names for large rosters: invented forenames and double-barrelled
+    /// surnames for a third of the pupils each.
+    pub varied: bool,
 }
 
 /// A SIMS-style roster CSV: the header row the foundation issue names, one pupil per row.
@@ -397,14 +398,14 @@ pub fn roster_csv(spec: &RosterSpec) -> String {
     out.push_str("UPN,ULN,Adno,Legal Surname,Legal Forename,Preferred Surname,Preferred Forename,Middle Name(s),DOB,Year,Reg,Gender,Pupil Email,Pupil Personal Email,Primary Contact Email,Secondary Contact Email\r\n");
     for i in 0..spec.pupils {
         let forename_owned;
-        let forename = if spec.varied_surnames && rng.below(3) == 0 {
+        let forename = if spec.varied && rng.below(3) == 0 {
             forename_owned = invented_forename(&mut rng);
             forename_owned.as_str()
         } else {
             rng.pick(FORENAMES)
         };
         let surname_owned;
-        let surname = if spec.varied_surnames && rng.below(3) == 0 {
+        let surname = if spec.varied && rng.below(3) == 0 {
             surname_owned = format!("{}-{}", rng.pick(SURNAMES), rng.pick(SURNAMES));
             surname_owned.as_str()
         } else {
@@ -576,7 +577,7 @@ mod tests {
             la: 881,
             estab: 4000,
             pupil_domain: "pupils.example.sch.uk",
-            varied_surnames: true,
+            varied: true,
         };
         let a = roster_csv(&spec);
         assert_eq!(a, roster_csv(&spec));

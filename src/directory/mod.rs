@@ -180,8 +180,6 @@ pub struct Directory {
     pairs: MultiMap<u64>,
     /// Forename keys of pupils (what the name detector looks for first).
     forenames: FxHashSet<u32>,
-    /// Surname keys of pupils.
-    surnames: FxHashSet<u32>,
     /// UPN (keyed hash) → pupils; ULN → pupils.
     upns: SortedMultiMap<u64>,
     ulns: SortedMultiMap<u64>,
@@ -382,11 +380,6 @@ impl Directory {
                 }
             }
         }
-        for s in [legal_surname, preferred_surname] {
-            if s != NONE {
-                self.surnames.insert(s);
-            }
-        }
         for a in &r.pupil_email {
             self.add_address(a, Owner::Pupil(id));
         }
@@ -449,10 +442,6 @@ impl Directory {
 
     pub fn is_forename(&self, key: u32) -> bool {
         self.forenames.contains(&key)
-    }
-
-    pub fn is_surname(&self, key: u32) -> bool {
-        self.surnames.contains(&key)
     }
 
     /// All pupil forename keys (folded), for building the name detector's automaton.

@@ -10,6 +10,27 @@ use std::path::Path;
 use super::headers::{Field, field_for};
 use super::{DirectoryError, PupilRecord, RowIssue, SchoolStats, parse_dob, parse_uln, parse_upn};
 
+/// A CSV reader over an export, its header row, and the field each header maps to.
+pub(super) fn open_csv<'t>(
+    path: &Path,
+    text: &'t str,
+) -> Result<(csv::Reader<&'t [u8]>, csv::StringRecord, Vec<Option<Field>>), DirectoryError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(sniff_delimiter(text))
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(text.as_bytes());
+    let headers = rdr
+        .headers()
+        .map_err(|e| DirectoryError::Format {
+            path: path.to_path_buf(),
+            message: format!("cannot read the header row: {e}"),
+        })?
+        .clone();
+    let columns = headers.iter().map(field_for).collect();
+    Ok((rdr, headers, columns))
+}
+
 /// The delimiter of a delimited text file, judged from its first line.
 pub fn sniff_delimiter(text: &str) -> u8 {
     let first = text.lines().next().unwrap_or("");
@@ -30,19 +51,7 @@ pub(super) fn read_roster_csv(
     stats: &mut SchoolStats,
     sink: &mut dyn FnMut(PupilRecord),
 ) -> Result<(), DirectoryError> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(sniff_delimiter(text))
-        .flexible(true)
-        .has_headers(true)
-        .from_reader(text.as_bytes());
-    let headers = rdr
-        .headers()
-        .map_err(|e| DirectoryError::Format {
-            path: path.to_path_buf(),
-            message: format!("cannot read the header row: {e}"),
-        })?
-        .clone();
-    let columns: Vec<Option<Field>> = headers.iter().map(field_for).collect();
+    let (mut rdr, headers, columns) = open_csv(path, text)?;
     let has = |f: Field| columns.contains(&Some(f));
     let has_names = ((has(Field::LegalForename) || has(Field::PreferredForename))
         && (has(Field::LegalSurname) || has(Field::PreferredSurname)))

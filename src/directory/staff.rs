@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use super::headers::{Field, field_for};
-use super::roster_csv::{LineCounter, addresses, sniff_delimiter};
+use super::headers::Field;
+use super::roster_csv::{LineCounter, addresses, open_csv};
 use super::{DirectoryError, RowIssue, SchoolStats, StaffRecord, decode_text};
 
 pub(super) fn read_staff(
@@ -23,18 +23,7 @@ pub(super) fn parse_staff(
     text: &str,
     stats: &mut SchoolStats,
 ) -> Result<Vec<StaffRecord>, DirectoryError> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(sniff_delimiter(text))
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let headers = rdr
-        .headers()
-        .map_err(|e| DirectoryError::Format {
-            path: path.to_path_buf(),
-            message: format!("cannot read the header row: {e}"),
-        })?
-        .clone();
-    let columns: Vec<Option<Field>> = headers.iter().map(field_for).collect();
+    let (mut rdr, headers, columns) = open_csv(path, text)?;
     let has = |f: Field| columns.contains(&Some(f));
     if !(has(Field::LegalForename) && has(Field::LegalSurname))
         || !(has(Field::PupilEmail) || has(Field::StaffEmail))

@@ -16,7 +16,6 @@ pub struct HeldItem {
     pub received: String,
     pub sender: String,
     pub held_recipients: Vec<String>,
-    pub subject_masked: bool,
     pub findings: Vec<crate::scan::Finding>,
     pub reasons: Vec<String>,
     pub status: &'static str,

@@ -182,10 +182,6 @@ impl Report {
         !self.not_scanned.iter().any(|n| n.incomplete)
     }
 
-    pub fn has(&self, kind: FindingKind) -> bool {
-        self.buckets.keys().any(|(k, _)| *k == kind)
-    }
-
     pub fn has_at(&self, kind: FindingKind, location: &Location) -> bool {
         self.buckets.contains_key(&(kind, location.clone()))
     }

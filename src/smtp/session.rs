@@ -366,7 +366,6 @@ impl Session {
                 received: chrono::Utc::now().to_rfc3339(),
                 sender: envelope.mail_from.clone(),
                 held_recipients: p.hold.iter().map(|r| r.address.clone()).collect(),
-                subject_masked: true,
                 findings: findings.clone(),
                 reasons: p.hold.iter().flat_map(|r| r.reasons.clone()).collect(),
                 status: "held",
@@ -433,9 +432,7 @@ impl Session {
         }
         if p.deliver.is_empty() && p.hold.is_empty() {
             // Every recipient refused: the upstream MTA bounces with this text.
-            let (r, lines) = &refused[0];
-            let _ = r;
-            return multiline(550, "5.7.1", lines);
+            return multiline(550, "5.7.1", &refused[0].1);
         }
         if !refused.is_empty() {
             // Mixed: accepted, and the sender is told about the refused recipients by a DSN

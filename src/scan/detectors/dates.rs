@@ -84,10 +84,9 @@ impl DateDetector {
             }
             v
         };
-        for c in caps(&self.numeric) {
-            let m = c.get(0).unwrap();
-            if let (Ok(d), Ok(mo)) = (c[1].parse::<u32>(), c[2].parse::<u32>())
-                && let Some(date) = NaiveDate::from_ymd_opt(year(&c[3]), mo, d)
+        let mut push = |m: regex::Match<'_>, y: Option<i32>, mo: Option<u32>, d: Option<u32>| {
+            if let (Some(y), Some(mo), Some(d)) = (y, mo, d)
+                && let Some(date) = NaiveDate::from_ymd_opt(y, mo, d)
                 && plausible(date)
             {
                 out.push(DateMatch {
@@ -96,38 +95,30 @@ impl DateDetector {
                     date,
                 });
             }
+        };
+        for c in caps(&self.numeric) {
+            push(
+                c.get(0).expect("group 0"),
+                Some(year(&c[3])),
+                c[2].parse().ok(),
+                c[1].parse().ok(),
+            );
         }
         for c in caps(&self.iso) {
-            let m = c.get(0).unwrap();
-            if let (Ok(y), Ok(mo), Ok(d)) = (
-                c[1].parse::<i32>(),
-                c[2].parse::<u32>(),
-                c[3].parse::<u32>(),
-            ) && let Some(date) = NaiveDate::from_ymd_opt(y, mo, d)
-                && plausible(date)
-            {
-                out.push(DateMatch {
-                    start: m.start(),
-                    end: m.end(),
-                    date,
-                });
-            }
+            push(
+                c.get(0).expect("group 0"),
+                c[1].parse().ok(),
+                c[2].parse().ok(),
+                c[3].parse().ok(),
+            );
         }
         for c in caps(&self.words) {
-            let m = c.get(0).unwrap();
-            if let (Ok(d), Some(mo), Ok(y)) = (
-                c[1].parse::<u32>(),
+            push(
+                c.get(0).expect("group 0"),
+                c[3].parse().ok(),
                 month_number(&c[2]),
-                c[3].parse::<i32>(),
-            ) && let Some(date) = NaiveDate::from_ymd_opt(y, mo, d)
-                && plausible(date)
-            {
-                out.push(DateMatch {
-                    start: m.start(),
-                    end: m.end(),
-                    date,
-                });
-            }
+                c[1].parse().ok(),
+            );
         }
     }
 

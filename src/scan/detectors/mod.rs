@@ -371,7 +371,7 @@ impl Detectors {
             );
         }
         self.password_rule(walked, report);
-        self.contact_rules(dir, config, ctx, report);
+        self.contact_rules(dir, ctx, report);
     }
 
     /// password_in_body: certain when a candidate opens a locked ZIP or PDF; for encrypted
@@ -410,13 +410,7 @@ impl Detectors {
         }
     }
 
-    fn contact_rules(
-        &self,
-        dir: &Directory,
-        config: &Config,
-        ctx: &MessageContext,
-        report: &mut Report,
-    ) {
+    fn contact_rules(&self, dir: &Directory, ctx: &MessageContext, report: &mut Report) {
         let c = ctx.classifier;
         let senders: Vec<&str> = std::iter::once(ctx.envelope.mail_from.as_str())
             .chain(ctx.headers.from_address.as_deref())
@@ -475,7 +469,7 @@ impl Detectors {
                 || "school account writing to a pupil's personal address".into(),
             );
         }
-        if (sender_school_staff || staff_personal) && any_pupil && !within_hours(ctx, config) {
+        if (sender_school_staff || staff_personal) && any_pupil && !within_hours(ctx) {
             let local = ctx.when.with_timezone(&ctx.classifier.hours.tz);
             report.add(
                 FindingKind::OutOfHoursPupilContact,
@@ -525,7 +519,7 @@ pub fn digit_windows(text: &str) -> Vec<(usize, usize)> {
     out
 }
 
-fn within_hours(ctx: &MessageContext, _config: &Config) -> bool {
+fn within_hours(ctx: &MessageContext) -> bool {
     let h = &ctx.classifier.hours;
     let local = ctx.when.with_timezone(&h.tz);
     let t = chrono::NaiveTime::from_hms_opt(local.hour(), local.minute(), local.second())

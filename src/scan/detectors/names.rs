@@ -44,6 +44,18 @@ pub struct OwnNames {
     pub pupils: FxHashSet<PupilId>,
 }
 
+impl OwnNames {
+    /// The pupils a matched name may be once the sender's own name and the sender
+    /// themselves are taken out; `None` when nobody is left.
+    fn others(&self, f: u32, s: u32, mut pupils: Vec<PupilId>) -> Option<Vec<PupilId>> {
+        if self.pairs.contains(&(f, s)) {
+            return None;
+        }
+        pupils.retain(|p| !self.pupils.contains(p));
+        (!pupils.is_empty()).then_some(pupils)
+    }
+}
+
 impl NameDetector {
     pub fn build(dir: &Directory) -> NameDetector {
         let mut patterns: FxHashSet<String> = FxHashSet::default();
@@ -264,13 +276,9 @@ impl NameDetector {
                     if (self.is_common(fkey) || self.is_common(skey)) && !caps(0..end) {
                         continue;
                     }
-                    if own.pairs.contains(&(f, sid)) {
+                    let Some(pupils) = own.others(f, sid, pupils) else {
                         continue;
-                    }
-                    pupils.retain(|p| !own.pupils.contains(p));
-                    if pupils.is_empty() {
-                        continue;
-                    }
+                    };
                     let cand = NameMatch {
                         start: toks[0].0,
                         end: toks[end - 1].1,
@@ -321,7 +329,7 @@ impl NameDetector {
                 let Some(sid) = dir.key_id(&skey) else {
                     continue;
                 };
-                let mut pupils: Vec<PupilId> = dir.pupils_named(f, sid).to_vec();
+                let pupils: Vec<PupilId> = dir.pupils_named(f, sid).to_vec();
                 if pupils.is_empty() {
                     continue;
                 }
@@ -336,13 +344,9 @@ impl NameDetector {
                 {
                     continue;
                 }
-                if own.pairs.contains(&(f, sid)) {
+                let Some(pupils) = own.others(f, sid, pupils) else {
                     continue;
-                }
-                pupils.retain(|p| !own.pupils.contains(p));
-                if pupils.is_empty() {
-                    continue;
-                }
+                };
                 return Some(NameMatch {
                     start: sur[0].0,
                     end: toks[l - 1].1,
@@ -384,12 +388,10 @@ impl NameDetector {
                 }
                 for (j, sk) in keys.iter().enumerate() {
                     let Some(s) = sk else { continue };
-                    if i == j || own.pairs.contains(&(*f, *s)) || !seen.insert((*f, *s)) {
+                    if i == j || !seen.insert((*f, *s)) {
                         continue;
                     }
-                    let mut pupils = dir.pupils_named(*f, *s).to_vec();
-                    pupils.retain(|p| !own.pupils.contains(p));
-                    if !pupils.is_empty() {
+                    if let Some(pupils) = own.others(*f, *s, dir.pupils_named(*f, *s).to_vec()) {
                         out.push((
                             ri,
                             NameMatch {
