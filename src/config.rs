@@ -255,6 +255,17 @@ impl Config {
     }
 
     /// A path from the config, resolved against the config file's directory.
+    /// The school whose staff or pupil domain an address is in.
+    pub fn school_of(&self, address: &str) -> Option<&School> {
+        let domain = crate::policy::classes::domain_of(address)?;
+        self.schools.iter().find(|s| {
+            s.domains
+                .iter()
+                .chain(&s.pupil_domains)
+                .any(|d| domain_matches(&d.to_ascii_lowercase(), &domain))
+        })
+    }
+
     pub fn resolve(&self, p: &Path) -> PathBuf {
         if p.is_absolute() {
             p.to_path_buf()

@@ -74,20 +74,21 @@ async fn acknowledged_mail_survives_sigkill() {
         .expect("250 for the held message");
     child.0.kill().unwrap();
     child.0.wait().unwrap();
-    let q = tmp.path().join("var/quarantine");
-    let names: Vec<String> = std::fs::read_dir(&q)
+    use hallpass::quarantine::{QuarantineStore, Query, Scope};
+    let var = tmp.path().join("var");
+    let store = hallpass::quarantine::SqliteStore::open(&var).unwrap();
+    let page = store
+        .query(&Query {
+            per_page: 10,
+            ..Query::default()
+        })
+        .unwrap();
+    assert_eq!(page.total, 1, "held item in the store after SIGKILL");
+    let reference = &page.items[0].reference;
+    let stored = store
+        .message(reference)
         .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    let eml = names
-        .iter()
-        .find(|n| n.ends_with(".eml"))
-        .expect("held message on disk");
-    let json = names
-        .iter()
-        .find(|n| n.ends_with(".json"))
-        .expect("held report on disk");
-    let stored = std::fs::read(q.join(eml)).unwrap();
+        .expect("held message kept");
     // lettre frames the data with one more CRLF before the final dot (see tests/relay.rs).
     let mut framed = held.clone();
     framed.extend_from_slice(b"\r\n");
@@ -95,11 +96,31 @@ async fn acknowledged_mail_survives_sigkill() {
         stored.ends_with(&framed),
         "held copy differs from what was sent"
     );
-    assert!(
-        std::fs::read_to_string(q.join(json))
-            .unwrap()
-            .contains("mash@essex.gov.uk")
-    );
+    let item = store.get(reference, &Scope::default()).unwrap().unwrap();
+    assert_eq!(item.held.held_recipients, ["mash@essex.gov.uk"]);
+    // Encrypted at rest: neither the subject, the body, the attachment (pupil names in its
+    // base64) nor the recipient is in clear in any file of the store (db, WAL, key).
+    let subject = item.held.subject.clone();
+    assert!(!subject.is_empty());
+    for e in std::fs::read_dir(&var).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            let bytes = std::fs::read(&p).unwrap();
+            for needle in [
+                subject.as_bytes(),
+                b"As requested" as &[u8],
+                b"U3VybmFtZSxGb3JlbmFtZSxET0IsVVBO",
+                b"mash@essex",
+            ] {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle),
+                    "{} holds {:?} in clear",
+                    p.display(),
+                    String::from_utf8_lossy(needle)
+                );
+            }
+        }
+    }
 
     // Delivered: a clean message into the Maildir.
     let (mut child, port) = start(tmp.path());

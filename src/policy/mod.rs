@@ -4,7 +4,7 @@
 //! It knows the directory (through [`Classifier`]) but never parses mail: it takes a scanner
 //! [`Report`] and the envelope. When several rules apply, the strictest action wins.
 
-mod classes;
+pub mod classes;
 
 use serde::{Deserialize, Serialize};
 

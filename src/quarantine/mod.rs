@@ -1,79 +1,312 @@
-//! The quarantine: where held messages wait for the data lead. A `QuarantineStore` trait;
-//! the first backend is a file store under `data_dir/quarantine` (the message and its report,
-//! each written to a temporary file, fsynced, renamed, and the directory fsynced) so a copy is
-//! durable before the relay says 250. The SQLite/PostgreSQL stores with encryption at rest
-//! come with the quarantine issue.
+//! The quarantine: where held messages wait for the data protection lead (DPL) or the DSL.
+//! It owns the `QuarantineStore` trait (items, their review state, decision events for the
+//! dashboard, the audit log, reviewers and their sign-in sessions), the item types, and the
+//! embedded SQLite backend (`sqlite`). Message bodies and everything that may carry pupil
+//! data (subject, recipients, findings, reviewer notes) are sealed with `crypto` before
+//! they touch the disk; only what the queue filters on stays in clear (time, school,
+//! sender, finding kinds, status).
+//!
+//! A release is claimed atomically (held → releasing) so two reviewers, or two relays
+//! sharing one store, can never deliver the same item twice.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+pub mod crypto;
+pub mod sqlite;
 
-use serde::Serialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
-/// What is kept beside a held message.
-#[derive(Debug, Clone, Serialize)]
+use crate::scan::Finding;
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("quarantine database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("quarantine encryption: {0}")]
+    Crypto(#[from] crypto::CryptoError),
+    #[error("quarantine: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("quarantine: {0}")]
+    Invalid(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Where an item is in its review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Held,
+    /// Claimed by a reviewer whose release is being delivered.
+    Releasing,
+    Released,
+    Returned,
+    Deleted,
+    Expired,
+}
+
+impl Status {
+    pub const ALL: [Status; 6] = [
+        Status::Held,
+        Status::Releasing,
+        Status::Released,
+        Status::Returned,
+        Status::Deleted,
+        Status::Expired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Held => "held",
+            Status::Releasing => "releasing",
+            Status::Released => "released",
+            Status::Returned => "returned",
+            Status::Deleted => "deleted",
+            Status::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the relay stores with a held message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HeldItem {
     pub reference: String,
-    pub received: String,
+    pub received: DateTime<Utc>,
+    /// The sending school's id ("" when the sender is not at a school of the trust).
+    pub school: String,
     pub sender: String,
+    pub recipients: Vec<String>,
     pub held_recipients: Vec<String>,
-    pub findings: Vec<crate::scan::Finding>,
+    pub subject: String,
+    pub findings: Vec<Finding>,
     pub reasons: Vec<String>,
-    pub status: &'static str,
+    /// A safeguarding flag is among the findings: the DSL reviews it.
+    pub safeguarding: bool,
+}
+
+impl HeldItem {
+    pub fn kinds(&self) -> Vec<String> {
+        let mut k: Vec<String> = self
+            .findings
+            .iter()
+            .map(|f| f.kind.as_str().to_string())
+            .collect();
+        k.sort();
+        k.dedup();
+        k
+    }
+}
+
+/// A stored item as a reviewer sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Item {
+    #[serde(flatten)]
+    pub held: HeldItem,
+    pub status: Status,
+    pub false_positive: bool,
+    pub reviewer: Option<String>,
+    pub reviewed: Option<DateTime<Utc>>,
+    pub note: Option<String>,
+    /// Whether the message itself is still kept (not after release, return, delete, expiry).
+    pub has_message: bool,
+    pub size: usize,
+}
+
+/// One row of the queue.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub reference: String,
+    pub received: DateTime<Utc>,
+    pub school: String,
+    pub sender: String,
+    pub subject: String,
+    pub kinds: Vec<String>,
+    pub held_recipients: usize,
+    pub status: Status,
+    pub false_positive: bool,
+    pub safeguarding: bool,
+}
+
+/// Who may see what: a school's DPL that school, a DSL the safeguarding items, a trust
+/// DPL or an admin everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub school: Option<String>,
+    pub safeguarding_only: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    #[default]
+    Newest,
+    Oldest,
+    Sender,
+}
+
+/// A queue query: filters, sort and page.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub scope: Scope,
+    pub status: Option<Status>,
+    pub school: Option<String>,
+    pub kind: Option<String>,
+    /// Part of the sender address.
+    pub sender: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub sort: Sort,
+    pub page: usize,
+    pub per_page: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Page {
+    pub items: Vec<Summary>,
+    /// How many items match the filters.
+    pub total: usize,
+    /// Items per status within the scope (for the counts above the queue).
+    pub by_status: Vec<(Status, usize)>,
+}
+
+/// A decision the relay took, for the dashboard (no message, no pupil data).
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub at: DateTime<Utc>,
+    pub school: String,
+    pub sender: String,
+    /// held, refused, tagged, released, returned, deleted, false_positive, expired.
+    pub action: String,
+    pub kinds: Vec<String>,
+    pub reference: String,
+    pub safeguarding: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub reference: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Data protection lead: held items of their school, or all with no school.
+    Dpl,
+    /// Designated safeguarding lead: safeguarding items.
+    Dsl,
+    /// Everything, and the audit log.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Dpl => "dpl",
+            Role::Dsl => "dsl",
+            Role::Admin => "admin",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        [Role::Dpl, Role::Dsl, Role::Admin]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub name: String,
+    pub password_hash: String,
+    pub role: Role,
+    pub school: Option<String>,
+}
+
+impl User {
+    pub fn scope(&self) -> Scope {
+        Scope {
+            school: match self.role {
+                Role::Admin => None,
+                _ => self.school.clone(),
+            },
+            safeguarding_only: self.role == Role::Dsl,
+        }
+    }
+}
+
+/// Daily counts and the rest of the dashboard's figures.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    /// (day "YYYY-MM-DD", action, count), last 30 days.
+    pub per_day: Vec<(String, String, usize)>,
+    /// (finding kind, count) of held and refused messages, last 30 days.
+    pub per_kind: Vec<(String, usize)>,
+    pub oldest_held: Option<(String, DateTime<Utc>)>,
+    /// (sender, messages held or refused), most first.
+    pub top_senders: Vec<(String, usize)>,
 }
 
 pub trait QuarantineStore: Send + Sync {
-    /// Stores a held message durably; returns only once it is on disk.
-    fn hold(&self, item: &HeldItem, message: &[u8]) -> std::io::Result<()>;
-    /// References of the held items.
-    fn list(&self) -> std::io::Result<Vec<String>>;
+    /// Stores a held message durably; returns only once it is on disk (and records the
+    /// `held` event and audit entry in the same transaction).
+    fn hold(&self, item: &HeldItem, message: &[u8]) -> Result<()>;
+    /// Records a decision that kept no message (refused, tagged).
+    fn record(&self, event: &Event) -> Result<()>;
+    fn query(&self, q: &Query) -> Result<Page>;
+    /// One item within `scope` (None when absent or outside it).
+    fn get(&self, reference: &str, scope: &Scope) -> Result<Option<Item>>;
+    /// The held message itself.
+    fn message(&self, reference: &str) -> Result<Option<Vec<u8>>>;
+    /// Held → releasing, atomically: true for exactly one caller.
+    fn claim(&self, reference: &str, actor: &str) -> Result<bool>;
+    /// Releasing → held again (the delivery failed).
+    fn unclaim(&self, reference: &str) -> Result<()>;
+    /// Ends a review: `from` must be the item's current status; drops the message.
+    fn finish(
+        &self,
+        reference: &str,
+        from: &[Status],
+        to: Status,
+        actor: &str,
+        note: Option<&str>,
+        detail: &str,
+    ) -> Result<bool>;
+    fn mark_false_positive(&self, reference: &str, actor: &str, note: Option<&str>)
+    -> Result<bool>;
+    fn audit(&self, actor: &str, action: &str, reference: &str, detail: &str) -> Result<()>;
+    /// Newest first; `limit` 0 means all.
+    fn audit_log(&self, limit: usize, offset: usize) -> Result<Vec<AuditEntry>>;
+    /// Held items older than `retention_days` expire: the message is purged, the
+    /// metadata and an audit entry stay. Returns how many.
+    fn purge(&self, now: DateTime<Utc>, retention_days: u32) -> Result<usize>;
+    fn stats(&self, now: DateTime<Utc>, scope: &Scope) -> Result<Stats>;
+
+    fn put_user(&self, user: &User) -> Result<()>;
+    fn user(&self, name: &str) -> Result<Option<User>>;
+    fn users(&self) -> Result<Vec<User>>;
+    fn create_session(&self, token_hash: &str, user: &str, csrf: &str, expires: i64) -> Result<()>;
+    /// The signed-in user and the session's CSRF token, if the session is live.
+    fn session(&self, token_hash: &str, now: i64) -> Result<Option<(User, String)>>;
+    fn delete_session(&self, token_hash: &str) -> Result<()>;
 }
 
-pub struct FileStore {
-    dir: PathBuf,
-}
-
-impl FileStore {
-    pub fn open(data_dir: &Path) -> std::io::Result<FileStore> {
-        let dir = data_dir.join("quarantine");
-        std::fs::create_dir_all(&dir)?;
-        Ok(FileStore { dir })
-    }
-}
-
-fn write_durably(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
-    let tmp = dir.join(format!(".{name}.tmp"));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, dir.join(name))
-}
-
-impl QuarantineStore for FileStore {
-    fn hold(&self, item: &HeldItem, message: &[u8]) -> std::io::Result<()> {
-        if !item
-            .reference
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        {
-            return Err(std::io::Error::other("bad reference"));
-        }
-        write_durably(&self.dir, &format!("{}.eml", item.reference), message)?;
-        let json = serde_json::to_vec_pretty(item).map_err(std::io::Error::other)?;
-        write_durably(&self.dir, &format!("{}.json", item.reference), &json)?;
-        std::fs::File::open(&self.dir)?.sync_all()
-    }
-
-    fn list(&self) -> std::io::Result<Vec<String>> {
-        let mut out = Vec::new();
-        for e in std::fs::read_dir(&self.dir)? {
-            let name = e?.file_name().to_string_lossy().into_owned();
-            if let Some(r) = name.strip_suffix(".json") {
-                out.push(r.to_string());
-            }
-        }
-        out.sort();
-        Ok(out)
-    }
+/// A reference id is "HP-" and letters/digits; anything else never reaches a query.
+pub fn valid_reference(r: &str) -> bool {
+    r.len() <= 40
+        && r.starts_with("HP-")
+        && r[3..].bytes().all(|b| b.is_ascii_alphanumeric())
+        && r.len() > 3
 }

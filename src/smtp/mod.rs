@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
 use crate::deliver::Deliverer;
-use crate::quarantine::{FileStore, QuarantineStore};
+use crate::quarantine::{QuarantineStore, SqliteStore};
 use crate::scan::Scanner;
 use config::Relay;
 
@@ -28,7 +28,7 @@ pub struct Server {
     pub relay: Relay,
     pub scanner: Arc<Scanner>,
     pub deliverer: Deliverer,
-    pub store: Box<dyn QuarantineStore>,
+    pub store: Arc<dyn QuarantineStore>,
     connections: Arc<Semaphore>,
     per_client: Mutex<HashMap<IpAddr, usize>>,
 }
@@ -36,8 +36,17 @@ pub struct Server {
 impl Server {
     pub fn new(relay: Relay, scanner: Arc<Scanner>) -> std::io::Result<Server> {
         std::fs::create_dir_all(&relay.data_dir)?;
+        let store = Arc::new(SqliteStore::open(&relay.data_dir).map_err(std::io::Error::other)?);
+        Server::with_store(relay, scanner, store)
+    }
+
+    /// A server over a store that is already open (the review page shares it).
+    pub fn with_store(
+        relay: Relay,
+        scanner: Arc<Scanner>,
+        store: Arc<dyn QuarantineStore>,
+    ) -> std::io::Result<Server> {
         let deliverer = Deliverer::new(&relay.next_hop)?;
-        let store = Box::new(FileStore::open(&relay.data_dir)?);
         Ok(Server {
             connections: Arc::new(Semaphore::new(relay.max_connections)),
             per_client: Mutex::new(HashMap::new()),

@@ -1,0 +1,229 @@
+//! The quarantine store on a real SQLite file: claims, retention, scopes, queue filters,
+//! hostile ids, and two processes' worth of handles on one database.
+
+use chrono::{Duration, Utc};
+use hallpass::quarantine::{
+    HeldItem, QuarantineStore, Query, Role, Scope, SqliteStore, Status, User,
+};
+use hallpass::scan::{Finding, FindingKind};
+
+fn item(reference: &str, school: &str, days_ago: i64, safeguarding: bool) -> HeldItem {
+    HeldItem {
+        reference: reference.into(),
+        received: Utc::now() - Duration::days(days_ago),
+        school: school.into(),
+        sender: format!("teacher@{school}.example.sch.uk"),
+        recipients: vec!["someone@gmail.com".into()],
+        held_recipients: vec!["someone@gmail.com".into()],
+        subject: format!("Report for Olivia Smith {reference}"),
+        findings: vec![Finding {
+            kind: if safeguarding {
+                FindingKind::PersonalAccountToPupil
+            } else {
+                FindingKind::PupilName
+            },
+            location: "subject".into(),
+            count: 1,
+            evidence: "O**** S****".into(),
+        }],
+        reasons: vec!["pupil data to personal webmail".into()],
+        safeguarding,
+    }
+}
+
+#[test]
+fn exactly_one_of_two_concurrent_releases_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = SqliteStore::open(dir.path()).unwrap();
+    a.hold(
+        &item("HP-RACE1", "bps", 0, false),
+        b"Subject: x\r\n\r\nbody\r\n",
+    )
+    .unwrap();
+    // Two handles on one file, as two relays or the CLI beside the relay would have.
+    for round in 0..20 {
+        let reference = format!("HP-RACE{round}X");
+        a.hold(&item(&reference, "bps", 0, false), b"m").unwrap();
+        let wins: usize = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4)
+                .map(|i| {
+                    let path = dir.path().to_path_buf();
+                    let reference = reference.clone();
+                    s.spawn(move || {
+                        let b = SqliteStore::open(&path).unwrap();
+                        b.claim(&reference, &format!("reviewer{i}")).unwrap() as usize
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(wins, 1, "round {round}");
+        assert!(!a.claim(&reference, "late").unwrap());
+        assert!(
+            a.finish(
+                &reference,
+                &[Status::Releasing],
+                Status::Released,
+                "r",
+                None,
+                ""
+            )
+            .unwrap()
+        );
+        // Finishing twice does not happen either.
+        assert!(
+            !a.finish(
+                &reference,
+                &[Status::Releasing],
+                Status::Released,
+                "r",
+                None,
+                ""
+            )
+            .unwrap()
+        );
+        assert!(
+            a.message(&reference).unwrap().is_none(),
+            "released: metadata only"
+        );
+    }
+}
+
+#[test]
+fn retention_expires_old_held_items_and_keeps_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(dir.path()).unwrap();
+    s.hold(&item("HP-OLD", "bps", 31, false), b"old").unwrap();
+    s.hold(&item("HP-NEW", "bps", 2, false), b"new").unwrap();
+    assert_eq!(s.purge(Utc::now(), 30).unwrap(), 1);
+    let old = s.get("HP-OLD", &Scope::default()).unwrap().unwrap();
+    assert_eq!(old.status, Status::Expired);
+    assert!(!old.has_message && s.message("HP-OLD").unwrap().is_none());
+    assert_eq!(old.held.subject, "Report for Olivia Smith HP-OLD");
+    assert_eq!(s.message("HP-NEW").unwrap().unwrap(), b"new");
+    let log = s.audit_log(0, 0).unwrap();
+    assert!(
+        log.iter()
+            .any(|e| e.action == "expired" && e.reference == "HP-OLD" && e.actor == "retention")
+    );
+    assert_eq!(s.purge(Utc::now(), 30).unwrap(), 0);
+}
+
+#[test]
+fn scopes_filters_and_paging() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(dir.path()).unwrap();
+    for i in 0..30 {
+        let school = if i % 3 == 0 { "bos" } else { "bps" };
+        s.hold(&item(&format!("HP-Q{i:02}"), school, i, i % 5 == 0), b"m")
+            .unwrap();
+    }
+    let dsl = User {
+        name: "dsl".into(),
+        password_hash: String::new(),
+        role: Role::Dsl,
+        school: None,
+    };
+    let page = s
+        .query(&Query {
+            scope: dsl.scope(),
+            per_page: 100,
+            ..Query::default()
+        })
+        .unwrap();
+    assert_eq!(page.total, 6);
+    assert!(page.items.iter().all(|i| i.safeguarding));
+    let bos_dpl = Scope {
+        school: Some("bos".into()),
+        safeguarding_only: false,
+    };
+    assert!(s.get("HP-Q01", &bos_dpl).unwrap().is_none(), "other school");
+    assert!(s.get("HP-Q03", &bos_dpl).unwrap().is_some());
+    let page = s
+        .query(&Query {
+            scope: Scope::default(),
+            school: Some("bps".into()),
+            sender: Some("TEACHER@bps".into()),
+            kind: Some("pupil_name".into()),
+            per_page: 7,
+            page: 1,
+            ..Query::default()
+        })
+        .unwrap();
+    // bps: i%3 != 0 → 20 items, minus safeguarding ones (i%5==0 and i%3!=0: 5,10,20,25) = 16.
+    assert_eq!(page.total, 16);
+    assert_eq!(page.items.len(), 7);
+    assert!(
+        page.items
+            .windows(2)
+            .all(|w| w[0].received >= w[1].received)
+    );
+    assert!(page.items[0].subject.starts_with("Report for Olivia Smith"));
+    // LIKE wildcards typed by a user are literal.
+    let page = s
+        .query(&Query {
+            sender: Some("%".into()),
+            per_page: 10,
+            ..Query::default()
+        })
+        .unwrap();
+    assert_eq!(page.total, 0);
+    let held = page
+        .by_status
+        .iter()
+        .find(|(st, _)| *st == Status::Held)
+        .unwrap()
+        .1;
+    assert_eq!(held, 30);
+}
+
+#[test]
+fn hostile_references_never_reach_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(dir.path()).unwrap();
+    s.hold(&item("HP-REAL", "bps", 0, false), b"m").unwrap();
+    for bad in [
+        "HP-REAL' OR '1'='1",
+        "../../etc/passwd",
+        "HP-REAL/../x",
+        "HP-",
+        "",
+        "HP-REAL\0",
+    ] {
+        assert!(s.get(bad, &Scope::default()).unwrap().is_none(), "{bad:?}");
+        assert!(s.message(bad).unwrap().is_none(), "{bad:?}");
+        let mut i = item("HP-X", "bps", 0, false);
+        i.reference = bad.into();
+        assert!(s.hold(&i, b"m").is_err(), "{bad:?}");
+    }
+    // The table is intact.
+    assert!(s.get("HP-REAL", &Scope::default()).unwrap().is_some());
+}
+
+#[test]
+fn key_rotation_keeps_every_item_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = SqliteStore::open(dir.path()).unwrap();
+    s.hold(&item("HP-ROT1", "bps", 0, false), b"first").unwrap();
+    s.finish(
+        "HP-ROT1",
+        &[Status::Held],
+        Status::Deleted,
+        "dpl",
+        Some("note about Olivia"),
+        "",
+    )
+    .unwrap();
+    s.hold(&item("HP-ROT2", "bps", 0, false), b"second")
+        .unwrap();
+    let before = std::fs::read_to_string(dir.path().join("quarantine.key")).unwrap();
+    assert_eq!(s.rotate_key().unwrap(), 2);
+    let after = std::fs::read_to_string(dir.path().join("quarantine.key")).unwrap();
+    assert_ne!(before, after);
+    drop(s);
+    let s = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(s.message("HP-ROT2").unwrap().unwrap(), b"second");
+    let one = s.get("HP-ROT1", &Scope::default()).unwrap().unwrap();
+    assert_eq!(one.note.as_deref(), Some("note about Olivia"));
+    assert_eq!(one.status, Status::Deleted);
+}
