@@ -42,6 +42,10 @@ pub struct Config {
     pub policy: PolicyOverrides,
     #[serde(default)]
     pub relay: crate::smtp::config::RelayConfig,
+    #[serde(default)]
+    pub review: crate::review::config::ReviewConfig,
+    #[serde(default)]
+    pub quarantine: crate::review::config::QuarantineConfig,
     /// The directory the config file lives in: relative paths resolve against it.
     #[serde(skip)]
     pub base_dir: PathBuf,

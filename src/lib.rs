@@ -2,7 +2,7 @@
 //!
 //! The library holds everything the front ends share: the configuration, the school
 //! directory, the scanner and the policy, the relay (`smtp`), the next hop (`deliver`) and
-//! the quarantine. The binary (`main.rs`) is only the CLI.
+//! the quarantine and its review page (`review`). The binary (`main.rs`) is only the CLI.
 
 pub mod config;
 pub mod deliver;
@@ -10,6 +10,7 @@ pub mod directory;
 pub mod identifiers;
 pub mod policy;
 pub mod quarantine;
+pub mod review;
 pub mod scan;
 pub mod smtp;
 pub mod synth;

@@ -1,11 +1,13 @@
-//! The `hallpass` command line: check-config, roster (and, as they land, scan, serve, milter,
-//! quarantine, user). Errors go to stderr; exit status 2 for bad usage or configuration,
+//! The `hallpass` command line: check-config, scan, serve, quarantine, user, roster (the store
+//! commands live in `admin`). Errors go to stderr; exit status 2 for bad usage or configuration,
 //! 1 for a runtime failure.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+mod admin;
 
 use hallpass::config::Config;
 use hallpass::directory::Directory;
@@ -54,6 +56,16 @@ enum Command {
         now: Option<chrono::DateTime<chrono::Utc>>,
         /// The message file (.eml), or - for standard input.
         message: PathBuf,
+    },
+    /// The quarantine: list, show, release, delete held items; purge; rotate the key.
+    Quarantine {
+        #[command(subcommand)]
+        command: admin::QuarantineCommand,
+    },
+    /// Reviewers who may sign in to the review page.
+    User {
+        #[command(subcommand)]
+        command: admin::UserCommand,
     },
     /// Inspect the school directory loaded from the MIS exports.
     Roster {
@@ -118,6 +130,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::CheckConfig { config } => check_config(&config),
         Command::Serve { config } => serve(&config),
+        Command::Quarantine { command } => {
+            admin::quarantine(command).map_err(|e| Failure { code: 1, error: e })
+        }
+        Command::User { command } => {
+            admin::user(command).map_err(|e| Failure { code: 1, error: e })
+        }
         Command::Scan {
             config,
             from,
@@ -218,12 +236,46 @@ fn serve(path: &std::path::Path) -> Result<(), Failure> {
     };
     let rt = tokio::runtime::Runtime::new().map_err(runtime)?;
     rt.block_on(async move {
-        let server = Arc::new(hallpass::smtp::Server::new(relay.clone(), scanner).map_err(runtime)?);
+        std::fs::create_dir_all(&relay.data_dir).map_err(runtime)?;
+        let store: Arc<dyn hallpass::quarantine::QuarantineStore> = Arc::new(
+            hallpass::quarantine::SqliteStore::open(&relay.data_dir)
+                .map_err(|e| runtime(std::io::Error::other(e)))?,
+        );
+        let server = Arc::new(
+            hallpass::smtp::Server::with_store(relay.clone(), scanner.clone(), store.clone())
+                .map_err(runtime)?,
+        );
         let listeners = server.bind().await.map_err(runtime)?;
         for l in &relay.listen {
             tracing::info!(listen = %l.addr, lmtp = l.lmtp, next_hop = ?relay.next_hop, "hallpass relay listening");
         }
         let (tx, rx) = tokio::sync::watch::channel(false);
+        let mut review = None;
+        if !config.review.listen.is_empty() {
+            let listener = tokio::net::TcpListener::bind(&config.review.listen)
+                .await
+                .map_err(|e| {
+                    runtime(std::io::Error::new(
+                        e.kind(),
+                        format!("cannot listen on {} for the review page: {e}", config.review.listen),
+                    ))
+                })?;
+            let app = Arc::new(hallpass::review::App {
+                store: store.clone(),
+                deliverer: hallpass::deliver::Deliverer::new(&relay.next_hop).map_err(runtime)?,
+                config: config.clone(),
+                scanner: Some(scanner.clone()),
+                hostname: relay.hostname.clone(),
+                throttle: Default::default(),
+            });
+            tracing::info!(listen = %config.review.listen, url = %config.review.base_url(), "review page listening");
+            review = Some(tokio::spawn(hallpass::review::serve(app, listener, rx.clone())));
+        }
+        tokio::spawn(hallpass::review::retention_loop(
+            store.clone(),
+            config.quarantine.retention_days,
+            rx.clone(),
+        ));
         let serving = tokio::spawn(server.serve(listeners, rx));
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(runtime)?;
         tokio::select! {
@@ -233,6 +285,9 @@ fn serve(path: &std::path::Path) -> Result<(), Failure> {
         tracing::info!("shutting down: no new connections; finishing transactions in progress");
         let _ = tx.send(true);
         let _ = tokio::time::timeout(std::time::Duration::from_secs(60), serving).await;
+        if let Some(r) = review {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), r).await;
+        }
         Ok(())
     })
 }

@@ -226,6 +226,39 @@ impl Scanner {
         })
     }
 
+    /// Byte ranges in `text` a reviewer should see highlighted: pupil full names,
+    /// identifiers and special-category terms (sorted, not overlapping).
+    pub fn highlights(&self, text: &str) -> Vec<(usize, usize)> {
+        let d = &self.detectors;
+        let mut spans: Vec<(usize, usize)> = d
+            .names
+            .find(
+                &self.directory,
+                text,
+                &detectors::names::OwnNames::default(),
+            )
+            .into_iter()
+            .map(|m| (m.start, m.end))
+            .collect();
+        let windows = detectors::digit_windows(text);
+        spans.extend(
+            d.ids
+                .find(text, None, &windows)
+                .into_iter()
+                .map(|m| (m.start, m.end)),
+        );
+        spans.extend(d.keywords.find(text).into_iter().map(|(s, e, _)| (s, e)));
+        spans.sort_unstable();
+        let mut out: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
+        for (s, e) in spans {
+            match out.last_mut() {
+                Some(last) if s < last.1 => last.1 = last.1.max(e),
+                _ => out.push((s, e)),
+            }
+        }
+        out
+    }
+
     /// Scans one message. `now` is used when the Date header is missing or absurd.
     pub fn scan(
         &self,

@@ -33,6 +33,25 @@ pub enum FindingKind {
 }
 
 impl FindingKind {
+    pub const ALL: [FindingKind; 16] = [
+        FindingKind::PupilName,
+        FindingKind::Upn,
+        FindingKind::Uln,
+        FindingKind::AdmissionNumber,
+        FindingKind::DateOfBirth,
+        FindingKind::SpecialCategory,
+        FindingKind::NhsNumber,
+        FindingKind::NiNumber,
+        FindingKind::PasswordInBody,
+        FindingKind::UnencryptedPersonalAttachment,
+        FindingKind::EncryptedAttachment,
+        FindingKind::PersonalAccountToPupil,
+        FindingKind::SchoolAccountToPupilPersonal,
+        FindingKind::OutOfHoursPupilContact,
+        FindingKind::PersonalCloudLink,
+        FindingKind::BulkPupilData,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             FindingKind::PupilName => "pupil_name",

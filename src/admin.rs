@@ -1,0 +1,318 @@
+//! The CLI's store commands (`hallpass quarantine …`, `hallpass user …`): the same store
+//! and the same actions as the review page, for scripts and for the first admin account.
+//! Every change is audited under the name `cli:$USER`.
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow, bail};
+use clap::Subcommand;
+
+use hallpass::config::Config;
+use hallpass::quarantine::{QuarantineStore, Query, Role, Scope, SqliteStore, Status, User};
+use hallpass::review::{actions, auth};
+
+#[derive(Subcommand)]
+pub enum QuarantineCommand {
+    /// Held items, newest first (or with --status any|released|…).
+    List {
+        #[arg(long)]
+        config: std::path::PathBuf,
+        #[arg(long, default_value = "held")]
+        status: String,
+        #[arg(long)]
+        school: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One item: envelope, findings, status (add --raw for the message itself).
+    Show {
+        #[arg(long)]
+        config: std::path::PathBuf,
+        reference: String,
+        /// Print the original message instead (audited).
+        #[arg(long)]
+        raw: bool,
+    },
+    /// Deliver a held item to all its held recipients (or --to chosen ones).
+    Release {
+        #[arg(long)]
+        config: std::path::PathBuf,
+        reference: String,
+        #[arg(long = "to")]
+        to: Vec<String>,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Delete a held item (its record and the audit entry stay).
+    Delete {
+        #[arg(long)]
+        config: std::path::PathBuf,
+        reference: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Expire held items older than the retention period now ([quarantine] retention_days).
+    Purge {
+        #[arg(long)]
+        config: std::path::PathBuf,
+    },
+    /// New encryption key; every held message and record is resealed with it.
+    RotateKey {
+        #[arg(long)]
+        config: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Add a reviewer (or change their password, role or school).
+    Add {
+        #[arg(long)]
+        config: std::path::PathBuf,
+        name: String,
+        #[arg(long, value_parser = ["dpl", "dsl", "admin"])]
+        role: String,
+        /// The school (its `id`) a DPL or DSL reviews; none means the whole trust.
+        #[arg(long)]
+        school: Option<String>,
+        /// Read the password from standard input (otherwise it is asked for on the terminal).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// The reviewers.
+    List {
+        #[arg(long)]
+        config: std::path::PathBuf,
+    },
+}
+
+fn open(config: &Path) -> anyhow::Result<(Config, hallpass::smtp::config::Relay, SqliteStore)> {
+    let c = Config::load(config)?;
+    let relay = c
+        .relay
+        .resolve(&c.base_dir)
+        .map_err(|e| anyhow!("{}: {e}", config.display()))?;
+    let store = SqliteStore::open(&relay.data_dir)?;
+    Ok((c, relay, store))
+}
+
+fn actor() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("SUDO_USER")
+            .or_else(|_| std::env::var("USER"))
+            .unwrap_or_else(|_| "unknown".into())
+    )
+}
+
+pub fn quarantine(cmd: QuarantineCommand) -> anyhow::Result<()> {
+    match cmd {
+        QuarantineCommand::List {
+            config,
+            status,
+            school,
+            limit,
+            json,
+        } => {
+            let (_, _, store) = open(&config)?;
+            let status = match status.as_str() {
+                "any" => None,
+                s => Some(Status::parse(s).ok_or_else(|| anyhow!("unknown status {s:?}"))?),
+            };
+            let page = store.query(&Query {
+                status,
+                school,
+                per_page: limit.clamp(1, 500),
+                ..Query::default()
+            })?;
+            for i in &page.items {
+                if json {
+                    println!("{}", serde_json::to_string(i)?);
+                } else {
+                    println!(
+                        "{}  {}  {:9}  {:6}  {}  [{}]",
+                        i.reference,
+                        i.received.format("%Y-%m-%d %H:%M"),
+                        i.status,
+                        i.school,
+                        i.sender,
+                        i.kinds.join(",")
+                    );
+                }
+            }
+            if !json {
+                eprintln!("{} of {} item(s)", page.items.len(), page.total);
+            }
+        }
+        QuarantineCommand::Show {
+            config,
+            reference,
+            raw,
+        } => {
+            let (_, _, store) = open(&config)?;
+            let item = store
+                .get(&reference, &Scope::default())?
+                .ok_or_else(|| anyhow!("{reference}: no such item"))?;
+            if raw {
+                let m = store
+                    .message(&reference)?
+                    .ok_or_else(|| anyhow!("{reference}: the message is no longer kept"))?;
+                store.audit(&actor(), "downloaded", &reference, "printed by the CLI")?;
+                use std::io::Write;
+                std::io::stdout().write_all(&m)?;
+            } else {
+                store.audit(&actor(), "viewed", &reference, "shown by the CLI")?;
+                println!("{}", serde_json::to_string_pretty(&item)?);
+            }
+        }
+        QuarantineCommand::Release {
+            config,
+            reference,
+            to,
+            note,
+        } => {
+            let (_, relay, store) = open(&config)?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let sent = rt.block_on(async {
+                let d = hallpass::deliver::Deliverer::new(&relay.next_hop)?;
+                actions::release(
+                    &store,
+                    &d,
+                    &reference,
+                    &Scope::default(),
+                    &actor(),
+                    &to,
+                    note.as_deref(),
+                )
+                .await
+                .map_err(anyhow::Error::from)
+            })?;
+            println!("{reference}: released to {}", sent.join(", "));
+        }
+        QuarantineCommand::Delete {
+            config,
+            reference,
+            note,
+        } => {
+            let (_, _, store) = open(&config)?;
+            actions::delete(
+                &store,
+                &reference,
+                &Scope::default(),
+                &actor(),
+                note.as_deref(),
+            )?;
+            println!("{reference}: deleted");
+        }
+        QuarantineCommand::Purge { config } => {
+            let (c, _, store) = open(&config)?;
+            let n = store.purge(chrono::Utc::now(), c.quarantine.retention_days)?;
+            println!(
+                "{n} held item(s) older than {} days expired",
+                c.quarantine.retention_days
+            );
+        }
+        QuarantineCommand::RotateKey { config } => {
+            let (_, _, mut store) = open(&config)?;
+            let n = store.rotate_key()?;
+            store.audit(
+                &actor(),
+                "rotated_key",
+                "-",
+                &format!("{n} item(s) resealed"),
+            )?;
+            println!("new key in use; {n} item(s) resealed; old keys removed");
+        }
+    }
+    Ok(())
+}
+
+pub fn user(cmd: UserCommand) -> anyhow::Result<()> {
+    match cmd {
+        UserCommand::Add {
+            config,
+            name,
+            role,
+            school,
+            password_stdin,
+        } => {
+            let (c, _, store) = open(&config)?;
+            if name.is_empty()
+                || name.len() > 64
+                || !name
+                    .chars()
+                    .all(|ch| ch.is_alphanumeric() || "._-@".contains(ch))
+            {
+                bail!("a user name is 1-64 letters, digits and . _ - @");
+            }
+            if let Some(s) = &school
+                && !c.schools.iter().any(|x| &x.id == s)
+            {
+                bail!(
+                    "no school with id {s:?} in {} (ids: {})",
+                    config.display(),
+                    c.schools
+                        .iter()
+                        .map(|x| x.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            let password = if password_stdin {
+                let mut p = String::new();
+                std::io::stdin()
+                    .take(1024)
+                    .read_to_string(&mut p)
+                    .context("reading the password from standard input")?;
+                p.trim_end_matches(['\r', '\n']).to_string()
+            } else {
+                eprint!("Password for {name}: ");
+                let mut p = String::new();
+                std::io::stdin().read_line(&mut p)?;
+                p.trim_end_matches(['\r', '\n']).to_string()
+            };
+            if password.chars().count() < 12 {
+                bail!("the password must have at least 12 characters");
+            }
+            let hash = auth::hash_password(&password).map_err(|e| anyhow!(e))?;
+            let role = Role::parse(&role).expect("clap checked it");
+            let store: Arc<dyn QuarantineStore> = Arc::new(store);
+            store.put_user(&User {
+                name: name.clone(),
+                password_hash: hash,
+                role,
+                school: school.clone(),
+            })?;
+            store.audit(
+                &actor(),
+                "user_saved",
+                "-",
+                &format!("{name} as {}", role.as_str()),
+            )?;
+            println!(
+                "{name}: {} of {}",
+                role.as_str(),
+                school.as_deref().unwrap_or("the whole trust")
+            );
+        }
+        UserCommand::List { config } => {
+            let (_, _, store) = open(&config)?;
+            for u in store.users()? {
+                println!(
+                    "{}  {}  {}",
+                    u.name,
+                    u.role.as_str(),
+                    u.school.as_deref().unwrap_or("(trust)")
+                );
+            }
+        }
+    }
+    Ok(())
+}
