@@ -1,0 +1,442 @@
+//! The review page over real HTTP on loopback (ureq as the client, the real store, a
+//! Maildir next hop): sessions on every route, roles, CSRF, hostile ids and content,
+//! throttling, and a release that is delivered exactly once.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::Utc;
+use hallpass::quarantine::{HeldItem, QuarantineStore, Role, SqliteStore, User};
+use hallpass::review::{App, auth};
+use hallpass::scan::{Finding, FindingKind, Scanner};
+
+struct Site {
+    base: String,
+    store: Arc<SqliteStore>,
+    outbox: PathBuf,
+    _tmp: tempfile::TempDir,
+    _stop: tokio::sync::watch::Sender<bool>,
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .max_redirects(0)
+        .max_redirects_will_error(false)
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn held(reference: &str, school: &str, safeguarding: bool, subject: &str) -> HeldItem {
+    HeldItem {
+        reference: reference.into(),
+        received: Utc::now(),
+        school: school.into(),
+        sender: format!("teacher@{school}.example.sch.uk"),
+        recipients: vec!["parent@gmail.com".into(), "second@gmail.com".into()],
+        held_recipients: vec!["parent@gmail.com".into(), "second@gmail.com".into()],
+        subject: subject.into(),
+        findings: vec![Finding {
+            kind: if safeguarding {
+                FindingKind::PersonalAccountToPupil
+            } else {
+                FindingKind::PupilName
+            },
+            location: "body".into(),
+            count: 1,
+            evidence: "L*** W*****".into(),
+        }],
+        reasons: vec!["pupil data to personal webmail".into()],
+        safeguarding,
+    }
+}
+
+const HOSTILE: &str = "From: teacher@bps.example.sch.uk\r\nTo: parent@gmail.com\r\nSubject: <script>alert(1)</script>\r\nContent-Type: text/html\r\n\r\n<html><body><img src=\"http://192.0.2.1/pixel.png\"><script>document.title='pwned'</script><p>Leah Walker did well</p></body></html>\r\n";
+
+fn site() -> Site {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&tmp.path().join("var")).unwrap());
+    let outbox = tmp.path().join("outbox");
+    let scanner = Arc::new(Scanner::load(std::path::Path::new("samples/hallpass.toml")).unwrap());
+    for (name, role, school) in [
+        ("trustdpl", Role::Dpl, None),
+        ("bosdpl", Role::Dpl, Some("bos")),
+        ("dsl", Role::Dsl, None),
+    ] {
+        store
+            .put_user(&User {
+                name: name.into(),
+                password_hash: auth::hash_password("a long enough password").unwrap(),
+                role,
+                school: school.map(String::from),
+            })
+            .unwrap();
+    }
+    store
+        .hold(
+            &held("HP-BPS1", "bps", false, "Report <b>Leah</b>"),
+            HOSTILE.as_bytes(),
+        )
+        .unwrap();
+    store
+        .hold(
+            &held("HP-SAFE1", "bps", true, "Weekend plans"),
+            b"Subject: Weekend plans\r\n\r\nsee you\r\n",
+        )
+        .unwrap();
+    let app = Arc::new(App {
+        store: store.clone(),
+        deliverer: hallpass::deliver::Deliverer::new(&hallpass::smtp::config::NextHop::Maildir(
+            outbox.clone(),
+        ))
+        .unwrap(),
+        config: scanner.config.clone(),
+        scanner: Some(scanner),
+        hostname: "hallpass.test".into(),
+        throttle: Default::default(),
+    });
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(l.local_addr().unwrap()).unwrap();
+            hallpass::review::serve(app, l, rx).await.unwrap();
+        });
+    });
+    let addr = addr_rx.recv().unwrap();
+    Site {
+        base: format!("http://{addr}"),
+        store,
+        outbox,
+        _tmp: tmp,
+        _stop: tx,
+    }
+}
+
+fn set_cookies(res: &ureq::http::Response<ureq::Body>) -> Vec<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect()
+}
+
+fn cookie_value(cookies: &[String], name: &str) -> Option<String> {
+    cookies.iter().find_map(|c| {
+        let first = c.split(';').next()?;
+        let (k, v) = first.split_once('=')?;
+        (k == name).then(|| v.to_string())
+    })
+}
+
+/// Signs in; returns (the Cookie header value, the CSRF token of the session).
+fn sign_in(s: &Site, user: &str) -> (String, String) {
+    let a = agent();
+    let mut res = a.get(format!("{}/signin", s.base)).call().unwrap();
+    let signin_cookie = cookie_value(&set_cookies(&res), auth::SIGNIN_COOKIE).unwrap();
+    let body = res.body_mut().read_to_string().unwrap();
+    let token = body
+        .split("name=\"signin\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(token, signin_cookie);
+    let res = a
+        .post(format!("{}/signin", s.base))
+        .header("Cookie", format!("{}={signin_cookie}", auth::SIGNIN_COOKIE))
+        .send_form([
+            ("signin", token.as_str()),
+            ("username", user),
+            ("password", "a long enough password"),
+        ])
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let cookies = set_cookies(&res);
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with(auth::SESSION_COOKIE))
+        .unwrap();
+    assert!(session.contains("HttpOnly") && session.contains("SameSite=Strict"));
+    let cookie = format!(
+        "{}={}",
+        auth::SESSION_COOKIE,
+        cookie_value(&cookies, auth::SESSION_COOKIE).unwrap()
+    );
+    let mut res = a
+        .get(format!("{}/queue", s.base))
+        .header("Cookie", &cookie)
+        .call()
+        .unwrap();
+    let body = res.body_mut().read_to_string().unwrap();
+    let csrf = body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    (cookie, csrf)
+}
+
+fn get(s: &Site, cookie: &str, path: &str) -> (u16, String) {
+    let mut res = agent()
+        .get(format!("{}{path}", s.base))
+        .header("Cookie", cookie)
+        .call()
+        .unwrap();
+    (
+        res.status().as_u16(),
+        res.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
+
+fn post(s: &Site, cookie: &str, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let mut res = agent()
+        .post(format!("{}{path}", s.base))
+        .header("Cookie", cookie)
+        .send_form(form.iter().copied())
+        .unwrap();
+    (
+        res.status().as_u16(),
+        res.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
+
+fn outbox(s: &Site) -> Vec<String> {
+    std::fs::read_dir(s.outbox.join("new"))
+        .map(|d| {
+            d.map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn every_route_but_sign_in_needs_a_session() {
+    let s = site();
+    for path in ["/", "/queue", "/item/HP-BPS1", "/audit", "/audit.csv"] {
+        let (code, _) = get(&s, "", path);
+        assert_eq!(code, 303, "GET {path}");
+        let (code, _) = get(&s, "hallpass_session=forged-token", path);
+        assert_eq!(code, 303, "GET {path} with a forged session");
+    }
+    for path in [
+        "/item/HP-BPS1/release",
+        "/item/HP-BPS1/delete",
+        "/item/HP-BPS1/original",
+        "/bulk",
+        "/signout",
+    ] {
+        let (code, _) = post(&s, "", path, &[("csrf", "x")]);
+        assert_eq!(code, 303, "POST {path}");
+    }
+    let (code, body) = get(&s, "", "/signin");
+    assert_eq!(code, 200);
+    assert!(body.contains("Sign in"));
+    assert!(outbox(&s).is_empty());
+}
+
+#[test]
+fn forms_without_a_valid_csrf_token_are_refused() {
+    let s = site();
+    let (cookie, csrf) = sign_in(&s, "trustdpl");
+    for form in [vec![], vec![("csrf", "wrong")], vec![("csrf", "")]] {
+        let mut f = form.clone();
+        f.push(("rcpt", "parent@gmail.com"));
+        let (code, _) = post(&s, &cookie, "/item/HP-BPS1/release", &f);
+        assert_eq!(code, 403, "{form:?}");
+        let (code, _) = post(&s, &cookie, "/item/HP-BPS1/delete", &form);
+        assert_eq!(code, 403);
+    }
+    assert!(outbox(&s).is_empty());
+    let item = s
+        .store
+        .get("HP-BPS1", &Default::default())
+        .unwrap()
+        .unwrap();
+    assert_eq!(item.status.as_str(), "held");
+    // The sign-in form itself needs its double-submit token.
+    let res = agent()
+        .post(format!("{}/signin", s.base))
+        .send_form([
+            ("signin", "made-up"),
+            ("username", "trustdpl"),
+            ("password", "a long enough password"),
+        ])
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    // With the right token the action works.
+    let (code, body) = post(
+        &s,
+        &cookie,
+        "/item/HP-BPS1/false-positive",
+        &[("csrf", &csrf)],
+    );
+    assert_eq!(code, 200, "{body}");
+}
+
+#[test]
+fn roles_see_only_their_items() {
+    let s = site();
+    let (dsl, dsl_csrf) = sign_in(&s, "dsl");
+    let (code, body) = get(&s, &dsl, "/queue");
+    assert_eq!(code, 200);
+    assert!(
+        body.contains("HP-SAFE1") && !body.contains("HP-BPS1"),
+        "{body}"
+    );
+    assert_eq!(get(&s, &dsl, "/item/HP-BPS1").0, 404);
+    assert_eq!(get(&s, &dsl, "/item/HP-SAFE1").0, 200);
+    assert_eq!(get(&s, &dsl, "/audit").0, 403);
+    assert_eq!(get(&s, &dsl, "/audit.csv").0, 403);
+    let (code, _) = post(
+        &s,
+        &dsl,
+        "/item/HP-BPS1/release",
+        &[("csrf", &dsl_csrf), ("rcpt", "parent@gmail.com")],
+    );
+    assert_eq!(code, 404, "a DSL cannot release a data-protection item");
+    // A school DPL sees only their school.
+    let (bos, _) = sign_in(&s, "bosdpl");
+    let (_, body) = get(&s, &bos, "/queue");
+    assert!(!body.contains("HP-BPS1") && !body.contains("HP-SAFE1"));
+    assert_eq!(get(&s, &bos, "/item/HP-BPS1").0, 404);
+    assert!(outbox(&s).is_empty());
+}
+
+#[test]
+fn hostile_ids_and_content_are_inert() {
+    let s = site();
+    let (cookie, csrf) = sign_in(&s, "trustdpl");
+    for id in [
+        "..%2F..%2Fetc%2Fpasswd",
+        "HP-BPS1'%20OR%20'1'%3D'1",
+        "HP-BPS1%00",
+        "%2e%2e",
+        "HP-BPS1%2F..%2F..",
+    ] {
+        let (code, _) = get(&s, &cookie, &format!("/item/{id}"));
+        assert_eq!(code, 404, "{id}");
+        let (code, _) = post(
+            &s,
+            &cookie,
+            &format!("/item/{id}/delete"),
+            &[("csrf", &csrf)],
+        );
+        assert_eq!(code, 404, "{id}");
+    }
+    // Filters with SQL metacharacters are data.
+    let (code, _) = get(&s, &cookie, "/queue?sender=%27%20OR%201%3D1--&kind=%25");
+    assert_eq!(code, 200);
+    let res = agent()
+        .get(format!("{}/item/HP-BPS1", s.base))
+        .header("Cookie", &cookie)
+        .call()
+        .unwrap();
+    let csp = res
+        .headers()
+        .get("content-security-policy")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("default-src 'none'") && !csp.contains("script-src"));
+    let body = res.into_body().read_to_string().unwrap();
+    assert!(!body.contains("<script"), "a script tag reached the page");
+    assert!(!body.contains("<img"), "a remote image reached the page");
+    // The subject is shown as text, escaped.
+    assert!(
+        body.contains("Report &#60;b&#62;Leah&#60;/b&#62;"),
+        "{body}"
+    );
+    assert!(body.contains("<mark>Leah Walker</mark>"), "{body}");
+    assert!(
+        s.store
+            .get("HP-BPS1", &Default::default())
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[test]
+fn release_is_delivered_once_and_audited() {
+    let s = site();
+    let (cookie, csrf) = sign_in(&s, "trustdpl");
+    let (code, body) = post(
+        &s,
+        &cookie,
+        "/item/HP-BPS1/release",
+        &[("csrf", &csrf), ("rcpt", "parent@gmail.com")],
+    );
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("released to parent@gmail.com"));
+    let out = outbox(&s);
+    assert_eq!(out.len(), 1);
+    // The Maildir adds Return-Path and Delivered-To; then comes the released header.
+    assert!(
+        out[0].contains("\r\nX-Hallpass-Released-By: trustdpl (dpl); HP-BPS1;"),
+        "{}",
+        out[0]
+    );
+    assert!(out[0].contains("Leah Walker did well"));
+    // Again: refused, nothing more delivered.
+    let (code, body) = post(
+        &s,
+        &cookie,
+        "/item/HP-BPS1/release",
+        &[("csrf", &csrf), ("rcpt", "parent@gmail.com")],
+    );
+    assert_eq!(code, 409, "{body}");
+    assert_eq!(outbox(&s).len(), 1);
+    // A recipient that was not held cannot be smuggled in.
+    let (code, _) = post(
+        &s,
+        &cookie,
+        "/item/HP-SAFE1/release",
+        &[("csrf", &csrf), ("rcpt", "attacker@evil.example")],
+    );
+    assert_eq!(code, 409);
+    assert_eq!(outbox(&s).len(), 1);
+    let (code, csv) = get(&s, &cookie, "/audit.csv");
+    assert_eq!(code, 200);
+    assert!(
+        csv.lines()
+            .any(|l| l.contains("trustdpl (dpl),released,HP-BPS1")),
+        "{csv}"
+    );
+    assert!(
+        csv.lines()
+            .any(|l| l.contains("trustdpl (dpl),signed_in,-")),
+        "{csv}"
+    );
+    assert!(csv.starts_with("time_utc,actor,action,reference,detail"));
+}
+
+#[test]
+fn failed_sign_ins_are_throttled() {
+    let s = site();
+    let a = agent();
+    let mut last = 0;
+    for _ in 0..7 {
+        let mut res = a.get(format!("{}/signin", s.base)).call().unwrap();
+        let c = cookie_value(&set_cookies(&res), auth::SIGNIN_COOKIE).unwrap();
+        let _ = res.body_mut().read_to_string();
+        let res = a
+            .post(format!("{}/signin", s.base))
+            .header("Cookie", format!("{}={c}", auth::SIGNIN_COOKIE))
+            .send_form([
+                ("signin", c.as_str()),
+                ("username", "trustdpl"),
+                ("password", "wrong"),
+            ])
+            .unwrap();
+        last = res.status().as_u16();
+    }
+    assert_eq!(last, 429);
+}
