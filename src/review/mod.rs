@@ -141,6 +141,17 @@ async fn stylesheet() -> Response {
         .into_response()
 }
 
+async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "max-age=86400"),
+        ],
+        include_str!("static/favicon.svg"),
+    )
+        .into_response()
+}
+
 async fn not_found(State(_): State<Arc<App>>) -> Response {
     problem(StatusCode::NOT_FOUND, "There is no such page.")
 }
@@ -157,6 +168,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/audit", get(pages::audit))
         .route("/audit.csv", get(pages::audit_csv))
         .route("/static/app.css", get(stylesheet))
+        .route("/favicon.ico", get(favicon))
         .fallback(not_found)
         .layer(axum::middleware::map_response(security_headers))
         .with_state(app)

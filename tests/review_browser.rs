@@ -1,0 +1,157 @@
+//! The review page in a real browser, end to end: `hallpass serve` (the real binary, relay
+//! and review page), a reviewer added with `hallpass user add`, two messages held through
+//! real SMTP, then `tests/browser/review.mjs` drives Debian's headless Chromium with
+//! playwright-core: sign in, filter, open, release, and a hostile HTML message that must
+//! stay inert. The released copy must arrive in the Maildir next hop. Screenshots are kept
+//! in `target/browser-artifacts/`. Needs `chromium` and `npm ci` in tests/browser (`.ci/run`
+//! installs both).
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_listening(port: u16) {
+    // A readiness poll, not a timing assumption: up to 60 s.
+    for _ in 0..600 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("port {port} never listened");
+}
+
+fn send(port: u16, from: &str, to: &str, raw: &[u8]) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use lettre::AsyncTransport;
+        let t =
+            lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous("127.0.0.1")
+                .port(port)
+                .build();
+        let env =
+            lettre::address::Envelope::new(Some(from.parse().unwrap()), vec![to.parse().unwrap()])
+                .unwrap();
+        t.send_raw(&env, raw).await.expect("250 for a held message");
+    });
+}
+
+#[test]
+fn review_page_in_chromium_sign_in_filter_open_release() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let samples = root.join("samples");
+    let tmp = tempfile::tempdir().unwrap();
+    let (smtp, web) = (free_port(), free_port());
+    let config = std::fs::read_to_string(samples.join("hallpass.toml"))
+        .unwrap()
+        .replace("roster = \"", &format!("roster = \"{}/", samples.display()))
+        .replace("staff = \"", &format!("staff = \"{}/", samples.display()))
+        .replace("127.0.0.1:10025", &format!("127.0.0.1:{smtp}"))
+        .replace("127.0.0.1:8025", &format!("127.0.0.1:{web}"));
+    let path = tmp.path().join("hallpass.toml");
+    std::fs::write(&path, config).unwrap();
+    let bin = env!("CARGO_BIN_EXE_hallpass");
+    let password = "review page test password";
+    let mut add = Command::new(bin)
+        .args(["user", "add", "--config"])
+        .arg(&path)
+        .args(["dpl", "--role", "dpl", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(password.as_bytes())
+        .unwrap();
+    assert!(add.wait().unwrap().success());
+    let _server = Killed(
+        Command::new(bin)
+            .args(["serve", "--config"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(smtp);
+    wait_listening(web);
+
+    let staff = "luke.rich0@beaulieupark.example.sch.uk";
+    let class_list = std::fs::read("samples/messages/class-list-csv-to-partner.eml").unwrap();
+    send(smtp, staff, "mash@essex.gov.uk", &class_list);
+    let hostile = String::from_utf8(class_list.clone())
+        .unwrap()
+        .replace("Subject: Cohort list", "Subject: <script>alert(3)</script> Hostile cohort")
+        .replace(
+            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nAs requested, the cohort list.",
+            "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n<html><head><script>window.hallpassPwned=1;document.title='pwned';alert('x')</script><link rel=stylesheet href=\"http://192.0.2.1/x.css\"></head><body><img src=\"http://192.0.2.1/pixel.png\"><p onmouseover=\"alert(2)\">As requested, the cohort list.</p><iframe src=\"http://192.0.2.1/\"></iframe></body></html>",
+        );
+    assert!(hostile.contains("<img src") && hostile.contains("Hostile cohort"));
+    send(smtp, staff, "mash@essex.gov.uk", hostile.as_bytes());
+
+    let shots = root.join("target/browser-artifacts");
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = Command::new("node")
+        .arg("review.mjs")
+        .current_dir(root.join("tests/browser"))
+        .env("BASE", format!("http://127.0.0.1:{web}"))
+        .env("REVIEW_USER", "dpl")
+        .env("REVIEW_PASS", password)
+        .env("SHOTS", &shots)
+        .env("CLEAN_SUBJECT", "Cohort list")
+        .env("HOSTILE_SUBJECT", "Hostile cohort")
+        .output()
+        .expect("node runs (install Node.js; run npm ci in tests/browser)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "browser test failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reference = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("released "))
+        .expect("the script names the item it released")
+        .trim()
+        .to_string();
+    assert!(reference.starts_with("HP-"));
+    // The released copy is at the next hop, once, saying who released it.
+    let new = tmp.path().join("var/outbox/new");
+    let delivered: Vec<String> = std::fs::read_dir(&new)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    assert!(delivered[0].contains(&format!("X-Hallpass-Released-By: dpl (dpl); {reference};")));
+    assert!(delivered[0].contains("Subject: Cohort list"));
+    assert!(delivered[0].contains("Delivered-To: mash@essex.gov.uk"));
+    for shot in [
+        "01-signin.png",
+        "03-queue.png",
+        "04-hostile-item.png",
+        "06-released.png",
+    ] {
+        assert!(shots.join(shot).exists(), "{shot}");
+    }
+}
