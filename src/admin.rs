@@ -91,13 +91,19 @@ pub enum UserCommand {
     },
 }
 
-fn open(config: &Path) -> anyhow::Result<(Config, hallpass::smtp::config::Relay, SqliteStore)> {
+type Opened = (
+    Config,
+    hallpass::smtp::config::Relay,
+    Arc<dyn QuarantineStore>,
+);
+
+fn open(config: &Path) -> anyhow::Result<Opened> {
     let c = Config::load(config)?;
     let relay = c
         .relay
         .resolve(&c.base_dir)
         .map_err(|e| anyhow!("{}: {e}", config.display()))?;
-    let store = SqliteStore::open(&relay.data_dir)?;
+    let store = hallpass::quarantine::open(&c.quarantine, &relay.data_dir)?;
     Ok((c, relay, store))
 }
 
@@ -183,7 +189,7 @@ pub fn quarantine(cmd: QuarantineCommand) -> anyhow::Result<()> {
             let sent = rt.block_on(async {
                 let d = hallpass::deliver::Deliverer::new(&relay.next_hop)?;
                 actions::release(
-                    &store,
+                    &*store,
                     &d,
                     &reference,
                     &Scope::default(),
@@ -203,7 +209,7 @@ pub fn quarantine(cmd: QuarantineCommand) -> anyhow::Result<()> {
         } => {
             let (_, _, store) = open(&config)?;
             actions::delete(
-                &store,
+                &*store,
                 &reference,
                 &Scope::default(),
                 &actor(),
@@ -220,7 +226,11 @@ pub fn quarantine(cmd: QuarantineCommand) -> anyhow::Result<()> {
             );
         }
         QuarantineCommand::RotateKey { config } => {
-            let (_, _, mut store) = open(&config)?;
+            let (c, relay, _) = open(&config)?;
+            if c.quarantine.backend != hallpass::quarantine::Backend::Sqlite {
+                bail!("rotate-key works on the SQLite store only so far");
+            }
+            let mut store = SqliteStore::open(&relay.data_dir)?;
             let n = store.rotate_key()?;
             store.audit(
                 &actor(),
@@ -283,7 +293,6 @@ pub fn user(cmd: UserCommand) -> anyhow::Result<()> {
             }
             let hash = auth::hash_password(&password).map_err(|e| anyhow!(e))?;
             let role = Role::parse(&role).expect("clap checked it");
-            let store: Arc<dyn QuarantineStore> = Arc::new(store);
             store.put_user(&User {
                 name: name.clone(),
                 password_hash: hash,

@@ -45,7 +45,7 @@ pub struct Config {
     #[serde(default)]
     pub review: crate::review::config::ReviewConfig,
     #[serde(default)]
-    pub quarantine: crate::review::config::QuarantineConfig,
+    pub quarantine: crate::quarantine::QuarantineConfig,
     /// The directory the config file lives in: relative paths resolve against it.
     #[serde(skip)]
     pub base_dir: PathBuf,

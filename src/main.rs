@@ -237,10 +237,8 @@ fn serve(path: &std::path::Path) -> Result<(), Failure> {
     let rt = tokio::runtime::Runtime::new().map_err(runtime)?;
     rt.block_on(async move {
         std::fs::create_dir_all(&relay.data_dir).map_err(runtime)?;
-        let store: Arc<dyn hallpass::quarantine::QuarantineStore> = Arc::new(
-            hallpass::quarantine::SqliteStore::open(&relay.data_dir)
-                .map_err(|e| runtime(std::io::Error::other(e)))?,
-        );
+        let store = hallpass::quarantine::open(&config.quarantine, &relay.data_dir)
+            .map_err(|e| runtime(std::io::Error::other(e)))?;
         let server = Arc::new(
             hallpass::smtp::Server::with_store(relay.clone(), scanner.clone(), store.clone())
                 .map_err(runtime)?,

@@ -1,11 +1,60 @@
-//! The quarantine store on a real SQLite file: claims, retention, scopes, queue filters,
-//! hostile ids, and two processes' worth of handles on one database.
+//! The quarantine store, the same tests on both backends: a real SQLite file, and a real
+//! PostgreSQL server when `HALLPASS_TEST_POSTGRES` names one (`.ci/run` starts Debian's
+//! `postgresql` and sets it; under CI it is required). Claims, retention, scopes, queue
+//! filters, hostile ids, and several handles (as several relays would have) on one store.
+
+use std::path::Path;
 
 use chrono::{Duration, Utc};
 use hallpass::quarantine::{
-    HeldItem, QuarantineStore, Query, Role, Scope, SqliteStore, Status, User,
+    HeldItem, PgStore, QuarantineStore, Query, Role, Scope, SqliteStore, Status, User,
 };
 use hallpass::scan::{Finding, FindingKind};
+
+/// Opens another handle on the same store (a new connection).
+type Opener = Box<dyn Fn() -> Box<dyn QuarantineStore> + Sync>;
+
+/// One opener per backend, each on a fresh, empty store under `dir`.
+fn backends(dir: &Path) -> Vec<(&'static str, Opener)> {
+    let d = dir.to_path_buf();
+    let mut out: Vec<(&'static str, Opener)> = vec![(
+        "sqlite",
+        Box::new(move || Box::new(SqliteStore::open(&d).unwrap()) as Box<dyn QuarantineStore>),
+    )];
+    match std::env::var("HALLPASS_TEST_POSTGRES") {
+        Ok(base) => {
+            // A schema of its own per test, so tests running at once never meet.
+            let schema = format!(
+                "t_{}_{}",
+                std::process::id(),
+                dir.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .to_lowercase()
+                    .replace(|c: char| !c.is_ascii_alphanumeric(), "")
+            );
+            let mut c = postgres::Client::connect(&base, postgres::NoTls)
+                .expect("HALLPASS_TEST_POSTGRES connects");
+            c.batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+            ))
+            .unwrap();
+            let url = format!("{base} options='-c search_path={schema}'");
+            let d = dir.join("pg");
+            out.push((
+                "postgres",
+                Box::new(move || {
+                    Box::new(PgStore::open(&url, &d).unwrap()) as Box<dyn QuarantineStore>
+                }),
+            ));
+        }
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("CI must run the PostgreSQL tests: set HALLPASS_TEST_POSTGRES")
+        }
+        Err(_) => eprintln!("HALLPASS_TEST_POSTGRES not set: PostgreSQL backend not tested here"),
+    }
+    out
+}
 
 fn item(reference: &str, school: &str, days_ago: i64, safeguarding: bool) -> HeldItem {
     HeldItem {
@@ -34,7 +83,14 @@ fn item(reference: &str, school: &str, days_ago: i64, safeguarding: bool) -> Hel
 #[test]
 fn exactly_one_of_two_concurrent_releases_wins() {
     let dir = tempfile::tempdir().unwrap();
-    let a = SqliteStore::open(dir.path()).unwrap();
+    for (name, open) in backends(dir.path()) {
+        eprintln!("backend {name}");
+        concurrent_releases(&open);
+    }
+}
+
+fn concurrent_releases(open: &Opener) {
+    let a = open();
     a.hold(
         &item("HP-RACE1", "bps", 0, false),
         b"Subject: x\r\n\r\nbody\r\n",
@@ -47,10 +103,9 @@ fn exactly_one_of_two_concurrent_releases_wins() {
         let wins: usize = std::thread::scope(|s| {
             let hs: Vec<_> = (0..4)
                 .map(|i| {
-                    let path = dir.path().to_path_buf();
                     let reference = reference.clone();
                     s.spawn(move || {
-                        let b = SqliteStore::open(&path).unwrap();
+                        let b = open();
                         b.claim(&reference, &format!("reviewer{i}")).unwrap() as usize
                     })
                 })
@@ -92,7 +147,13 @@ fn exactly_one_of_two_concurrent_releases_wins() {
 #[test]
 fn retention_expires_old_held_items_and_keeps_metadata() {
     let dir = tempfile::tempdir().unwrap();
-    let s = SqliteStore::open(dir.path()).unwrap();
+    for (name, open) in backends(dir.path()) {
+        eprintln!("backend {name}");
+        retention_expires_old_held_items_and_keeps_metadata_on(&*open());
+    }
+}
+
+fn retention_expires_old_held_items_and_keeps_metadata_on(s: &dyn QuarantineStore) {
     s.hold(&item("HP-OLD", "bps", 31, false), b"old").unwrap();
     s.hold(&item("HP-NEW", "bps", 2, false), b"new").unwrap();
     assert_eq!(s.purge(Utc::now(), 30).unwrap(), 1);
@@ -112,7 +173,13 @@ fn retention_expires_old_held_items_and_keeps_metadata() {
 #[test]
 fn scopes_filters_and_paging() {
     let dir = tempfile::tempdir().unwrap();
-    let s = SqliteStore::open(dir.path()).unwrap();
+    for (name, open) in backends(dir.path()) {
+        eprintln!("backend {name}");
+        scopes_filters_and_paging_on(&*open());
+    }
+}
+
+fn scopes_filters_and_paging_on(s: &dyn QuarantineStore) {
     for i in 0..30 {
         let school = if i % 3 == 0 { "bos" } else { "bps" };
         s.hold(&item(&format!("HP-Q{i:02}"), school, i, i % 5 == 0), b"m")
@@ -180,7 +247,13 @@ fn scopes_filters_and_paging() {
 #[test]
 fn hostile_references_never_reach_the_database() {
     let dir = tempfile::tempdir().unwrap();
-    let s = SqliteStore::open(dir.path()).unwrap();
+    for (name, open) in backends(dir.path()) {
+        eprintln!("backend {name}");
+        hostile_references_never_reach_the_database_on(&*open());
+    }
+}
+
+fn hostile_references_never_reach_the_database_on(s: &dyn QuarantineStore) {
     s.hold(&item("HP-REAL", "bps", 0, false), b"m").unwrap();
     for bad in [
         "HP-REAL' OR '1'='1",

@@ -10,6 +10,8 @@
 //! sharing one store, can never deliver the same item twice.
 
 pub mod crypto;
+pub mod pg;
+mod rows;
 pub mod sqlite;
 
 use chrono::{DateTime, Utc};
@@ -17,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::scan::Finding;
 
+pub use pg::PgStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -301,6 +304,59 @@ pub trait QuarantineStore: Send + Sync {
     /// The signed-in user and the session's CSRF token, if the session is live.
     fn session(&self, token_hash: &str, now: i64) -> Result<Option<(User, String)>>;
     fn delete_session(&self, token_hash: &str) -> Result<()>;
+}
+
+/// `[quarantine]`: which backend, and how long held items wait for review.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuarantineConfig {
+    /// "sqlite" (the embedded default: `quarantine.db` in the data directory) or "postgres".
+    #[serde(default)]
+    pub backend: Backend,
+    /// For "postgres": `host=… user=… password=… dbname=…` or a `postgresql://` URL.
+    #[serde(default)]
+    pub postgres_url: Option<String>,
+    /// Days a held item waits for review before it expires and its message is purged.
+    #[serde(default = "default_retention")]
+    pub retention_days: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    #[default]
+    Sqlite,
+    Postgres,
+}
+
+impl Default for QuarantineConfig {
+    fn default() -> Self {
+        QuarantineConfig {
+            backend: Backend::Sqlite,
+            postgres_url: None,
+            retention_days: default_retention(),
+        }
+    }
+}
+
+fn default_retention() -> u32 {
+    30
+}
+
+/// Opens the configured store; the key file is in `data_dir` for either backend.
+pub fn open(
+    config: &QuarantineConfig,
+    data_dir: &std::path::Path,
+) -> Result<std::sync::Arc<dyn QuarantineStore>> {
+    Ok(match config.backend {
+        Backend::Sqlite => std::sync::Arc::new(SqliteStore::open(data_dir)?),
+        Backend::Postgres => {
+            let url = config.postgres_url.as_deref().ok_or_else(|| {
+                StoreError::Invalid("[quarantine] backend = \"postgres\" needs postgres_url".into())
+            })?;
+            std::sync::Arc::new(PgStore::open(url, data_dir)?)
+        }
+    })
 }
 
 /// A reference id is "HP-" and letters/digits; anything else never reaches a query.

@@ -6,10 +6,11 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::crypto::Keyring;
+use super::rows::{self, from_ts, kinds_col, kinds_vec, like_escape, ts};
 use super::{
     AuditEntry, Event, HeldItem, Item, Page, QuarantineStore, Query, Result, Role, Scope, Sort,
     Stats, Status, StoreError, Summary, User,
@@ -75,50 +76,9 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 ";
 
-/// What is sealed in `items.meta`.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Meta {
-    recipients: Vec<String>,
-    held_recipients: Vec<String>,
-    subject: String,
-    findings: Vec<crate::scan::Finding>,
-    reasons: Vec<String>,
-}
-
 pub struct SqliteStore {
     conn: Mutex<Connection>,
     keys: Keyring,
-}
-
-fn ts(t: DateTime<Utc>) -> i64 {
-    t.timestamp()
-}
-
-fn from_ts(s: i64) -> DateTime<Utc> {
-    Utc.timestamp_opt(s, 0).single().unwrap_or_default()
-}
-
-fn kinds_col(kinds: &[String]) -> String {
-    format!(",{},", kinds.join(","))
-}
-
-fn kinds_vec(col: &str) -> Vec<String> {
-    col.split(',')
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect()
-}
-
-/// `%` and `_` in a LIKE pattern taken from a user are literal.
-fn like_escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            o.push('\\');
-        }
-        o.push(c);
-    }
-    o
 }
 
 impl SqliteStore {
@@ -143,22 +103,11 @@ impl SqliteStore {
     }
 
     fn seal_meta(&self, item: &HeldItem) -> Result<Vec<u8>> {
-        let meta = Meta {
-            recipients: item.recipients.clone(),
-            held_recipients: item.held_recipients.clone(),
-            subject: item.subject.clone(),
-            findings: item.findings.clone(),
-            reasons: item.reasons.clone(),
-        };
-        let json = serde_json::to_vec(&meta).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        Ok(self.keys.seal(&format!("{}/meta", item.reference), &json)?)
+        rows::seal_meta(&self.keys, item)
     }
 
-    fn open_meta(&self, reference: &str, key_id: &str, blob: &[u8]) -> Result<Meta> {
-        let json = self
-            .keys
-            .open_blob(key_id, &format!("{reference}/meta"), blob)?;
-        serde_json::from_slice(&json).map_err(|e| StoreError::Invalid(e.to_string()))
+    fn open_meta(&self, reference: &str, key_id: &str, blob: &[u8]) -> Result<rows::Meta> {
+        rows::open_meta(&self.keys, reference, key_id, blob)
     }
 
     /// Stores many held items in one transaction (a migration from another store, or a
@@ -175,8 +124,7 @@ impl SqliteStore {
             }
             sealed.push((
                 self.seal_meta(item)?,
-                self.keys
-                    .seal(&format!("{}/message", item.reference), message)?,
+                rows::seal_message(&self.keys, &item.reference, message)?,
             ));
         }
         let mut conn = self.conn();
@@ -334,9 +282,7 @@ impl QuarantineStore for SqliteStore {
             )));
         }
         let meta = self.seal_meta(item)?;
-        let body = self
-            .keys
-            .seal(&format!("{}/message", item.reference), message)?;
+        let body = rows::seal_message(&self.keys, &item.reference, message)?;
         let key_id = self.keys.current_id().to_string();
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -512,14 +458,7 @@ impl QuarantineStore for SqliteStore {
         let Some(r) = row else { return Ok(None) };
         let meta = self.open_meta(reference, &r.9, &r.10)?;
         let note = match (r.11, r.12) {
-            (Some(k), Some(b)) => Some(
-                String::from_utf8_lossy(&self.keys.open_blob(
-                    &k,
-                    &format!("{reference}/note"),
-                    &b,
-                )?)
-                .into_owned(),
-            ),
+            (Some(k), Some(b)) => Some(rows::open_note(&self.keys, reference, &k, &b)?),
             _ => None,
         };
         Ok(Some(Item {
@@ -559,11 +498,7 @@ impl QuarantineStore for SqliteStore {
             .optional()?;
         match row {
             None => Ok(None),
-            Some((k, b)) => Ok(Some(self.keys.open_blob(
-                &k,
-                &format!("{reference}/message"),
-                &b,
-            )?)),
+            Some((k, b)) => Ok(Some(rows::open_message(&self.keys, reference, &k, &b)?)),
         }
     }
 
@@ -595,7 +530,7 @@ impl QuarantineStore for SqliteStore {
         let note = match note.filter(|n| !n.trim().is_empty()) {
             Some(n) => Some((
                 self.keys.current_id().to_string(),
-                self.keys.seal(&format!("{reference}/note"), n.as_bytes())?,
+                rows::seal_note(&self.keys, reference, n)?,
             )),
             None => None,
         };
@@ -672,7 +607,7 @@ impl QuarantineStore for SqliteStore {
             [reference],
         )?;
         if let Some(n) = note.filter(|n| !n.trim().is_empty()) {
-            let sealed = self.keys.seal(&format!("{reference}/note"), n.as_bytes())?;
+            let sealed = rows::seal_note(&self.keys, reference, n)?;
             tx.execute(
                 "UPDATE items SET note_key = ?2, note = ?3 WHERE reference = ?1",
                 params![reference, self.keys.current_id(), sealed],
@@ -763,25 +698,17 @@ impl QuarantineStore for SqliteStore {
                 Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as usize))
             })?
             .collect::<std::result::Result<_, _>>()?;
-        let mut per_kind: std::collections::BTreeMap<String, usize> = Default::default();
-        let mut senders: std::collections::HashMap<String, usize> = Default::default();
+        let mut tally = rows::Tally::default();
         {
             let mut stmt = conn.prepare(&format!(
                 "SELECT kinds, sender FROM events{filter} AND action IN ('held', 'refused')"
             ))?;
             let mut rows = stmt.query(rusqlite::params_from_iter(args.iter()))?;
             while let Some(r) = rows.next()? {
-                for k in kinds_vec(&r.get::<_, String>(0)?) {
-                    *per_kind.entry(k).or_default() += 1;
-                }
-                *senders.entry(r.get(1)?).or_default() += 1;
+                tally.add(&r.get::<_, String>(0)?, r.get(1)?);
             }
         }
-        let mut per_kind: Vec<(String, usize)> = per_kind.into_iter().collect();
-        per_kind.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        let mut top_senders: Vec<(String, usize)> = senders.into_iter().collect();
-        top_senders.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        top_senders.truncate(10);
+        let (per_kind, top_senders) = tally.finish();
         let mut ofilter = String::from(" WHERE status = 'held'");
         let mut oargs = Vec::new();
         scope_sql(scope, &mut ofilter, &mut oargs);

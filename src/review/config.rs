@@ -1,5 +1,5 @@
-//! `[review]` and `[quarantine]`: where the data lead's review page listens, the address
-//! links in notices point at, how long a sign-in lasts, and how long held items are kept.
+//! `[review]`: where the data lead's review page listens, the address links in notices
+//! point at, and how long a sign-in lasts.
 
 use serde::Deserialize;
 
@@ -47,24 +47,4 @@ fn default_listen() -> String {
 }
 fn default_session_hours() -> u64 {
     8
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QuarantineConfig {
-    /// Days a held item waits for review before it expires and its message is purged.
-    #[serde(default = "default_retention")]
-    pub retention_days: u32,
-}
-
-impl Default for QuarantineConfig {
-    fn default() -> Self {
-        QuarantineConfig {
-            retention_days: default_retention(),
-        }
-    }
-}
-
-fn default_retention() -> u32 {
-    30
 }

@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
 use crate::deliver::Deliverer;
-use crate::quarantine::{QuarantineStore, SqliteStore};
+use crate::quarantine::QuarantineStore;
 use crate::scan::Scanner;
 use config::Relay;
 
@@ -36,7 +36,8 @@ pub struct Server {
 impl Server {
     pub fn new(relay: Relay, scanner: Arc<Scanner>) -> std::io::Result<Server> {
         std::fs::create_dir_all(&relay.data_dir)?;
-        let store = Arc::new(SqliteStore::open(&relay.data_dir).map_err(std::io::Error::other)?);
+        let store = crate::quarantine::open(&scanner.config.quarantine, &relay.data_dir)
+            .map_err(std::io::Error::other)?;
         Server::with_store(relay, scanner, store)
     }
 
