@@ -79,7 +79,7 @@ fn main() {
         .unwrap(),
         config: scanner.config.clone(),
         scanner: Some(scanner),
-        hostname: "bench".into(),
+        notifier: None,
         throttle: Default::default(),
     });
     let (_stop, rx) = tokio::sync::watch::channel(false);

@@ -182,7 +182,16 @@ pub fn quarantine(cmd: QuarantineCommand) -> anyhow::Result<()> {
             to,
             note,
         } => {
-            let (_, relay, store) = open(&config)?;
+            let (c, relay, store) = open(&config)?;
+            // The sender's release notice masks names in the subject: that needs the roster.
+            let dir = hallpass::directory::Directory::load(&c)?;
+            let scanner = Arc::new(hallpass::scan::Scanner::new(Arc::new(c), Arc::new(dir))?);
+            let notifier = hallpass::notify::Notifier::new(
+                scanner.config.clone(),
+                &relay.hostname,
+                &relay.data_dir,
+                Some(scanner.clone()),
+            )?;
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
@@ -191,6 +200,7 @@ pub fn quarantine(cmd: QuarantineCommand) -> anyhow::Result<()> {
                 actions::release(
                     &*store,
                     &d,
+                    Some(&notifier),
                     &reference,
                     &Scope::default(),
                     &actor(),
@@ -324,4 +334,37 @@ pub fn user(cmd: UserCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `hallpass digest`: builds today's digests; prints them, or sends them with `send`.
+pub fn digest(config: &Path, send: bool) -> anyhow::Result<()> {
+    let (c, relay, store) = open(config)?;
+    let c = Arc::new(c);
+    let notifier = hallpass::notify::Notifier::new(c, &relay.hostname, &relay.data_dir, None)?;
+    let notices = hallpass::notify::digest::digests(&notifier, &*store, chrono::Utc::now())?;
+    if notices.is_empty() {
+        eprintln!("nothing to report");
+        return Ok(());
+    }
+    if !send {
+        for n in &notices {
+            println!("==== {} to {}", n.kind, n.to);
+            println!("{}", String::from_utf8_lossy(&n.message));
+        }
+        return Ok(());
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let d = hallpass::deliver::Deliverer::new(&relay.next_hop)?;
+        for n in &notices {
+            d.deliver("", std::slice::from_ref(&n.to), &n.message)
+                .await
+                .map_err(|e| anyhow!("{} to {}: {e}", n.kind, n.to))?;
+            println!("sent {} to {}", n.kind, n.to);
+        }
+        store.audit(&actor(), "digest_sent", "-", &format!("{} notice(s)", notices.len()))?;
+        anyhow::Ok(())
+    })
 }

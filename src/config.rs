@@ -46,6 +46,8 @@ pub struct Config {
     pub review: crate::review::config::ReviewConfig,
     #[serde(default)]
     pub quarantine: crate::quarantine::QuarantineConfig,
+    #[serde(default)]
+    pub guidance: crate::notify::GuidanceConfig,
     /// The directory the config file lives in: relative paths resolve against it.
     #[serde(skip)]
     pub base_dir: PathBuf,

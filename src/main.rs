@@ -62,6 +62,14 @@ enum Command {
         #[command(subcommand)]
         command: admin::QuarantineCommand,
     },
+    /// The daily summary for each school's data lead (and the DSL's out-of-hours summary):
+    /// printed, or sent through the next hop with --send.
+    Digest {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        send: bool,
+    },
     /// Reviewers who may sign in to the review page.
     User {
         #[command(subcommand)]
@@ -133,6 +141,10 @@ fn main() -> ExitCode {
         Command::Quarantine { command } => {
             admin::quarantine(command).map_err(|e| Failure { code: 1, error: e })
         }
+        Command::Digest { config, send } => admin::digest(&config, send).map_err(|e| Failure {
+            code: 1,
+            error: e,
+        }),
         Command::User { command } => {
             admin::user(command).map_err(|e| Failure { code: 1, error: e })
         }
@@ -263,12 +275,13 @@ fn serve(path: &std::path::Path) -> Result<(), Failure> {
                 deliverer: hallpass::deliver::Deliverer::new(&relay.next_hop).map_err(runtime)?,
                 config: config.clone(),
                 scanner: Some(scanner.clone()),
-                hostname: relay.hostname.clone(),
+                notifier: server.notifier.clone(),
                 throttle: Default::default(),
             });
             tracing::info!(listen = %config.review.listen, url = %config.review.base_url(), "review page listening");
             review = Some(tokio::spawn(hallpass::review::serve(app, listener, rx.clone())));
         }
+        tokio::spawn(server.clone().digest_loop(rx.clone()));
         tokio::spawn(hallpass::review::retention_loop(
             store.clone(),
             config.quarantine.retention_days,

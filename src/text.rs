@@ -182,6 +182,28 @@ pub fn mask_name(name: &str) -> String {
     out
 }
 
+/// `text` with each span (byte ranges, sorted, not overlapping) masked: words as names
+/// ("O**** S****"), anything with digits as identifiers.
+pub fn mask_spans(text: &str, spans: &[(usize, usize)]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for &(s, e) in spans {
+        if s < at || e > text.len() || !text.is_char_boundary(s) || !text.is_char_boundary(e) {
+            continue;
+        }
+        out.push_str(&text[at..s]);
+        let span = &text[s..e];
+        if span.chars().any(|c| c.is_ascii_digit()) {
+            out.push_str(&mask_id(span));
+        } else {
+            out.push_str(&mask_name(span));
+        }
+        at = e;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
 /// Masks an identifier: keeps the first character and the length class only.
 pub fn mask_id(value: &str) -> String {
     let mut c = value.chars();

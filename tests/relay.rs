@@ -2,94 +2,12 @@
 //! raw TCP client for protocol edges (smuggling, LMTP replies, limits), a Maildir or a
 //! closed port as the next hop.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+mod common;
 
-use hallpass::config::Config;
-use hallpass::scan::Scanner;
-use hallpass::smtp::Server;
-use hallpass::smtp::config::{Listen, NextHop, Relay};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use common::*;
+use hallpass::smtp::config::NextHop;
+use lettre::AsyncTransport;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-
-fn scanner() -> Arc<Scanner> {
-    static S: OnceLock<Arc<Scanner>> = OnceLock::new();
-    S.get_or_init(|| Arc::new(Scanner::load(Path::new("samples/hallpass.toml")).unwrap()))
-        .clone()
-}
-
-struct Relayed {
-    addr: std::net::SocketAddr,
-    maildir: PathBuf,
-    data_dir: PathBuf,
-    _tmp: tempfile::TempDir,
-    stop: tokio::sync::watch::Sender<bool>,
-    serving: tokio::task::JoinHandle<()>,
-}
-
-async fn start(lmtp: bool, tweak: impl FnOnce(&mut Relay)) -> Relayed {
-    let tmp = tempfile::tempdir().unwrap();
-    let maildir = tmp.path().join("outbox");
-    let data_dir = tmp.path().join("var");
-    let mut relay = Config::load(Path::new("samples/hallpass.toml"))
-        .unwrap()
-        .relay
-        .resolve(Path::new("."))
-        .unwrap();
-    relay.listen = vec![Listen {
-        lmtp,
-        addr: "127.0.0.1:0".parse().unwrap(),
-    }];
-    relay.next_hop = NextHop::Maildir(maildir.clone());
-    relay.data_dir = data_dir.clone();
-    tweak(&mut relay);
-    let server = Arc::new(Server::new(relay, scanner()).unwrap());
-    let listeners = server.bind().await.unwrap();
-    let addr = listeners[0].0.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let serving = tokio::spawn(server.serve(listeners, rx));
-    Relayed {
-        addr,
-        maildir,
-        data_dir,
-        _tmp: tmp,
-        stop: tx,
-        serving,
-    }
-}
-
-fn client(addr: std::net::SocketAddr) -> AsyncSmtpTransport<Tokio1Executor> {
-    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(addr.ip().to_string())
-        .port(addr.port())
-        .build()
-}
-
-fn envelope(from: &str, to: &[&str]) -> lettre::address::Envelope {
-    lettre::address::Envelope::new(
-        Some(from.parse().unwrap()),
-        to.iter().map(|t| t.parse().unwrap()).collect(),
-    )
-    .unwrap()
-}
-
-fn files(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
-const STAFF: &str = "luke.rich0@beaulieupark.example.sch.uk";
-const COLLEAGUE: &str = "rosie.griffiths1@beaulieupark.example.sch.uk";
-const SUPPLIER: &str = "bookings@coach-hire.example.com";
-
-fn msg(body: &str) -> Vec<u8> {
-    format!("From: {STAFF}\r\nTo: someone\r\nSubject: trip\r\nDate: Wed, 25 Nov 2026 10:15:00 +0000\r\n\r\n{body}\r\n").into_bytes()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clean_mail_is_delivered_with_headers_and_body_unchanged() {
@@ -99,7 +17,7 @@ async fn clean_mail_is_delivered_with_headers_and_body_unchanged() {
         .send_raw(&envelope(STAFF, &[SUPPLIER]), &msg(body))
         .await
         .unwrap();
-    let got = files(&r.maildir.join("new"));
+    let got = mail(&r.maildir);
     assert_eq!(got.len(), 1);
     assert!(
         got[0].starts_with(&format!(
@@ -139,7 +57,7 @@ async fn leaking_mail_is_refused_with_guidance() {
         "{text}"
     );
     assert!(!text.contains("Leah") && !text.contains("Walker"));
-    assert!(files(&r.maildir.join("new")).is_empty());
+    assert!(mail(&r.maildir).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,7 +88,7 @@ async fn held_mail_is_stored_durably_before_the_250() {
         stored.ends_with(&raw[raw.len() - 200..])
             || stored.windows(200).any(|w| w == &raw[raw.len() - 200..])
     );
-    assert!(files(&r.maildir.join("new")).is_empty());
+    assert!(mail(&r.maildir).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,7 +101,7 @@ async fn mixed_recipients_colleague_gets_it_sender_gets_a_dsn() {
         )
         .await
         .unwrap();
-    let got = files(&r.maildir.join("new"));
+    let got = mail(&r.maildir);
     assert_eq!(got.len(), 2, "{got:?}");
     let copy = got
         .iter()
@@ -254,7 +172,7 @@ async fn smuggling_payloads_never_split_a_message() {
             "{ending:?}: {replies:?}"
         );
     }
-    assert!(files(&r.maildir.join("new")).is_empty());
+    assert!(mail(&r.maildir).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -380,7 +298,7 @@ async fn shutdown_finishes_the_transaction_in_progress_and_refuses_new_work() {
         .unwrap()
         .unwrap();
     assert!(line.starts_with("250 2.0.0"), "{line}");
-    assert_eq!(files(&r.maildir.join("new")).len(), 1);
+    assert_eq!(mail(&r.maildir).len(), 1);
     drop(wr);
     tokio::time::timeout(std::time::Duration::from_secs(30), r.serving)
         .await

@@ -92,7 +92,7 @@ fn site() -> Site {
         .unwrap(),
         config: scanner.config.clone(),
         scanner: Some(scanner),
-        hostname: "hallpass.test".into(),
+        notifier: None,
         throttle: Default::default(),
     });
     let (tx, rx) = tokio::sync::watch::channel(false);

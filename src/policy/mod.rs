@@ -5,6 +5,7 @@
 //! [`Report`] and the envelope. When several rules apply, the strictest action wins.
 
 pub mod classes;
+pub mod deliberate;
 
 use serde::{Deserialize, Serialize};
 

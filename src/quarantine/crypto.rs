@@ -151,6 +151,19 @@ impl Keyring {
             .map_err(|_| CryptoError::Open)
     }
 
+    /// A message authentication code of `data` under the current key (HMAC-SHA256, first
+    /// 128 bits, hex): for links that must not be guessable, such as "false alarm".
+    pub fn mac(&self, data: &[u8]) -> String {
+        use hmac::{KeyInit as _, Mac};
+        let (_, key) = self.raw.last().expect("non-empty keyring");
+        let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key length");
+        m.update(data);
+        m.finalize().into_bytes()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// Rotation, step 1: adds a fresh key that seals from now on (old keys still open).
     pub fn add_key(&mut self) -> Result<String, CryptoError> {
         let id = new_key_id()?;

@@ -290,6 +290,10 @@ pub trait QuarantineStore: Send + Sync {
     fn mark_false_positive(&self, reference: &str, actor: &str, note: Option<&str>)
     -> Result<bool>;
     fn audit(&self, actor: &str, action: &str, reference: &str, detail: &str) -> Result<()>;
+    /// The audit entries of one item, oldest first.
+    fn audit_of(&self, reference: &str) -> Result<Vec<AuditEntry>>;
+    /// Decision events since `since` within `scope`, oldest first.
+    fn events(&self, since: DateTime<Utc>, scope: &Scope) -> Result<Vec<Event>>;
     /// Newest first; `limit` 0 means all.
     fn audit_log(&self, limit: usize, offset: usize) -> Result<Vec<AuditEntry>>;
     /// Held items older than `retention_days` expire: the message is purged, the

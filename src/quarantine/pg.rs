@@ -296,6 +296,16 @@ fn insert_item(
     )
 }
 
+fn audit_row(r: &postgres::Row) -> AuditEntry {
+    AuditEntry {
+        at: from_ts(r.get(0)),
+        actor: r.get(1),
+        action: r.get(2),
+        reference: r.get(3),
+        detail: r.get(4),
+    }
+}
+
 fn user_of(r: &postgres::Row) -> User {
     User {
         name: r.get(0),
@@ -643,6 +653,42 @@ impl QuarantineStore for PgStore {
         self.with(move |c| audit_in(c, &a, &b, &r, &d))
     }
 
+    fn audit_of(&self, reference: &str) -> Result<Vec<AuditEntry>> {
+        let r = reference.to_string();
+        Ok(self
+            .with(move |c| {
+                c.query(
+                    "SELECT at, actor, action, reference, detail FROM audit WHERE reference = $1 ORDER BY id",
+                    &[&r],
+                )
+            })?
+            .iter()
+            .map(audit_row)
+            .collect())
+    }
+
+    fn events(&self, since: DateTime<Utc>, scope: &Scope) -> Result<Vec<Event>> {
+        let mut sql = Sql::new(
+            "SELECT at, school, sender, action, kinds, reference, safeguarding FROM events WHERE",
+        );
+        sql.push(" at >= ?", vec![Box::new(ts(since))]);
+        scope_sql(scope, &mut sql);
+        sql.push(" ORDER BY id", vec![]);
+        Ok(self
+            .with(move |c| c.query(&sql.text, &sql.params()))?
+            .iter()
+            .map(|r| Event {
+                at: from_ts(r.get(0)),
+                school: r.get(1),
+                sender: r.get(2),
+                action: r.get(3),
+                kinds: kinds_vec(r.get(4)),
+                reference: r.get(5),
+                safeguarding: r.get(6),
+            })
+            .collect())
+    }
+
     fn audit_log(&self, limit: usize, offset: usize) -> Result<Vec<AuditEntry>> {
         let limit: Option<i64> = (limit > 0).then_some(limit as i64);
         let offset = offset as i64;
@@ -652,16 +698,7 @@ impl QuarantineStore for PgStore {
                 &[&limit, &offset],
             )
         })?;
-        Ok(rows_
-            .iter()
-            .map(|r| AuditEntry {
-                at: from_ts(r.get(0)),
-                actor: r.get(1),
-                action: r.get(2),
-                reference: r.get(3),
-                detail: r.get(4),
-            })
-            .collect())
+        Ok(rows_.iter().map(audit_row).collect())
     }
 
     fn purge(&self, now: DateTime<Utc>, retention_days: u32) -> Result<usize> {

@@ -641,6 +641,42 @@ impl QuarantineStore for SqliteStore {
         Ok(())
     }
 
+    fn audit_of(&self, reference: &str) -> Result<Vec<AuditEntry>> {
+        let rows = self
+            .conn()
+            .prepare(
+                "SELECT at, actor, action, reference, detail FROM audit WHERE reference = ?1 ORDER BY id",
+            )?
+            .query_map([reference], audit_row)?
+            .collect::<std::result::Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    fn events(&self, since: DateTime<Utc>, scope: &Scope) -> Result<Vec<Event>> {
+        let mut sql = String::from(
+            "SELECT at, school, sender, action, kinds, reference, safeguarding FROM events WHERE at >= ?",
+        );
+        let mut args: Vec<rusqlite::types::Value> = vec![ts(since).into()];
+        scope_sql(scope, &mut sql, &mut args);
+        sql.push_str(" ORDER BY id");
+        let rows = self
+            .conn()
+            .prepare(&sql)?
+            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                Ok(Event {
+                    at: from_ts(r.get(0)?),
+                    school: r.get(1)?,
+                    sender: r.get(2)?,
+                    action: r.get(3)?,
+                    kinds: kinds_vec(&r.get::<_, String>(4)?),
+                    reference: r.get(5)?,
+                    safeguarding: r.get(6)?,
+                })
+            })?
+            .collect::<std::result::Result<_, _>>()?;
+        Ok(rows)
+    }
+
     fn audit_log(&self, limit: usize, offset: usize) -> Result<Vec<AuditEntry>> {
         let limit = if limit == 0 { -1 } else { limit as i64 };
         let rows = self
@@ -648,15 +684,7 @@ impl QuarantineStore for SqliteStore {
             .prepare(
                 "SELECT at, actor, action, reference, detail FROM audit ORDER BY id DESC LIMIT ?1 OFFSET ?2",
             )?
-            .query_map(params![limit, offset as i64], |r| {
-                Ok(AuditEntry {
-                    at: from_ts(r.get(0)?),
-                    actor: r.get(1)?,
-                    action: r.get(2)?,
-                    reference: r.get(3)?,
-                    detail: r.get(4)?,
-                })
-            })?
+            .query_map(params![limit, offset as i64], audit_row)?
             .collect::<std::result::Result<_, _>>()?;
         Ok(rows)
     }
@@ -787,6 +815,16 @@ impl QuarantineStore for SqliteStore {
             .execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
         Ok(())
     }
+}
+
+fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
+    Ok(AuditEntry {
+        at: from_ts(r.get(0)?),
+        actor: r.get(1)?,
+        action: r.get(2)?,
+        reference: r.get(3)?,
+        detail: r.get(4)?,
+    })
 }
 
 fn row_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {

@@ -5,6 +5,7 @@
 //! an audit entry; a release whose delivery fails goes back to "held".
 
 use crate::deliver::Deliverer;
+use crate::notify::Notifier;
 use crate::quarantine::{QuarantineStore, Scope, Status, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +39,7 @@ pub fn released_header(actor: &str, reference: &str, now: chrono::DateTime<chron
 pub async fn release(
     store: &dyn QuarantineStore,
     deliverer: &Deliverer,
+    notifier: Option<&Notifier>,
     reference: &str,
     scope: &Scope,
     actor: &str,
@@ -97,15 +99,22 @@ pub async fn release(
         note,
         &detail,
     )?;
+    if let Some(n) = notifier
+        && let Some(notice) = n.review_outcome(&item.held, false, actor, note, &rcpts)
+        && let Err(e) = deliverer.deliver("", std::slice::from_ref(&notice.to), &notice.message).await
+    {
+        tracing::warn!(reference, error = %e, "release notice not sent");
+    }
     Ok(rcpts)
 }
 
 /// Returns a held item to its sender: the message is not delivered, the sender gets a
-/// notice with the reviewer's note (from the null sender, so it can never loop).
+/// notice with the reviewer's note (from the null sender, so it can never loop). The
+/// notice goes first: if it cannot be sent, the item stays held.
 pub async fn return_to_sender(
     store: &dyn QuarantineStore,
     deliverer: &Deliverer,
-    hostname: &str,
+    notifier: Option<&Notifier>,
     reference: &str,
     scope: &Scope,
     actor: &str,
@@ -115,10 +124,11 @@ pub async fn return_to_sender(
     if item.status != Status::Held {
         return Err(ActionError::NotHeld(item.status));
     }
-    if !item.held.sender.is_empty() {
-        let notice = return_notice(hostname, &item.held, note);
+    if let Some(notice) = notifier.and_then(|n| {
+        n.review_outcome(&item.held, true, actor, note, &item.held.held_recipients)
+    }) {
         deliverer
-            .deliver("", std::slice::from_ref(&item.held.sender), &notice)
+            .deliver("", std::slice::from_ref(&notice.to), &notice.message)
             .await
             .map_err(|e| ActionError::Delivery(e.to_string()))?;
     }
@@ -167,51 +177,4 @@ pub fn false_positive(
     store.get(reference, scope)?.ok_or(ActionError::NotFound)?;
     store.mark_false_positive(reference, actor, note)?;
     Ok(())
-}
-
-fn return_notice(
-    hostname: &str,
-    item: &crate::quarantine::HeldItem,
-    note: Option<&str>,
-) -> Vec<u8> {
-    let subject: String = item.subject.chars().filter(|c| !c.is_control()).collect();
-    let mut body = format!(
-        "Your message \"{subject}\" (reference {}) was held because it appeared to contain pupil\r\n\
-         personal data, and the data protection lead has returned it to you. It was NOT sent to:\r\n",
-        item.reference
-    );
-    for r in &item.held_recipients {
-        body.push_str(&format!("  {r}\r\n"));
-    }
-    if let Some(n) = note.filter(|n| !n.trim().is_empty()) {
-        body.push_str("\r\nThe data protection lead's note:\r\n");
-        for line in n.lines() {
-            body.push_str(&format!("  {line}\r\n"));
-        }
-    }
-    body.push_str(
-        "\r\nIf the recipient needs this information, send it through the school's approved\r\n\
-         secure route, or ask the data protection lead how.\r\n",
-    );
-    let msg = lettre::Message::builder()
-        .from(
-            format!("Hallpass <postmaster@{hostname}>")
-                .parse()
-                .unwrap_or_else(|_| "postmaster@localhost".parse().expect("valid")),
-        )
-        .to(item
-            .sender
-            .parse()
-            .unwrap_or_else(|_| "postmaster@localhost".parse().expect("valid")))
-        .subject(format!("Returned by the data protection lead: {subject}"))
-        .header(lettre::message::header::ContentType::TEXT_PLAIN)
-        .body(body);
-    match msg {
-        Ok(m) => {
-            let mut out = b"Auto-Submitted: auto-replied\r\n".to_vec();
-            out.extend_from_slice(&m.formatted());
-            out
-        }
-        Err(_) => b"Auto-Submitted: auto-replied\r\nSubject: Returned by the data protection lead\r\n\r\nA message you sent was returned.\r\n".to_vec(),
-    }
 }

@@ -1,7 +1,7 @@
 //! The data lead's review page: an axum server on its own listener (`[review] listen`,
 //! started by `hallpass serve` beside the relay) over the same quarantine store. This
 //! module owns the application state, the router, the signed-in-reviewer extractor (every
-//! route but sign-in and the stylesheet needs a session), CSRF checks on forms, and the
+//! route but sign-in, the stylesheet and the signed "false alarm" link needs a session), CSRF checks on forms, and the
 //! security headers (a CSP that allows no script at all, so a held message's HTML or JS
 //! can never run). The pages themselves are in `pages`, their templates in `templates/`
 //! (compile-checked by askama), the charts in `charts`, the actions in `actions`.
@@ -34,7 +34,8 @@ pub struct App {
     pub config: Arc<Config>,
     /// For highlighting findings in a held message's text.
     pub scanner: Option<Arc<Scanner>>,
-    pub hostname: String,
+    /// Release and return notices to the sender (and "false alarm" links).
+    pub notifier: Option<Arc<crate::notify::Notifier>>,
     pub throttle: auth::Throttle,
 }
 
@@ -165,6 +166,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/bulk", post(pages::bulk))
         .route("/item/{reference}", get(pages::item))
         .route("/item/{reference}/{action}", post(pages::item_action))
+        .route(
+            "/false-alarm/{reference}/{token}",
+            get(pages::false_alarm_form).post(pages::false_alarm),
+        )
         .route("/audit", get(pages::audit))
         .route("/audit.csv", get(pages::audit_csv))
         .route("/static/app.css", get(stylesheet))

@@ -250,7 +250,7 @@ pub async fn signout(State(app): State<Arc<App>>, r: Reviewer, body: Bytes) -> R
 struct DashboardPage {
     chrome: Chrome,
     waiting: usize,
-    totals: (usize, usize, usize, usize),
+    totals: (usize, usize, usize, usize, usize),
     oldest: Option<(String, String)>,
     charts: Vec<(String, String)>,
     kinds_chart: String,
@@ -295,6 +295,7 @@ pub async fn dashboard(State(app): State<Arc<App>>, r: Reviewer) -> Response {
         ("refused", "Refused per day", "#b42318"),
         ("released", "Released per day", "#1e7b3a"),
         ("false_positive", "False positives per day", "#3b6ea5"),
+        ("false_alarm", "False alarms reported by senders per day", "#6b4fa0"),
     ];
     let empty = BTreeMap::new();
     let charts = series
@@ -319,6 +320,7 @@ pub async fn dashboard(State(app): State<Arc<App>>, r: Reviewer) -> Response {
             total("refused"),
             total("released"),
             total("false_positive"),
+            total("false_alarm"),
         ),
         oldest: stats.oldest_held.map(|(r, t)| (r, age(t))),
         charts,
@@ -517,6 +519,7 @@ pub async fn bulk(State(app): State<Arc<App>>, r: Reviewer, body: Bytes) -> Resp
             "release" => actions::release(
                 &*app.store,
                 &app.deliverer,
+                app.notifier.as_deref(),
                 reference,
                 &r.scope(),
                 &r.actor(),
@@ -566,6 +569,7 @@ struct ItemPage {
     reviewed: Option<String>,
     school: String,
     parts: Vec<Part>,
+    history: Vec<(String, AuditEntry)>,
 }
 
 /// The most text shown of one part.
@@ -715,8 +719,16 @@ pub async fn item(
         .find(|s| s.id == item.held.school)
         .map(|s| s.name.clone())
         .unwrap_or_else(|| item.held.school.clone());
+    let history = app
+        .store
+        .audit_of(&reference)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| (local(&app, e.at), e))
+        .collect();
     render(&ItemPage {
         chrome: chrome(&r, "queue"),
+        history,
         received: local(&app, item.held.received),
         reviewed: item.reviewed.map(|t| local(&app, t)),
         school,
@@ -793,6 +805,7 @@ pub async fn item_action(
             match actions::release(
                 &*app.store,
                 &app.deliverer,
+                app.notifier.as_deref(),
                 &reference,
                 &scope,
                 &actor,
@@ -813,7 +826,7 @@ pub async fn item_action(
         "return" => match actions::return_to_sender(
             &*app.store,
             &app.deliverer,
-            &app.hostname,
+            app.notifier.as_deref(),
             &reference,
             &scope,
             &actor,
@@ -984,4 +997,104 @@ pub async fn audit_csv(State(app): State<Arc<App>>, r: Reviewer) -> Response {
         body,
     )
         .into_response()
+}
+
+// ---- "this is a false alarm", from the link in a guidance notice (no sign-in: the link
+// carries a MAC of the reference) ----
+
+#[derive(Template)]
+#[template(path = "false_alarm.html", config = "src/review/askama.toml")]
+struct FalseAlarmPage {
+    chrome: Chrome,
+    reference: String,
+    token: String,
+    done: bool,
+}
+
+fn false_alarm_checked(app: &App, reference: &str, token: &str) -> Result<(), Response> {
+    let ok = valid_reference(reference)
+        && app
+            .notifier
+            .as_ref()
+            .is_some_and(|n| auth::same(token, &n.false_alarm_token(reference)));
+    if ok {
+        Ok(())
+    } else {
+        Err(problem(
+            StatusCode::NOT_FOUND,
+            "This link is not valid. Use the link in the notice you received, or write to the data protection lead.",
+        ))
+    }
+}
+
+pub async fn false_alarm_form(
+    State(app): State<Arc<App>>,
+    Path((reference, token)): Path<(String, String)>,
+) -> Response {
+    if let Err(e) = false_alarm_checked(&app, &reference, &token) {
+        return e;
+    }
+    render(&FalseAlarmPage {
+        chrome: no_chrome(),
+        reference,
+        token,
+        done: false,
+    })
+}
+
+pub async fn false_alarm(
+    State(app): State<Arc<App>>,
+    Path((reference, token)): Path<(String, String)>,
+) -> Response {
+    if let Err(e) = false_alarm_checked(&app, &reference, &token) {
+        return e;
+    }
+    let already = app
+        .store
+        .audit_of(&reference)
+        .map(|a| a.iter().any(|e| e.action == "false_alarm_reported"))
+        .unwrap_or(false);
+    if !already {
+        // The school and sender: from the held item, or from the relay's decision event.
+        let known = match app.store.get(&reference, &Default::default()) {
+            Ok(Some(i)) => Some((i.held.kinds(), i.held)).map(|(k, h)| (h.school, h.sender, k, h.safeguarding)),
+            _ => app
+                .store
+                .events(Utc::now() - chrono::Duration::days(60), &Default::default())
+                .ok()
+                .and_then(|ev| {
+                    ev.into_iter()
+                        .find(|e| e.reference == reference)
+                        .map(|e| (e.school, e.sender, e.kinds, e.safeguarding))
+                }),
+        };
+        let Some((school, sender, kinds, safeguarding)) = known else {
+            return problem(StatusCode::NOT_FOUND, "Hallpass has no record of this message.");
+        };
+        let event = crate::quarantine::Event {
+            at: Utc::now(),
+            school,
+            sender: sender.clone(),
+            action: "false_alarm".into(),
+            kinds,
+            reference: reference.clone(),
+            safeguarding,
+        };
+        if let Err(e) = app.store.record(&event).and_then(|_| {
+            app.store.audit(
+                &format!("sender {sender}"),
+                "false_alarm_reported",
+                &reference,
+                "the sender says this was a false alarm",
+            )
+        }) {
+            return problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
+        }
+    }
+    render(&FalseAlarmPage {
+        chrome: no_chrome(),
+        reference,
+        token,
+        done: true,
+    })
 }

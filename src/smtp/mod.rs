@@ -8,6 +8,7 @@
 //! refused (554 5.6.0) so a message can never be split on the next hop (SMTP smuggling).
 
 pub mod config;
+mod notices;
 pub mod outcome;
 mod session;
 
@@ -29,6 +30,8 @@ pub struct Server {
     pub scanner: Arc<Scanner>,
     pub deliverer: Deliverer,
     pub store: Arc<dyn QuarantineStore>,
+    /// Guidance, alerts and override notices (see `notify`).
+    pub notifier: Option<Arc<crate::notify::Notifier>>,
     connections: Arc<Semaphore>,
     per_client: Mutex<HashMap<IpAddr, usize>>,
 }
@@ -48,12 +51,22 @@ impl Server {
         store: Arc<dyn QuarantineStore>,
     ) -> std::io::Result<Server> {
         let deliverer = Deliverer::new(&relay.next_hop)?;
+        let notifier = Arc::new(
+            crate::notify::Notifier::new(
+                scanner.config.clone(),
+                &relay.hostname,
+                &relay.data_dir,
+                Some(scanner.clone()),
+            )
+                .map_err(std::io::Error::other)?,
+        );
         Ok(Server {
             connections: Arc::new(Semaphore::new(relay.max_connections)),
             per_client: Mutex::new(HashMap::new()),
             relay,
             scanner,
             deliverer,
+            notifier: Some(notifier),
             store,
         })
     }

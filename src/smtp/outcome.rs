@@ -45,7 +45,7 @@ pub fn added_headers(
     )
 }
 
-fn plain_kind(k: FindingKind) -> &'static str {
+pub fn plain_kind(k: FindingKind) -> &'static str {
     match k {
         FindingKind::PupilName => "a pupil's full name",
         FindingKind::Upn => "a UPN",

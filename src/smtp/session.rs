@@ -25,6 +25,8 @@ pub struct Session {
     from: Option<String>,
     rcpts: Vec<String>,
     stop: watch::Receiver<bool>,
+    /// What the notices of the last message need (sent once its reply is final).
+    pending: Option<super::notices::Pending>,
 }
 
 enum Next {
@@ -63,6 +65,7 @@ impl Session {
             from: None,
             rcpts: Vec::new(),
             stop,
+            pending: None,
         }
     }
 
@@ -271,6 +274,13 @@ impl Session {
                     self.deliver(message).await
                 };
                 self.reset();
+                // Notices only once the outcome is final: never for a 4xx, which the
+                // upstream MTA retries.
+                if let Some(p) = self.pending.take()
+                    && !reply.lines().any(|l| l.starts_with('4'))
+                {
+                    self.server.send_notices(p).await;
+                }
                 sock.write_all(reply.as_bytes()).await?;
                 return Ok(Some(rest));
             }
@@ -312,13 +322,28 @@ impl Session {
                 r
             }
         };
-        let decision = decide(
+        let mut decision = decide(
             &server.scanner.config,
             &server.scanner.classifier,
             &report,
             &envelope,
         );
         let findings = report.findings();
+        let deliberate = if decision.tempfail {
+            None
+        } else {
+            crate::policy::deliberate::apply(
+                &server.scanner.config,
+                &mut decision,
+                &findings,
+                &envelope.mail_from,
+                &msg,
+            )
+        };
+        let msg = match &deliberate {
+            Some(d) => Arc::new(d.message.clone()),
+            None => msg,
+        };
         let kinds: Vec<&str> = findings.iter().map(|f| f.kind.as_str()).collect();
         tracing::info!(reference = %reference, action = %decision.action, recipients = envelope.rcpt_to.len(), findings = ?kinds, "message");
         let received = format!(
@@ -341,6 +366,16 @@ impl Session {
             };
         }
         let p = plan(&decision);
+        self.pending = Some(super::notices::Pending::new(
+            &server,
+            &reference,
+            &envelope,
+            &msg,
+            &decision,
+            &p,
+            findings.clone(),
+            deliberate.map(|d| (d.reason, d.recipients)),
+        ));
         // Deliver the copy for recipients that may have it.
         let mut delivered: Result<(), DeliveryError> = Ok(());
         if !p.deliver.is_empty() {
@@ -396,7 +431,9 @@ impl Session {
             .await
             .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
         }
-        if !p.refuse.is_empty() || (p.hold.is_empty() && decision.action == Action::Tag) {
+        if !p.refuse.is_empty()
+            || (p.hold.is_empty() && matches!(decision.action, Action::Tag | Action::Notify))
+        {
             // For the dashboard; losing this row never loses mail, so errors are logged only.
             let event = Event {
                 at: chrono::Utc::now(),
