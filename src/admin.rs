@@ -364,7 +364,12 @@ pub fn digest(config: &Path, send: bool) -> anyhow::Result<()> {
                 .map_err(|e| anyhow!("{} to {}: {e}", n.kind, n.to))?;
             println!("sent {} to {}", n.kind, n.to);
         }
-        store.audit(&actor(), "digest_sent", "-", &format!("{} notice(s)", notices.len()))?;
+        store.audit(
+            &actor(),
+            "digest_sent",
+            "-",
+            &format!("{} notice(s)", notices.len()),
+        )?;
         anyhow::Ok(())
     })
 }

@@ -213,6 +213,21 @@ impl Config {
         if self.trust.bulk_threshold < 2 {
             return Err(self.invalid("[trust] bulk_threshold must be at least 2".into()));
         }
+        for id in self.guidance.school.keys() {
+            if !ids.contains(id) {
+                return Err(self.invalid(format!(
+                    "[guidance.school.{id}]: there is no [[school]] with id {id:?}"
+                )));
+            }
+        }
+        if !self.guidance.digest_time.trim().is_empty()
+            && chrono::NaiveTime::parse_from_str(self.guidance.digest_time.trim(), "%H:%M").is_err()
+        {
+            return Err(self.invalid(format!(
+                "[guidance] digest_time {:?} is not a time such as \"07:30\"",
+                self.guidance.digest_time
+            )));
+        }
         self.hours()?;
         let base = self.base_dir.clone();
         self.relay.resolve(&base).map_err(|m| self.invalid(m))?;

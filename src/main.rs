@@ -141,10 +141,9 @@ fn main() -> ExitCode {
         Command::Quarantine { command } => {
             admin::quarantine(command).map_err(|e| Failure { code: 1, error: e })
         }
-        Command::Digest { config, send } => admin::digest(&config, send).map_err(|e| Failure {
-            code: 1,
-            error: e,
-        }),
+        Command::Digest { config, send } => {
+            admin::digest(&config, send).map_err(|e| Failure { code: 1, error: e })
+        }
         Command::User { command } => {
             admin::user(command).map_err(|e| Failure { code: 1, error: e })
         }

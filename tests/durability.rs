@@ -135,6 +135,23 @@ async fn acknowledged_mail_survives_sigkill() {
     child.0.kill().unwrap();
     child.0.wait().unwrap();
     let new = tmp.path().join("var/outbox/new");
-    let delivered: Vec<_> = std::fs::read_dir(&new).unwrap().collect();
-    assert_eq!(delivered.len(), 1);
+    let delivered: Vec<String> = std::fs::read_dir(&new)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    // The clean message, and the guidance notice about the held one.
+    assert_eq!(
+        delivered
+            .iter()
+            .filter(|m| m.contains("The coach leaves at 8:30."))
+            .count(),
+        1
+    );
+    assert_eq!(
+        delivered
+            .iter()
+            .filter(|m| m.contains("X-Hallpass-Notice: guidance"))
+            .count(),
+        1
+    );
 }

@@ -138,11 +138,27 @@ fn review_page_in_chromium_sign_in_filter_open_release() {
     assert!(reference.starts_with("HP-"));
     // The released copy is at the next hop, once, saying who released it.
     let new = tmp.path().join("var/outbox/new");
-    let delivered: Vec<String> = std::fs::read_dir(&new)
+    let (notices, delivered): (Vec<String>, Vec<String>) = std::fs::read_dir(&new)
         .unwrap()
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-        .collect();
+        .partition(|m| m.contains("\r\nX-Hallpass-Notice: "));
     assert_eq!(delivered.len(), 1, "{delivered:?}");
+    // Two "held" notices to the sender, and one saying the class list was released.
+    assert_eq!(
+        notices
+            .iter()
+            .filter(|m| m.contains("X-Hallpass-Notice: guidance"))
+            .count(),
+        2
+    );
+    assert!(
+        notices
+            .iter()
+            .any(|m| m.contains("X-Hallpass-Notice: review")
+                && m.contains(&format!(
+                    "Released by the data protection lead ({reference})"
+                )))
+    );
     assert!(delivered[0].contains(&format!("X-Hallpass-Released-By: dpl (dpl); {reference};")));
     assert!(delivered[0].contains("Subject: Cohort list"));
     assert!(delivered[0].contains("Delivered-To: mash@essex.gov.uk"));

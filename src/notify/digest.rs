@@ -100,7 +100,10 @@ pub fn digests(
                 kind: "digest",
                 message: n.build(
                     &school.dpl,
-                    &format!("Hallpass daily summary: {waiting} waiting at {}", school.name),
+                    &format!(
+                        "Hallpass daily summary: {waiting} waiting at {}",
+                        school.name
+                    ),
                     text,
                     None,
                     "auto-generated",

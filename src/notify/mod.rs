@@ -190,10 +190,7 @@ pub fn is_automatic(envelope_sender: &str, raw: &[u8]) -> bool {
     let Some(msg) = mail_parser::MessageParser::new().parse_headers(raw) else {
         return false;
     };
-    let header = |name: &str| {
-        msg.header_raw(name)
-            .map(|v| v.trim().to_ascii_lowercase())
-    };
+    let header = |name: &str| msg.header_raw(name).map(|v| v.trim().to_ascii_lowercase());
     header("X-Hallpass-Notice").is_some()
         || header("Auto-Submitted").is_some_and(|v| !v.starts_with("no"))
         || header("Precedence").is_some_and(|v| matches!(v.as_str(), "bulk" | "junk" | "list"))
@@ -394,7 +391,14 @@ impl Notifier {
         Some(Notice {
             to: facts.sender.to_string(),
             kind: "guidance",
-            message: self.build(facts.sender, &subject, text, Some(html), "auto-replied", "guidance"),
+            message: self.build(
+                facts.sender,
+                &subject,
+                text,
+                Some(html),
+                "auto-replied",
+                "guidance",
+            ),
         })
     }
 
@@ -446,7 +450,14 @@ impl Notifier {
             what: crate::smtp::outcome::plain_kind(immediate[0]),
             school: &school.name,
             when: chrono::Utc::now()
-                .with_timezone(&self.config.trust.timezone.parse().unwrap_or(chrono_tz::Europe::London))
+                .with_timezone(
+                    &self
+                        .config
+                        .trust
+                        .timezone
+                        .parse()
+                        .unwrap_or(chrono_tz::Europe::London),
+                )
                 .format("%a %d %b %Y %H:%M")
                 .to_string(),
             sender: facts.sender,
@@ -469,7 +480,14 @@ impl Notifier {
             .map(|to| Notice {
                 to: to.clone(),
                 kind: "dsl-alert",
-                message: self.build(to, &subject, text.clone(), None, "auto-generated", "dsl-alert"),
+                message: self.build(
+                    to,
+                    &subject,
+                    text.clone(),
+                    None,
+                    "auto-generated",
+                    "dsl-alert",
+                ),
             })
             .collect()
     }
@@ -602,12 +620,15 @@ impl Notifier {
                     .body(text),
             ),
         };
-        let mut out = format!("Auto-Submitted: {auto}\r\nX-Hallpass-Notice: {kind}\r\n").into_bytes();
+        let mut out =
+            format!("Auto-Submitted: {auto}\r\nX-Hallpass-Notice: {kind}\r\n").into_bytes();
         match built {
             Ok(m) => out.extend_from_slice(&m.formatted()),
             Err(e) => {
                 tracing::warn!(error = %e, "notice could not be built");
-                out.extend_from_slice(b"Subject: Hallpass notice\r\n\r\nA notice could not be built.\r\n");
+                out.extend_from_slice(
+                    b"Subject: Hallpass notice\r\n\r\nA notice could not be built.\r\n",
+                );
             }
         }
         out
@@ -640,10 +661,22 @@ mod tests {
     fn automatic_messages_are_recognised() {
         let staff = "t@school.example";
         assert!(is_automatic("", b"Subject: x\r\n\r\nbody\r\n"));
-        assert!(is_automatic(staff, b"X-Hallpass-Notice: guidance\r\nSubject: x\r\n\r\nb\r\n"));
-        assert!(is_automatic(staff, b"Auto-Submitted: auto-replied\r\nSubject: x\r\n\r\nb\r\n"));
-        assert!(is_automatic(staff, b"Precedence: bulk\r\nSubject: x\r\n\r\nb\r\n"));
-        assert!(!is_automatic(staff, b"Auto-Submitted: no\r\nSubject: x\r\n\r\nb\r\n"));
+        assert!(is_automatic(
+            staff,
+            b"X-Hallpass-Notice: guidance\r\nSubject: x\r\n\r\nb\r\n"
+        ));
+        assert!(is_automatic(
+            staff,
+            b"Auto-Submitted: auto-replied\r\nSubject: x\r\n\r\nb\r\n"
+        ));
+        assert!(is_automatic(
+            staff,
+            b"Precedence: bulk\r\nSubject: x\r\n\r\nb\r\n"
+        ));
+        assert!(!is_automatic(
+            staff,
+            b"Auto-Submitted: no\r\nSubject: x\r\n\r\nb\r\n"
+        ));
         assert!(!is_automatic(staff, b"Subject: x\r\n\r\nb\r\n"));
     }
 }

@@ -132,7 +132,11 @@ pub fn apply(
         message.extend_from_slice(rest);
     }
     Some(Deliberate {
-        reason: reason.chars().filter(|c| !c.is_control()).take(200).collect(),
+        reason: reason
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect(),
         message,
         recipients: lifted,
     })
@@ -148,7 +152,13 @@ mod tests {
         let (f, t, reason) = find_tag(raw, "dlp-override").unwrap();
         assert_eq!(reason, "exam board asked");
         assert_eq!(&raw[f..t], b"[DLP-Override: exam board asked]");
-        assert!(find_tag(b"Subject: x\r\n\r\n[dlp-override: in body]\r\n", "dlp-override").is_none());
+        assert!(
+            find_tag(
+                b"Subject: x\r\n\r\n[dlp-override: in body]\r\n",
+                "dlp-override"
+            )
+            .is_none()
+        );
         // Folded subject.
         let raw = b"Subject: Results\r\n [dlp-override: asked]\r\nTo: x\r\n\r\nb";
         assert_eq!(find_tag(raw, "dlp-override").unwrap().2, "asked");

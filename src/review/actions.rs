@@ -101,7 +101,9 @@ pub async fn release(
     )?;
     if let Some(n) = notifier
         && let Some(notice) = n.review_outcome(&item.held, false, actor, note, &rcpts)
-        && let Err(e) = deliverer.deliver("", std::slice::from_ref(&notice.to), &notice.message).await
+        && let Err(e) = deliverer
+            .deliver("", std::slice::from_ref(&notice.to), &notice.message)
+            .await
     {
         tracing::warn!(reference, error = %e, "release notice not sent");
     }
@@ -124,9 +126,9 @@ pub async fn return_to_sender(
     if item.status != Status::Held {
         return Err(ActionError::NotHeld(item.status));
     }
-    if let Some(notice) = notifier.and_then(|n| {
-        n.review_outcome(&item.held, true, actor, note, &item.held.held_recipients)
-    }) {
+    if let Some(notice) = notifier
+        .and_then(|n| n.review_outcome(&item.held, true, actor, note, &item.held.held_recipients))
+    {
         deliverer
             .deliver("", std::slice::from_ref(&notice.to), &notice.message)
             .await

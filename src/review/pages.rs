@@ -295,7 +295,11 @@ pub async fn dashboard(State(app): State<Arc<App>>, r: Reviewer) -> Response {
         ("refused", "Refused per day", "#b42318"),
         ("released", "Released per day", "#1e7b3a"),
         ("false_positive", "False positives per day", "#3b6ea5"),
-        ("false_alarm", "False alarms reported by senders per day", "#6b4fa0"),
+        (
+            "false_alarm",
+            "False alarms reported by senders per day",
+            "#6b4fa0",
+        ),
     ];
     let empty = BTreeMap::new();
     let charts = series
@@ -1057,7 +1061,9 @@ pub async fn false_alarm(
     if !already {
         // The school and sender: from the held item, or from the relay's decision event.
         let known = match app.store.get(&reference, &Default::default()) {
-            Ok(Some(i)) => Some((i.held.kinds(), i.held)).map(|(k, h)| (h.school, h.sender, k, h.safeguarding)),
+            Ok(Some(i)) => {
+                Some((i.held.kinds(), i.held)).map(|(k, h)| (h.school, h.sender, k, h.safeguarding))
+            }
             _ => app
                 .store
                 .events(Utc::now() - chrono::Duration::days(60), &Default::default())
@@ -1069,7 +1075,10 @@ pub async fn false_alarm(
                 }),
         };
         let Some((school, sender, kinds, safeguarding)) = known else {
-            return problem(StatusCode::NOT_FOUND, "Hallpass has no record of this message.");
+            return problem(
+                StatusCode::NOT_FOUND,
+                "Hallpass has no record of this message.",
+            );
         };
         let event = crate::quarantine::Event {
             at: Utc::now(),

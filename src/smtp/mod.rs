@@ -58,7 +58,7 @@ impl Server {
                 &relay.data_dir,
                 Some(scanner.clone()),
             )
-                .map_err(std::io::Error::other)?,
+            .map_err(std::io::Error::other)?,
         );
         Ok(Server {
             connections: Arc::new(Semaphore::new(relay.max_connections)),

@@ -101,7 +101,11 @@ impl Server {
         }
         if !p.flags.is_empty() {
             let what = if p.held.is_empty() {
-                if p.refused.is_empty() { "delivered" } else { "refused" }
+                if p.refused.is_empty() {
+                    "delivered"
+                } else {
+                    "refused"
+                }
             } else {
                 "held"
             };
@@ -116,8 +120,11 @@ impl Server {
                 sender: p.sender.clone(),
                 action: "override".into(),
                 kinds: {
-                    let mut k: Vec<String> =
-                        p.findings.iter().map(|f| f.kind.as_str().to_string()).collect();
+                    let mut k: Vec<String> = p
+                        .findings
+                        .iter()
+                        .map(|f| f.kind.as_str().to_string())
+                        .collect();
                     k.sort();
                     k.dedup();
                     k
@@ -131,10 +138,14 @@ impl Server {
                 format!("deliberate send to {} recipient(s): {reason}", rcpts.len()),
             );
             let _ = tokio::task::spawn_blocking(move || {
-                if let Err(e) = store
-                    .record(&event)
-                    .and_then(|_| store.audit(&format!("sender {sender}"), "deliberate_send", &reference, &detail))
-                {
+                if let Err(e) = store.record(&event).and_then(|_| {
+                    store.audit(
+                        &format!("sender {sender}"),
+                        "deliberate_send",
+                        &reference,
+                        &detail,
+                    )
+                }) {
                     tracing::warn!(error = %e, "could not record a deliberate send");
                 }
             })
@@ -180,7 +191,10 @@ impl Server {
     }
 
     /// Sends the daily digests at `[guidance] digest_time` (trust time zone) until shutdown.
-    pub async fn digest_loop(self: std::sync::Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    pub async fn digest_loop(
+        self: std::sync::Arc<Self>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
         let config = self.scanner.config.clone();
         let Ok(at) = chrono::NaiveTime::parse_from_str(config.guidance.digest_time.trim(), "%H:%M")
         else {
@@ -189,7 +203,11 @@ impl Server {
             }
             return;
         };
-        let tz: chrono_tz::Tz = config.trust.timezone.parse().unwrap_or(chrono_tz::Europe::London);
+        let tz: chrono_tz::Tz = config
+            .trust
+            .timezone
+            .parse()
+            .unwrap_or(chrono_tz::Europe::London);
         loop {
             let now = chrono::Utc::now().with_timezone(&tz);
             let mut next = now.date_naive().and_time(at);
@@ -199,13 +217,19 @@ impl Server {
             let wait = next
                 .and_local_timezone(tz)
                 .earliest()
-                .map(|t| (t.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().unwrap_or_default())
+                .map(|t| {
+                    (t.with_timezone(&chrono::Utc) - chrono::Utc::now())
+                        .to_std()
+                        .unwrap_or_default()
+                })
                 .unwrap_or(std::time::Duration::from_secs(3600));
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.wait_for(|s| *s) => return,
             }
-            let Some(n) = self.notifier.clone() else { return };
+            let Some(n) = self.notifier.clone() else {
+                return;
+            };
             let store = self.store.clone();
             match tokio::task::spawn_blocking(move || {
                 crate::notify::digest::digests(&n, &*store, chrono::Utc::now())

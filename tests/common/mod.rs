@@ -91,19 +91,24 @@ pub fn msg(body: &str) -> Vec<u8> {
     format!("From: {STAFF}\r\nTo: someone\r\nSubject: trip\r\nDate: Wed, 25 Nov 2026 10:15:00 +0000\r\n\r\n{body}\r\n").into_bytes()
 }
 
+/// A notice Hallpass wrote itself (not a message it relayed, which has X-Hallpass-Result).
+fn is_own_notice(m: &str) -> bool {
+    let head = m.split("\r\n\r\n").next().unwrap_or("");
+    head.contains("\r\nX-Hallpass-Notice: ") && !head.contains("\r\nX-Hallpass-Result: ")
+}
 
-/// What reached the Maildir, Hallpass's notices left out.
+/// What reached the Maildir, Hallpass's own notices left out.
 pub fn mail(maildir: &Path) -> Vec<String> {
     files(&maildir.join("new"))
         .into_iter()
-        .filter(|m| !m.contains("\r\nX-Hallpass-Notice: "))
+        .filter(|m| !is_own_notice(m))
         .collect()
 }
 
-/// Hallpass's notices in the Maildir.
+/// Hallpass's own notices in the Maildir.
 pub fn notices(maildir: &Path) -> Vec<String> {
     files(&maildir.join("new"))
         .into_iter()
-        .filter(|m| m.contains("\r\nX-Hallpass-Notice: "))
+        .filter(|m| is_own_notice(m))
         .collect()
 }
