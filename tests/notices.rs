@@ -163,6 +163,41 @@ async fn held_message_notice_names_the_quarantine_item() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_digest_counts_what_waits() {
+    let r = start(false, |_| {}).await;
+    let raw = std::fs::read("samples/messages/class-list-csv-to-partner.eml").unwrap();
+    client(r.addr)
+        .send_raw(&envelope(STAFF, &["mash@essex.gov.uk"]), &raw)
+        .await
+        .unwrap();
+    let _ = client(r.addr)
+        .send_raw(&envelope(STAFF, &[SUPPLIER]), &msg("Leah Walker"))
+        .await;
+    let store = hallpass::quarantine::SqliteStore::open(&r.data_dir).unwrap();
+    let notifier = hallpass::notify::Notifier::new(
+        scanner().config.clone(),
+        "hallpass.test",
+        &r.data_dir,
+        None,
+    )
+    .unwrap();
+    let d = hallpass::notify::digest::digests(&notifier, &store, chrono::Utc::now()).unwrap();
+    assert_eq!(d.len(), 1, "only the school with something to report");
+    assert_eq!(d[0].to, "dpo@beaulieupark.example.sch.uk");
+    let text = text_of(&String::from_utf8(d[0].message.clone()).unwrap());
+    assert!(text.contains("Waiting for review: 1"), "{text}");
+    assert!(
+        text.contains("held: 1") && text.contains("refused: 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("bulk_pupil_data: 1") && text.contains("pupil_name: 2"),
+        "{text}"
+    );
+    assert!(!text.contains("Leah"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notice_sent_back_into_the_relay_makes_no_new_notice() {
     let r = start(false, |_| {}).await;
     let _ = client(r.addr)

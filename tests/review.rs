@@ -74,7 +74,7 @@ fn site() -> Site {
     }
     store
         .hold(
-            &held("HP-BPS1", "bps", false, "Report <b>Leah</b>"),
+            &held("HP-BPS1", "bps", false, "Report <b>Leah Walker</b>"),
             HOSTILE.as_bytes(),
         )
         .unwrap();
@@ -84,6 +84,13 @@ fn site() -> Site {
             b"Subject: Weekend plans\r\n\r\nsee you\r\n",
         )
         .unwrap();
+    let notifier = hallpass::notify::Notifier::new(
+        scanner.config.clone(),
+        "hallpass.test",
+        &tmp.path().join("var"),
+        Some(scanner.clone()),
+    )
+    .unwrap();
     let app = Arc::new(App {
         store: store.clone(),
         deliverer: hallpass::deliver::Deliverer::new(&hallpass::smtp::config::NextHop::Maildir(
@@ -92,7 +99,7 @@ fn site() -> Site {
         .unwrap(),
         config: scanner.config.clone(),
         scanner: Some(scanner),
-        notifier: None,
+        notifier: Some(Arc::new(notifier)),
         throttle: Default::default(),
     });
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -208,13 +215,21 @@ fn post(s: &Site, cookie: &str, path: &str, form: &[(&str, &str)]) -> (u16, Stri
     )
 }
 
-fn outbox(s: &Site) -> Vec<String> {
+fn maildir(s: &Site) -> Vec<String> {
     std::fs::read_dir(s.outbox.join("new"))
         .map(|d| {
             d.map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Released copies (Hallpass's notices to the sender left out).
+fn outbox(s: &Site) -> Vec<String> {
+    maildir(s)
+        .into_iter()
+        .filter(|m| !m.contains("\r\nX-Hallpass-Notice: "))
+        .collect()
 }
 
 #[test]
@@ -352,7 +367,7 @@ fn hostile_ids_and_content_are_inert() {
     assert!(!body.contains("<img"), "a remote image reached the page");
     // The subject is shown as text, escaped.
     assert!(
-        body.contains("Report &#60;b&#62;Leah&#60;/b&#62;"),
+        body.contains("Report &#60;b&#62;Leah Walker&#60;/b&#62;"),
         "{body}"
     );
     assert!(body.contains("<mark>Leah Walker</mark>"), "{body}");
@@ -385,6 +400,15 @@ fn release_is_delivered_once_and_audited() {
         out[0]
     );
     assert!(out[0].contains("Leah Walker did well"));
+    // The sender is told, with the subject's pupil name masked.
+    let told: Vec<String> = maildir(&s)
+        .into_iter()
+        .filter(|m| m.contains("\r\nX-Hallpass-Notice: review"))
+        .collect();
+    assert_eq!(told.len(), 1);
+    assert!(told[0].contains("Delivered-To: teacher@bps.example.sch.uk"));
+    assert!(told[0].contains("Report <b>L**** W****</b>"), "{}", told[0]);
+    assert!(!told[0].contains("Leah"), "{}", told[0]);
     // Again: refused, nothing more delivered.
     let (code, body) = post(
         &s,
@@ -439,4 +463,68 @@ fn failed_sign_ins_are_throttled() {
         last = res.status().as_u16();
     }
     assert_eq!(last, 429);
+}
+
+#[test]
+fn the_false_alarm_link_records_the_senders_view_once() {
+    let s = site();
+    let notifier = hallpass::notify::Notifier::new(
+        Arc::new(
+            hallpass::config::Config::load(std::path::Path::new("samples/hallpass.toml")).unwrap(),
+        ),
+        "hallpass.test",
+        &s._tmp.path().join("var"),
+        None,
+    )
+    .unwrap();
+    let url = notifier.false_alarm_url("HP-BPS1");
+    let path = url
+        .split_once("/false-alarm/")
+        .map(|(_, p)| format!("/false-alarm/{p}"))
+        .unwrap();
+    // No session needed, but the token must match the reference.
+    let (code, body) = get(&s, "", &path);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("Yes, this is a false alarm"));
+    let forged = path.replace("HP-BPS1", "HP-SAFE1");
+    assert_eq!(get(&s, "", &forged).0, 404);
+    assert_eq!(post(&s, "", &forged, &[]).0, 404);
+    assert_eq!(
+        get(
+            &s,
+            "",
+            "/false-alarm/HP-BPS1/00000000000000000000000000000000"
+        )
+        .0,
+        404
+    );
+    for _ in 0..2 {
+        let (code, body) = post(&s, "", &path, &[]);
+        assert_eq!(code, 200, "{body}");
+        assert!(body.contains("Thank you"));
+    }
+    let reports: Vec<_> = s
+        .store
+        .audit_of("HP-BPS1")
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "false_alarm_reported")
+        .collect();
+    assert_eq!(reports.len(), 1, "recorded once");
+    let stats = s.store.stats(Utc::now(), &Default::default()).unwrap();
+    assert!(
+        stats
+            .per_day
+            .iter()
+            .any(|(_, a, n)| a == "false_alarm" && *n == 1)
+    );
+    // The dashboard and the item's history show it.
+    let (cookie, _) = sign_in(&s, "trustdpl");
+    let (_, body) = get(&s, &cookie, "/");
+    assert!(
+        body.contains("<strong>1</strong> false alarms reported"),
+        "{body}"
+    );
+    let (_, body) = get(&s, &cookie, "/item/HP-BPS1");
+    assert!(body.contains("false_alarm_reported"));
 }
