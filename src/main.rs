@@ -274,7 +274,7 @@ fn serve(path: &std::path::Path) -> Result<(), Failure> {
                 deliverer: hallpass::deliver::Deliverer::new(&relay.next_hop).map_err(runtime)?,
                 config: config.clone(),
                 scanner: Some(scanner.clone()),
-                notifier: server.notifier.clone(),
+                notifier: server.notifier(),
                 throttle: Default::default(),
             });
             tracing::info!(listen = %config.review.listen, url = %config.review.base_url(), "review page listening");
@@ -286,12 +286,45 @@ fn serve(path: &std::path::Path) -> Result<(), Failure> {
             config.quarantine.retention_days,
             rx.clone(),
         ));
-        let serving = tokio::spawn(server.serve(listeners, rx));
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(runtime)?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {},
-            _ = term.recv() => {},
+        let serving = tokio::spawn(server.clone().serve(listeners, rx));
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).map_err(runtime)?;
+        let mut hup = signal(SignalKind::hangup()).map_err(runtime)?;
+        // systemd: ready once every listener is bound; the watchdog is fed from the runtime
+        // (a wedged runtime stops feeding it and systemd restarts the service).
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        if let Some(every) = sd_notify::watchdog_enabled() {
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every / 2);
+                loop {
+                    tick.tick().await;
+                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+                }
+            });
         }
+        let config_path = path.to_path_buf();
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = term.recv() => break,
+                _ = hup.recv() => {
+                    let mut states = vec![sd_notify::NotifyState::Reloading];
+                    if let Ok(t) = sd_notify::NotifyState::monotonic_usec_now() {
+                        states.push(t);
+                    }
+                    let _ = sd_notify::notify(&states);
+                    let s = server.clone();
+                    let p = config_path.clone();
+                    match tokio::task::spawn_blocking(move || s.reload(&p)).await {
+                        Ok(Ok(())) => tracing::info!(config = %config_path.display(), "reloaded: config, rosters, staff, patterns, templates"),
+                        Ok(Err(e)) => tracing::error!(error = %e, "reload failed; still running on the previous configuration"),
+                        Err(e) => tracing::error!(error = %e, "reload failed; still running on the previous configuration"),
+                    }
+                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+                }
+            }
+        }
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         tracing::info!("shutting down: no new connections; finishing transactions in progress");
         let _ = tx.send(true);
         let _ = tokio::time::timeout(std::time::Duration::from_secs(60), serving).await;

@@ -24,14 +24,22 @@ use crate::quarantine::QuarantineStore;
 use crate::scan::Scanner;
 use config::Relay;
 
+/// What a reload replaces: the config and directory (in the scanner) and the notice
+/// templates (in the notifier).
+#[derive(Clone)]
+pub struct Live {
+    pub scanner: Arc<Scanner>,
+    /// Guidance, alerts and override notices (see `notify`).
+    pub notifier: Option<Arc<crate::notify::Notifier>>,
+}
+
 /// Everything a session needs, shared by all connections.
 pub struct Server {
     pub relay: Relay,
-    pub scanner: Arc<Scanner>,
+    /// The scanner and the notifier, swapped whole on reload (SIGHUP).
+    live: std::sync::RwLock<Live>,
     pub deliverer: Deliverer,
     pub store: Arc<dyn QuarantineStore>,
-    /// Guidance, alerts and override notices (see `notify`).
-    pub notifier: Option<Arc<crate::notify::Notifier>>,
     connections: Arc<Semaphore>,
     per_client: Mutex<HashMap<IpAddr, usize>>,
 }
@@ -64,11 +72,52 @@ impl Server {
             connections: Arc::new(Semaphore::new(relay.max_connections)),
             per_client: Mutex::new(HashMap::new()),
             relay,
-            scanner,
+            live: std::sync::RwLock::new(Live {
+                scanner,
+                notifier: Some(notifier),
+            }),
             deliverer,
-            notifier: Some(notifier),
             store,
         })
+    }
+
+    /// The scanner in force now (a message keeps the one it started with).
+    pub fn scanner(&self) -> Arc<Scanner> {
+        self.live
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .scanner
+            .clone()
+    }
+
+    pub fn notifier(&self) -> Option<Arc<crate::notify::Notifier>> {
+        self.live
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .notifier
+            .clone()
+    }
+
+    /// Reloads the config file, the rosters, the staff files, the patterns and the notice
+    /// templates; swaps them in only when all loaded. Listeners, limits and the next hop
+    /// stay as they are (a restart changes those). On error the old state stays.
+    pub fn reload(&self, config_path: &std::path::Path) -> Result<(), String> {
+        let config = crate::config::Config::load(config_path).map_err(|e| e.to_string())?;
+        let dir = crate::directory::Directory::load(&config).map_err(|e| e.to_string())?;
+        let scanner =
+            Arc::new(Scanner::new(Arc::new(config), Arc::new(dir)).map_err(|e| e.to_string())?);
+        let notifier = crate::notify::Notifier::new(
+            scanner.config.clone(),
+            &self.relay.hostname,
+            &self.relay.data_dir,
+            Some(scanner.clone()),
+        )
+        .map_err(|e| e.to_string())?;
+        *self.live.write().unwrap_or_else(|p| p.into_inner()) = Live {
+            scanner,
+            notifier: Some(Arc::new(notifier)),
+        };
+        Ok(())
     }
 
     fn allowed(&self, ip: IpAddr) -> bool {

@@ -32,7 +32,7 @@ pub struct Pending {
 impl Pending {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        server: &Server,
+        scanner: &crate::scan::Scanner,
         reference: &str,
         envelope: &Envelope,
         raw: &[u8],
@@ -51,7 +51,7 @@ impl Pending {
         Pending {
             reference: reference.to_string(),
             sender: envelope.mail_from.clone(),
-            subject_masked: crate::text::mask_spans(&subject, &server.scanner.highlights(&subject)),
+            subject_masked: crate::text::mask_spans(&subject, &scanner.highlights(&subject)),
             findings,
             held: addrs(&plan.hold),
             refused: addrs(&plan.refuse),
@@ -63,8 +63,7 @@ impl Pending {
                 .collect(),
             flags: decision.dsl_alerts.clone(),
             recipients: envelope.rcpt_to.clone(),
-            school: server
-                .scanner
+            school: scanner
                 .config
                 .school_of(&envelope.mail_from)
                 .map(|s| s.id.clone())
@@ -78,7 +77,7 @@ impl Pending {
 impl Server {
     /// Builds and sends the notices of one message (bounded in time; failures logged).
     pub async fn send_notices(&self, p: Pending) {
-        let Some(n) = &self.notifier else { return };
+        let Some(n) = self.notifier() else { return };
         let facts = Facts {
             reference: &p.reference,
             sender: &p.sender,
@@ -88,7 +87,7 @@ impl Server {
         let mut notices: Vec<Notice> = Vec::new();
         if !p.automatic {
             let mut by_outcome = vec![(Outcome::Held, &p.held), (Outcome::Refused, &p.refused)];
-            if self.scanner.config.guidance.on_tag && p.deliberate.is_none() {
+            if n.config().guidance.on_tag && p.deliberate.is_none() {
                 by_outcome.push((Outcome::Tagged, &p.tagged));
             }
             for (o, rcpts) in by_outcome {
@@ -195,7 +194,7 @@ impl Server {
         self: std::sync::Arc<Self>,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
-        let config = self.scanner.config.clone();
+        let config = self.scanner().config.clone();
         let Ok(at) = chrono::NaiveTime::parse_from_str(config.guidance.digest_time.trim(), "%H:%M")
         else {
             if !config.guidance.digest_time.trim().is_empty() {
@@ -227,7 +226,7 @@ impl Server {
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.wait_for(|s| *s) => return,
             }
-            let Some(n) = self.notifier.clone() else {
+            let Some(n) = self.notifier() else {
                 return;
             };
             let store = self.store.clone();

@@ -305,11 +305,13 @@ impl Session {
             mail_from: self.from.clone().unwrap_or_default(),
             rcpt_to: self.rcpts.clone(),
         };
-        let scanner = server.scanner.clone();
+        let scanner = server.scanner();
         let msg = Arc::new(message);
         let (env2, msg2) = (envelope.clone(), msg.clone());
-        let scan =
-            tokio::task::spawn_blocking(move || scanner.scan(&msg2, &env2, chrono::Utc::now()));
+        let scan = tokio::task::spawn_blocking({
+            let scanner = scanner.clone();
+            move || scanner.scan(&msg2, &env2, chrono::Utc::now())
+        });
         let report = match tokio::time::timeout(server.relay.scan_timeout, scan).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) | Err(_) => {
@@ -322,18 +324,13 @@ impl Session {
                 r
             }
         };
-        let mut decision = decide(
-            &server.scanner.config,
-            &server.scanner.classifier,
-            &report,
-            &envelope,
-        );
+        let mut decision = decide(&scanner.config, &scanner.classifier, &report, &envelope);
         let findings = report.findings();
         let deliberate = if decision.tempfail {
             None
         } else {
             crate::policy::deliberate::apply(
-                &server.scanner.config,
+                &scanner.config,
                 &mut decision,
                 &findings,
                 &envelope.mail_from,
@@ -367,7 +364,7 @@ impl Session {
         }
         let p = plan(&decision);
         self.pending = Some(super::notices::Pending::new(
-            &server,
+            &scanner,
             &reference,
             &envelope,
             &msg,
@@ -394,15 +391,14 @@ impl Session {
                 .await;
         }
         // Hold the copy for recipients the data lead must see.
-        let school = server
-            .scanner
+        let school = scanner
             .config
             .school_of(&envelope.mail_from)
             .or_else(|| {
                 envelope
                     .rcpt_to
                     .iter()
-                    .find_map(|r| server.scanner.config.school_of(r))
+                    .find_map(|r| scanner.config.school_of(r))
             })
             .map(|s| s.id.clone())
             .unwrap_or_default();
