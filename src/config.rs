@@ -48,6 +48,8 @@ pub struct Config {
     pub quarantine: crate::quarantine::QuarantineConfig,
     #[serde(default)]
     pub guidance: crate::notify::GuidanceConfig,
+    #[serde(default)]
+    pub metrics: crate::metrics::MetricsConfig,
     /// The directory the config file lives in: relative paths resolve against it.
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -8,6 +8,7 @@ pub mod config;
 pub mod deliver;
 pub mod directory;
 pub mod identifiers;
+pub mod metrics;
 pub mod notify;
 pub mod policy;
 pub mod quarantine;

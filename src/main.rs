@@ -35,6 +35,9 @@ enum Command {
         /// The configuration file (TOML).
         #[arg(long)]
         config: PathBuf,
+        /// Log lines as text (default) or one JSON object per line. RUST_LOG sets the level.
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        log_format: String,
     },
     /// Scan one message and show what was found and each recipient's action.
     Scan {
@@ -137,7 +140,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::CheckConfig { config } => check_config(&config),
-        Command::Serve { config } => serve(&config),
+        Command::Serve { config, log_format } => serve(&config, log_format == "json"),
         Command::Quarantine { command } => {
             admin::quarantine(command).map_err(|e| Failure { code: 1, error: e })
         }
@@ -225,14 +228,19 @@ fn load(path: &std::path::Path) -> Result<(Config, Directory), Failure> {
     Ok((config, dir))
 }
 
-fn serve(path: &std::path::Path) -> Result<(), Failure> {
+fn serve(path: &std::path::Path, json: bool) -> Result<(), Failure> {
     use std::sync::Arc;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let log = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        log.json().init();
+    } else {
+        log.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
     let (config, dir) = load(path)?;
     let relay = config
         .relay
@@ -281,6 +289,26 @@ fn serve(path: &std::path::Path) -> Result<(), Failure> {
             review = Some(tokio::spawn(hallpass::review::serve(app, listener, rx.clone())));
         }
         tokio::spawn(server.clone().digest_loop(rx.clone()));
+        if !config.metrics.listen.is_empty() {
+            let listener = tokio::net::TcpListener::bind(&config.metrics.listen)
+                .await
+                .map_err(|e| {
+                    runtime(std::io::Error::new(
+                        e.kind(),
+                        format!("cannot listen on {} for metrics: {e}", config.metrics.listen),
+                    ))
+                })?;
+            tracing::info!(listen = %config.metrics.listen, "metrics, /healthz and /readyz listening");
+            let health = Arc::new(hallpass::metrics::Health { store: store.clone() });
+            let mut stop = rx.clone();
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, hallpass::metrics::router(health))
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await;
+            });
+        }
         tokio::spawn(hallpass::review::retention_loop(
             store.clone(),
             config.quarantine.retention_days,
@@ -316,9 +344,18 @@ fn serve(path: &std::path::Path) -> Result<(), Failure> {
                     let s = server.clone();
                     let p = config_path.clone();
                     match tokio::task::spawn_blocking(move || s.reload(&p)).await {
-                        Ok(Ok(())) => tracing::info!(config = %config_path.display(), "reloaded: config, rosters, staff, patterns, templates"),
-                        Ok(Err(e)) => tracing::error!(error = %e, "reload failed; still running on the previous configuration"),
-                        Err(e) => tracing::error!(error = %e, "reload failed; still running on the previous configuration"),
+                        Ok(Ok(())) => {
+                            hallpass::metrics::get().reload(true);
+                            tracing::info!(config = %config_path.display(), "reloaded: config, rosters, staff, patterns, templates");
+                        }
+                        Ok(Err(e)) => {
+                            hallpass::metrics::get().reload(false);
+                            tracing::error!(error = %e, "reload failed; still running on the previous configuration");
+                        }
+                        Err(e) => {
+                            hallpass::metrics::get().reload(false);
+                            tracing::error!(error = %e, "reload failed; still running on the previous configuration");
+                        }
                     }
                     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
                 }

@@ -31,7 +31,8 @@ fn start(dir: &Path) -> (Killed, u16) {
         .replace("roster = \"", &format!("roster = \"{}/", samples.display()))
         .replace("staff = \"", &format!("staff = \"{}/", samples.display()))
         .replace("127.0.0.1:10025", &format!("127.0.0.1:{port}"))
-        .replace("127.0.0.1:8025", &format!("127.0.0.1:{}", free_port()));
+        .replace("127.0.0.1:8025", &format!("127.0.0.1:{}", free_port()))
+        .replace("127.0.0.1:9325", &format!("127.0.0.1:{}", free_port()));
     let path = dir.join("hallpass.toml");
     std::fs::write(&path, config).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_hallpass"))

@@ -69,6 +69,7 @@ async fn reload_under_load_drops_nothing_and_takes_the_new_roster() {
     let roster = tmp.path().join("bps-pupils.csv");
     std::fs::copy(samples.join("bps-pupils.csv"), &roster).unwrap();
     let port = free_port();
+    let metrics_port = free_port();
     let config = std::fs::read_to_string(samples.join("hallpass.toml"))
         .unwrap()
         .replace(
@@ -81,7 +82,8 @@ async fn reload_under_load_drops_nothing_and_takes_the_new_roster() {
         )
         .replace("staff = \"", &format!("staff = \"{}/", samples.display()))
         .replace("127.0.0.1:10025", &format!("127.0.0.1:{port}"))
-        .replace("127.0.0.1:8025", &format!("127.0.0.1:{}", free_port()));
+        .replace("127.0.0.1:8025", &format!("127.0.0.1:{}", free_port()))
+        .replace("127.0.0.1:9325", &format!("127.0.0.1:{metrics_port}"));
     let path = tmp.path().join("hallpass.toml");
     std::fs::write(&path, config).unwrap();
     let log = tmp.path().join("serve.log");

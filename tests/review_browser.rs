@@ -67,7 +67,8 @@ fn review_page_in_chromium_sign_in_filter_open_release() {
         .replace("roster = \"", &format!("roster = \"{}/", samples.display()))
         .replace("staff = \"", &format!("staff = \"{}/", samples.display()))
         .replace("127.0.0.1:10025", &format!("127.0.0.1:{smtp}"))
-        .replace("127.0.0.1:8025", &format!("127.0.0.1:{web}"));
+        .replace("127.0.0.1:8025", &format!("127.0.0.1:{web}"))
+        .replace("127.0.0.1:9325", &format!("127.0.0.1:{}", free_port()));
     let path = tmp.path().join("hallpass.toml");
     std::fs::write(&path, config).unwrap();
     let bin = env!("CARGO_BIN_EXE_hallpass");

@@ -208,9 +208,13 @@ impl Server {
                 .await;
             return;
         }
+        let metrics = crate::metrics::get();
+        metrics.connections.inc();
+        metrics.connections_open.inc();
         let _ = session::Session::new(self.clone(), peer, lmtp, stop)
             .run(&mut sock)
             .await;
+        metrics.connections_open.dec();
         let mut m = self.per_client.lock().expect("per-client map");
         if let Some(n) = m.get_mut(&ip) {
             *n -= 1;

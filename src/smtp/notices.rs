@@ -159,6 +159,7 @@ impl Server {
             .await;
             match sent {
                 Ok(Ok(())) => {
+                    crate::metrics::get().notice(notice.kind);
                     tracing::info!(reference = %p.reference, kind = notice.kind, "notice sent")
                 }
                 Ok(Err(e)) => {
@@ -182,7 +183,10 @@ impl Server {
                 .deliver("", std::slice::from_ref(&n.to), &n.message)
                 .await
             {
-                Ok(()) => sent += 1,
+                Ok(()) => {
+                    crate::metrics::get().notice(n.kind);
+                    sent += 1
+                }
                 Err(e) => tracing::warn!(kind = n.kind, error = %e, "notice not sent"),
             }
         }

@@ -308,6 +308,7 @@ impl Session {
         let scanner = server.scanner();
         let msg = Arc::new(message);
         let (env2, msg2) = (envelope.clone(), msg.clone());
+        let scan_started = std::time::Instant::now();
         let scan = tokio::task::spawn_blocking({
             let scanner = scanner.clone();
             move || scanner.scan(&msg2, &env2, chrono::Utc::now())
@@ -324,6 +325,7 @@ impl Session {
                 r
             }
         };
+        let scan_time = scan_started.elapsed();
         let mut decision = decide(&scanner.config, &scanner.classifier, &report, &envelope);
         let findings = report.findings();
         let deliberate = if decision.tempfail {
@@ -342,7 +344,28 @@ impl Session {
             None => msg,
         };
         let kinds: Vec<&str> = findings.iter().map(|f| f.kind.as_str()).collect();
-        tracing::info!(reference = %reference, action = %decision.action, recipients = envelope.rcpt_to.len(), findings = ?kinds, "message");
+        // One line per message: no names, no content.
+        let classes: Vec<&str> = decision
+            .recipients
+            .iter()
+            .map(|r| r.class.as_str())
+            .collect();
+        let action = if decision.tempfail {
+            "tempfail"
+        } else {
+            decision.action.as_str()
+        };
+        tracing::info!(
+            reference = %reference,
+            sender = %envelope.mail_from,
+            recipients = envelope.rcpt_to.len(),
+            classes = ?classes,
+            action,
+            findings = ?kinds,
+            scan_ms = scan_time.as_millis() as u64,
+            "message"
+        );
+        crate::metrics::get().message(action, &kinds, scan_time);
         let received = format!(
             "Received: from {} ([{}])\r\n\tby {} (Hallpass) with {} id {};\r\n\t{}\r\n",
             self.helo.as_deref().unwrap_or("unknown"),
@@ -389,6 +412,9 @@ impl Session {
                 .deliverer
                 .deliver(&envelope.mail_from, &rcpts, &copy)
                 .await;
+            if delivered.is_err() {
+                crate::metrics::get().next_hop_errors.inc();
+            }
         }
         // Hold the copy for recipients the data lead must see.
         let school = scanner
