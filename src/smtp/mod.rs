@@ -8,6 +8,7 @@
 //! refused (554 5.6.0) so a message can never be split on the next hop (SMTP smuggling).
 
 pub mod config;
+mod hold;
 mod notices;
 pub mod outcome;
 mod session;

@@ -14,7 +14,6 @@ use super::Server;
 use super::outcome::{self, added_headers, guidance_lines, multiline, plan};
 use crate::deliver::DeliveryError;
 use crate::policy::{Action, decide};
-use crate::quarantine::{Event, HeldItem};
 use crate::scan::{Envelope, NotScanned, Report};
 
 pub struct Session {
@@ -416,66 +415,12 @@ impl Session {
                 crate::metrics::get().next_hop_errors.inc();
             }
         }
-        // Hold the copy for recipients the data lead must see.
-        let school = scanner
-            .config
-            .school_of(&envelope.mail_from)
-            .or_else(|| {
-                envelope
-                    .rcpt_to
-                    .iter()
-                    .find_map(|r| scanner.config.school_of(r))
-            })
-            .map(|s| s.id.clone())
-            .unwrap_or_default();
-        let kinds_owned: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
-        let mut held: std::io::Result<()> = Ok(());
-        if !p.hold.is_empty() {
-            let item = HeldItem {
-                reference: reference.clone(),
-                received: chrono::Utc::now(),
-                school: school.clone(),
-                sender: envelope.mail_from.clone(),
-                recipients: envelope.rcpt_to.clone(),
-                held_recipients: p.hold.iter().map(|r| r.address.clone()).collect(),
-                subject: subject_of(&msg),
-                findings: findings.clone(),
-                reasons: p.hold.iter().flat_map(|r| r.reasons.clone()).collect(),
-                safeguarding: !decision.dsl_alerts.is_empty(),
-            };
-            let mut copy =
-                added_headers(&received, Action::Quarantine, &findings, &reference).into_bytes();
-            copy.extend_from_slice(&msg);
-            let s = server.clone();
-            held = tokio::task::spawn_blocking(move || {
-                s.store.hold(&item, &copy).map_err(std::io::Error::other)
-            })
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
-        }
-        if !p.refuse.is_empty()
-            || (p.hold.is_empty() && matches!(decision.action, Action::Tag | Action::Notify))
-        {
-            // For the dashboard; losing this row never loses mail, so errors are logged only.
-            let event = Event {
-                at: chrono::Utc::now(),
-                school,
-                sender: envelope.mail_from.clone(),
-                action: if p.refuse.is_empty() {
-                    "tagged"
-                } else {
-                    "refused"
-                }
-                .into(),
-                kinds: kinds_owned,
-                reference: reference.clone(),
-                safeguarding: !decision.dsl_alerts.is_empty(),
-            };
-            let s = server.clone();
-            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.store.record(&event)).await {
-                tracing::warn!(reference = %reference, error = %e, "could not record the decision for the dashboard");
-            }
-        }
+        // Hold the copy for recipients the data lead must see; record the decision.
+        let held = server
+            .hold_and_record(
+                &scanner, &reference, &envelope, &msg, &received, &decision, &p, &findings,
+            )
+            .await;
         let refused: Vec<(crate::policy::RecipientDecision, Vec<String>)> = p
             .refuse
             .iter()
@@ -569,14 +514,6 @@ impl Session {
             }
         )
     }
-}
-
-/// The decoded Subject of a message ("" without one).
-fn subject_of(msg: &[u8]) -> String {
-    mail_parser::MessageParser::new()
-        .parse_headers(msg)
-        .and_then(|m| m.subject().map(str::to_string))
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
