@@ -50,6 +50,8 @@ pub struct Config {
     pub guidance: crate::notify::GuidanceConfig,
     #[serde(default)]
     pub metrics: crate::metrics::MetricsConfig,
+    #[serde(default)]
+    pub milter: crate::milter::MilterConfig,
     /// The directory the config file lives in: relative paths resolve against it.
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -9,6 +9,7 @@ pub mod deliver;
 pub mod directory;
 pub mod identifiers;
 pub mod metrics;
+pub mod milter;
 pub mod notify;
 pub mod policy;
 pub mod quarantine;

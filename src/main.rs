@@ -289,6 +289,23 @@ fn serve(path: &std::path::Path, json: bool) -> Result<(), Failure> {
             review = Some(tokio::spawn(hallpass::review::serve(app, listener, rx.clone())));
         }
         tokio::spawn(server.clone().digest_loop(rx.clone()));
+        if !config.milter.listen.is_empty() {
+            let listener = tokio::net::TcpListener::bind(&config.milter.listen)
+                .await
+                .map_err(|e| {
+                    runtime(std::io::Error::new(
+                        e.kind(),
+                        format!("cannot listen on {} for the milter: {e}", config.milter.listen),
+                    ))
+                })?;
+            tracing::info!(listen = %config.milter.listen, hold = ?config.milter.hold, "milter listening");
+            tokio::spawn(hallpass::milter::serve(
+                server.clone(),
+                config.milter.clone(),
+                listener,
+                rx.clone(),
+            ));
+        }
         if !config.metrics.listen.is_empty() {
             let listener = tokio::net::TcpListener::bind(&config.metrics.listen)
                 .await

@@ -9,7 +9,7 @@
 
 pub mod config;
 mod hold;
-mod notices;
+pub mod notices;
 pub mod outcome;
 mod session;
 

@@ -1,0 +1,309 @@
+//! Milter mode (`[milter] listen`, started by `hallpass serve`): Postfix or Sendmail hands
+//! each message to Hallpass over the milter protocol (indymilter); Hallpass collects the
+//! envelope, headers and body, runs the same scan and policy as the relay at end of
+//! message, and answers:
+//!
+//! - everything deliverable: accept, with `X-Hallpass-Result` added;
+//! - every recipient refused: reject with the same multi-line guidance (SMFIR_REPLYCODE);
+//! - some recipients refused or held, others not: those recipients are deleted from the
+//!   message (SMFIR_DELRCPT) and the rest accepted — a milter decides per message, so this
+//!   is how per-recipient decisions map; the sender gets the guidance notice for them;
+//! - held recipients: with `hold = "hallpass"` (default) a copy is stored in Hallpass's
+//!   quarantine first (durably, before the reply) and they are deleted from the message, or
+//!   the whole message is discarded when nobody else remains; with `hold = "mta"` the whole
+//!   message goes to the MTA's hold queue (SMFIR_QUARANTINE);
+//! - a scan that cannot finish under `fail_mode = "tempfail"`, or a failed store: 451.
+//!
+//! Deliberate-send overrides are not honoured in milter mode (the subject tag would have to
+//! be rewritten in the MTA's queue file).
+
+use std::ffi::CString;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use indymilter::{Actions, Callbacks, Context, ContextActions, EomContext, SetErrorReply, Status};
+use serde::Deserialize;
+
+use crate::policy::{Action, decide};
+use crate::scan::{Envelope, NotScanned, Report};
+use crate::smtp::Server;
+use crate::smtp::outcome::{added_headers, guidance_lines, plan, reference};
+
+/// `[milter]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MilterConfig {
+    /// "127.0.0.1:10029"; absent or "" for no milter listener.
+    #[serde(default)]
+    pub listen: String,
+    /// Where held mail goes: "hallpass" (the review page) or "mta" (the MTA's hold queue).
+    #[serde(default)]
+    pub hold: HoldIn,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum HoldIn {
+    #[default]
+    Hallpass,
+    Mta,
+}
+
+/// One message as the MTA hands it over.
+#[derive(Default)]
+pub struct Msg {
+    from: String,
+    rcpts: Vec<String>,
+    raw: Vec<u8>,
+    too_big: bool,
+}
+
+fn addr(arg: &CString) -> String {
+    arg.to_string_lossy()
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_string()
+}
+
+impl Msg {
+    fn push(&mut self, bytes: &[u8], limit: usize) {
+        if self.too_big || self.raw.len() + bytes.len() > limit {
+            self.too_big = true;
+            self.raw = Vec::new();
+        } else {
+            self.raw.extend_from_slice(bytes);
+        }
+    }
+}
+
+async fn eom(cx: &mut EomContext<Msg>, server: Arc<Server>, hold_in: HoldIn) -> Status {
+    let Some(m) = cx.data.take() else {
+        return Status::Continue;
+    };
+    if m.too_big {
+        let _ = cx
+            .reply
+            .set_error_reply("552", Some("5.3.4"), ["Message exceeds the size limit"]);
+        return Status::Reject;
+    }
+    let reference = reference();
+    let envelope = Envelope {
+        mail_from: m.from.clone(),
+        rcpt_to: m.rcpts.clone(),
+    };
+    let scanner = server.scanner();
+    let msg = Arc::new(m.raw);
+    let started = std::time::Instant::now();
+    let scan = tokio::task::spawn_blocking({
+        let (scanner, msg, env) = (scanner.clone(), msg.clone(), envelope.clone());
+        move || scanner.scan(&msg, &env, chrono::Utc::now())
+    });
+    let report = match tokio::time::timeout(server.relay.scan_timeout, scan).await {
+        Ok(Ok(r)) => r,
+        _ => {
+            let mut r = Report::default();
+            r.add_not_scanned(NotScanned {
+                location: "message".into(),
+                why: "the scan did not finish in time".into(),
+                incomplete: true,
+            });
+            r
+        }
+    };
+    let scan_time = started.elapsed();
+    let decision = decide(&scanner.config, &scanner.classifier, &report, &envelope);
+    let findings = report.findings();
+    let kinds: Vec<&str> = findings.iter().map(|f| f.kind.as_str()).collect();
+    let action = if decision.tempfail {
+        "tempfail"
+    } else {
+        decision.action.as_str()
+    };
+    tracing::info!(reference = %reference, sender = %envelope.mail_from, recipients = envelope.rcpt_to.len(), action, findings = ?kinds, scan_ms = scan_time.as_millis() as u64, "message (milter)");
+    crate::metrics::get().message(action, &kinds, scan_time);
+    if decision.tempfail {
+        let _ = cx.reply.set_error_reply(
+            "451",
+            Some("4.7.0"),
+            [format!(
+                "Hallpass could not fully scan this message; try again later ({reference})"
+            )],
+        );
+        return Status::Tempfail;
+    }
+    let p = plan(&decision);
+    let pending = crate::smtp::notices::Pending::new(
+        &scanner,
+        &reference,
+        &envelope,
+        &msg,
+        &decision,
+        &p,
+        findings.clone(),
+        None,
+    );
+    let received = format!(
+        "Received: by {} (Hallpass milter) id {reference};\r\n\t{}\r\n",
+        server.relay.hostname,
+        chrono::Utc::now().to_rfc2822()
+    );
+    // Every recipient refused: the MTA answers the client with the guidance.
+    if p.deliver.is_empty() && p.hold.is_empty() {
+        let _ = server
+            .hold_and_record(
+                &scanner, &reference, &envelope, &msg, &received, &decision, &p, &findings,
+            )
+            .await;
+        let lines = guidance_lines(p.refuse[0], &findings, &reference);
+        let _ = cx.reply.set_error_reply("550", Some("5.7.1"), lines);
+        server.send_notices(pending).await;
+        return Status::Reject;
+    }
+    if !p.hold.is_empty() && hold_in == HoldIn::Mta {
+        let reason = format!("Hallpass {reference}: held for the data protection lead");
+        if cx.actions.quarantine(reason).await.is_err() {
+            return Status::Tempfail;
+        }
+    } else if server
+        .hold_and_record(
+            &scanner, &reference, &envelope, &msg, &received, &decision, &p, &findings,
+        )
+        .await
+        .is_err()
+    {
+        let _ = cx.reply.set_error_reply(
+            "451",
+            Some("4.3.0"),
+            [format!(
+                "Hallpass could not store the message for review ({reference})"
+            )],
+        );
+        return Status::Tempfail;
+    }
+    let outgoing = p
+        .deliver
+        .iter()
+        .map(|r| r.action)
+        .max()
+        .unwrap_or(Action::Quarantine);
+    let header = added_headers("", outgoing, &findings, &reference);
+    let value = header
+        .trim_end()
+        .strip_prefix("X-Hallpass-Result: ")
+        .unwrap_or("")
+        .to_string();
+    let status = if p.deliver.is_empty() && hold_in == HoldIn::Hallpass {
+        // Nobody left to deliver to: the copy is in the quarantine.
+        Status::Discard
+    } else {
+        let gone: Vec<&str> = if hold_in == HoldIn::Hallpass {
+            p.hold
+                .iter()
+                .chain(&p.refuse)
+                .map(|r| r.address.as_str())
+                .collect()
+        } else {
+            p.refuse.iter().map(|r| r.address.as_str()).collect()
+        };
+        for r in gone {
+            if cx.actions.delete_recipient(format!("<{r}>")).await.is_err() {
+                return Status::Tempfail;
+            }
+        }
+        if cx
+            .actions
+            .add_header("X-Hallpass-Result", value)
+            .await
+            .is_err()
+        {
+            return Status::Tempfail;
+        }
+        Status::Accept
+    };
+    server.send_notices(pending).await;
+    status
+}
+
+fn callbacks(server: Arc<Server>, hold_in: HoldIn) -> Callbacks<Msg> {
+    let limit = server.relay.max_message_size;
+    Callbacks::new()
+        .on_mail(|cx: &mut Context<Msg>, args: Vec<CString>| {
+            Box::pin(async move {
+                cx.data = Some(Msg {
+                    from: args.first().map(addr).unwrap_or_default(),
+                    ..Msg::default()
+                });
+                Status::Continue
+            })
+        })
+        .on_rcpt(|cx: &mut Context<Msg>, args: Vec<CString>| {
+            Box::pin(async move {
+                if let (Some(m), Some(a)) = (cx.data.as_mut(), args.first()) {
+                    m.rcpts.push(addr(a));
+                }
+                Status::Continue
+            })
+        })
+        .on_header(
+            move |cx: &mut Context<Msg>, name: CString, value: CString| {
+                Box::pin(async move {
+                    if let Some(m) = cx.data.as_mut() {
+                        let v = value
+                            .to_string_lossy()
+                            .replace("\r\n", "\n")
+                            .replace('\n', "\r\n");
+                        let line = format!("{}: {}\r\n", name.to_string_lossy(), v.trim_start());
+                        m.push(line.as_bytes(), limit);
+                    }
+                    Status::Continue
+                })
+            },
+        )
+        .on_eoh(move |cx: &mut Context<Msg>| {
+            Box::pin(async move {
+                if let Some(m) = cx.data.as_mut() {
+                    m.push(b"\r\n", limit);
+                }
+                Status::Continue
+            })
+        })
+        .on_body(move |cx: &mut Context<Msg>, chunk: Bytes| {
+            Box::pin(async move {
+                if let Some(m) = cx.data.as_mut() {
+                    m.push(&chunk, limit);
+                }
+                Status::Continue
+            })
+        })
+        .on_eom(move |cx: &mut EomContext<Msg>| Box::pin(eom(cx, server.clone(), hold_in)))
+        .on_abort(|cx: &mut Context<Msg>| {
+            Box::pin(async move {
+                cx.data = None;
+                Status::Continue
+            })
+        })
+}
+
+/// Serves the milter protocol on `listener` until `shutdown` turns true.
+pub async fn serve(
+    server: Arc<Server>,
+    config: MilterConfig,
+    listener: tokio::net::TcpListener,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let milter_config = indymilter::Config {
+        max_connections: server.relay.max_connections,
+        actions: Actions::ADD_HEADER | Actions::DELETE_RCPT | Actions::QUARANTINE,
+        ..Default::default()
+    };
+    indymilter::run(
+        listener,
+        callbacks(server, config.hold),
+        milter_config,
+        async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        },
+    )
+    .await
+}
