@@ -3,6 +3,8 @@
 //! readers for what reached the Maildir (mail, and Hallpass's own notices apart).
 #![allow(dead_code)]
 
+pub mod postfix;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 

@@ -1,0 +1,210 @@
+//! A private Postfix for end-to-end tests (Debian's `postfix`, started from its own config
+//! directory on loopback ports, nothing chrooted) and a recording SMTP sink as its relay
+//! host; lettre as the client.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn wait_port(port: u16) {
+    for _ in 0..600 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("port {port} never listened");
+}
+
+/// A message the sink accepted: envelope recipients and data.
+#[derive(Clone, Debug)]
+pub struct Got {
+    pub rcpts: Vec<String>,
+    pub data: String,
+}
+
+/// The next hop: accepts everything and records it.
+pub async fn sink(listener: tokio::net::TcpListener, got: Arc<Mutex<Vec<Got>>>) {
+    loop {
+        let Ok((sock, _)) = listener.accept().await else {
+            return;
+        };
+        let got = got.clone();
+        tokio::spawn(async move {
+            let (r, mut w) = sock.into_split();
+            let mut lines = BufReader::new(r).lines();
+            let _ = w.write_all(b"220 sink ESMTP\r\n").await;
+            let mut rcpts = Vec::new();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let upper = line.to_ascii_uppercase();
+                let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                    b"250 sink\r\n"
+                } else if upper.starts_with("MAIL") {
+                    rcpts.clear();
+                    b"250 ok\r\n"
+                } else if upper.starts_with("RCPT") {
+                    rcpts.push(
+                        line[8..]
+                            .trim()
+                            .trim_start_matches('<')
+                            .trim_end_matches('>')
+                            .to_string(),
+                    );
+                    b"250 ok\r\n"
+                } else if upper.starts_with("DATA") {
+                    let _ = w.write_all(b"354 go\r\n").await;
+                    let mut data = String::new();
+                    while let Ok(Some(l)) = lines.next_line().await {
+                        if l == "." {
+                            break;
+                        }
+                        data.push_str(&l);
+                        data.push_str("\r\n");
+                    }
+                    got.lock().unwrap().push(Got {
+                        rcpts: rcpts.clone(),
+                        data,
+                    });
+                    b"250 queued\r\n"
+                } else if upper.starts_with("QUIT") {
+                    let _ = w.write_all(b"221 bye\r\n").await;
+                    return;
+                } else {
+                    b"250 ok\r\n"
+                };
+                let _ = w.write_all(reply).await;
+            }
+        });
+    }
+}
+
+pub struct Postfix {
+    conf: PathBuf,
+    child: Child,
+}
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        let _ = Command::new("postfix")
+            .arg("-c")
+            .arg(&self.conf)
+            .arg("stop")
+            .output();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a private Postfix from `dir` (smtpd on `smtpd`, relaying to `sink`) with the
+/// `main.cf` lines in `extra` added and the `master.cf` services in `services` appended.
+pub fn postfix(dir: &Path, smtpd: u16, sink: u16, extra: &str, services: &str) -> Postfix {
+    use std::os::unix::fs::PermissionsExt;
+    let conf = dir.join("conf");
+    let data = dir.join("data");
+    for d in [&conf, &data, &dir.join("queue")] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    // Postfix's daemons run as the postfix user: they must reach these directories.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let chown = Command::new("chown")
+        .arg("postfix")
+        .arg(&data)
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let main = format!(
+        "compatibility_level = 3.6
+queue_directory = {q}
+data_directory = {d}
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = postfix-test.localdomain
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+relayhost = [127.0.0.1]:{sink}
+smtpd_relay_restrictions = permit_mynetworks, reject
+smtp_tls_security_level = none
+smtpd_tls_security_level = none
+alias_maps =
+alias_database =
+maillog_file = /dev/stdout
+{extra}
+",
+        q = dir.join("queue").display(),
+        d = data.display(),
+    );
+    std::fs::write(conf.join("main.cf"), main).unwrap();
+    // Debian's master.cf with smtpd on our port and nothing chrooted.
+    let master: String = std::fs::read_to_string("/etc/postfix/master.cf")
+        .or_else(|_| std::fs::read_to_string("/usr/share/postfix/master.cf.dist"))
+        .expect("postfix is installed")
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if l.starts_with("smtp ") && f.get(1) == Some(&"inet") {
+                format!("127.0.0.1:{smtpd} inet n - n - - smtpd")
+            } else if !l.starts_with('#') && !l.starts_with(' ') && f.len() >= 8 {
+                let mut f: Vec<String> = f.iter().map(|s| s.to_string()).collect();
+                f[4] = "n".into();
+                f.join(" ")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(conf.join("master.cf"), master + "\n" + services).unwrap();
+    let child = Command::new("postfix")
+        .arg("-c")
+        .arg(&conf)
+        .arg("start-fg")
+        .stdout(std::fs::File::create(dir.join("postfix.log")).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("postfix (Debian package) is installed");
+    let p = Postfix { conf, child };
+    wait_port(smtpd);
+    p
+}
+
+pub async fn send(port: u16, from: &str, to: &[&str], raw: &[u8]) -> Result<(), String> {
+    let t = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(port)
+        .timeout(Some(Duration::from_secs(60)))
+        .build();
+    let env = lettre::address::Envelope::new(
+        Some(from.parse().unwrap()),
+        to.iter().map(|a| a.parse().unwrap()).collect(),
+    )
+    .unwrap();
+    t.send_raw(&env, raw)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Waits (up to 60 s) until the sink holds a message matching `pred`.
+pub async fn arrives(got: &Arc<Mutex<Vec<Got>>>, pred: impl Fn(&Got) -> bool) -> Got {
+    for _ in 0..600 {
+        if let Some(g) = got.lock().unwrap().iter().find(|g| pred(g)) {
+            return g.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never arrived; the sink has: {:#?}", got.lock().unwrap());
+}
