@@ -38,12 +38,42 @@ pub struct Got {
 
 /// The next hop: accepts everything and records it.
 pub async fn sink(listener: tokio::net::TcpListener, got: Arc<Mutex<Vec<Got>>>) {
+    chaos_sink(
+        listener,
+        got,
+        Arc::new(std::sync::atomic::AtomicU32::new(0)),
+    )
+    .await
+}
+
+/// A sink that, while `chaos` (0-100) is above zero, answers 451 to that percentage of
+/// transactions or drops the connection after the data (before its reply — so the sender
+/// retries what it already received: a duplicate, never a loss).
+pub async fn chaos_sink(
+    listener: tokio::net::TcpListener,
+    got: Arc<Mutex<Vec<Got>>>,
+    chaos: Arc<std::sync::atomic::AtomicU32>,
+) {
+    let seed = std::sync::atomic::AtomicU64::new(0x9E37_79B9_7F4A_7C15);
+    let seed = Arc::new(seed);
     loop {
         let Ok((sock, _)) = listener.accept().await else {
             return;
         };
         let got = got.clone();
+        let chaos = chaos.clone();
+        let seed = seed.clone();
         tokio::spawn(async move {
+            // xorshift, deterministic from one seed: no dependency.
+            let unlucky = || {
+                let c = chaos.load(std::sync::atomic::Ordering::Relaxed);
+                let mut x = seed.load(std::sync::atomic::Ordering::Relaxed);
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                seed.store(x, std::sync::atomic::Ordering::Relaxed);
+                c > 0 && ((x % 100) as u32) < c
+            };
             let (r, mut w) = sock.into_split();
             let mut lines = BufReader::new(r).lines();
             let _ = w.write_all(b"220 sink ESMTP\r\n").await;
@@ -54,7 +84,11 @@ pub async fn sink(listener: tokio::net::TcpListener, got: Arc<Mutex<Vec<Got>>>) 
                     b"250 sink\r\n"
                 } else if upper.starts_with("MAIL") {
                     rcpts.clear();
-                    b"250 ok\r\n"
+                    if unlucky() {
+                        b"451 4.3.0 sink busy, try later\r\n"
+                    } else {
+                        b"250 ok\r\n"
+                    }
                 } else if upper.starts_with("RCPT") {
                     rcpts.push(
                         line[8..]
@@ -78,6 +112,9 @@ pub async fn sink(listener: tokio::net::TcpListener, got: Arc<Mutex<Vec<Got>>>) 
                         rcpts: rcpts.clone(),
                         data,
                     });
+                    if unlucky() {
+                        return; // dropped before the reply
+                    }
                     b"250 queued\r\n"
                 } else if upper.starts_with("QUIT") {
                     let _ = w.write_all(b"221 bye\r\n").await;
