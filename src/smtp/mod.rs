@@ -159,6 +159,8 @@ impl Server {
                         _ = stop.changed() => break,
                         accepted = listener.accept() => {
                             let Ok((sock, peer)) = accepted else { continue };
+                            // Replies are small writes answered at once: no Nagle delay.
+                            let _ = sock.set_nodelay(true);
                             let server = server.clone();
                             let stop = stop.clone();
                             sessions.spawn(async move { server.connection(sock, peer, lmtp, stop).await });
