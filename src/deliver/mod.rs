@@ -1,5 +1,5 @@
 //! The next hop: hands a message copy on and says whether it was accepted, so the relay can
-//! answer 250 only after it was. SMTP through lettre (connections reused by its pool), or a
+//! answer 250 only after it was. SMTP through lettre's connection (reused from a small pool of our own, with TCP_NODELAY), or a
 //! local Maildir (the embedded default: write to tmp/, fsync, rename into new/, fsync the
 //! directory). It never decides anything about the content.
 
@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use lettre::address::Envelope as LEnvelope;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use std::sync::Mutex;
+
+use lettre::transport::smtp::client::AsyncSmtpConnection;
+use lettre::transport::smtp::extension::ClientId;
 
 use crate::smtp::config::NextHop;
 
@@ -31,8 +34,94 @@ impl std::fmt::Display for DeliveryError {
 }
 
 pub enum Deliverer {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(SmtpHop),
     Maildir(PathBuf),
+}
+
+/// An SMTP next hop with a small pool of open connections. lettre speaks the protocol;
+/// the TCP connection is ours so that it has TCP_NODELAY (lettre writes the data and the
+/// final "." separately, and with Nagle's algorithm that costs a delayed ACK — ~40 ms —
+/// per message).
+pub struct SmtpHop {
+    host: String,
+    port: u16,
+    hello: ClientId,
+    idle: Mutex<Vec<AsyncSmtpConnection>>,
+}
+
+/// Idle connections kept open to the next hop.
+const POOL: usize = 16;
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl SmtpHop {
+    async fn connect(&self) -> Result<AsyncSmtpConnection, DeliveryError> {
+        let transient = |e: String| DeliveryError::Transient(e);
+        let tcp = tokio::time::timeout(
+            TIMEOUT,
+            tokio::net::TcpStream::connect((self.host.as_str(), self.port)),
+        )
+        .await
+        .map_err(|_| transient(format!("connect to {}:{} timed out", self.host, self.port)))?
+        .map_err(|e| transient(format!("connect to {}:{}: {e}", self.host, self.port)))?;
+        let _ = tcp.set_nodelay(true);
+        tokio::time::timeout(
+            TIMEOUT,
+            AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello),
+        )
+        .await
+        .map_err(|_| transient("next hop greeting timed out".into()))?
+        .map_err(|e| transient(e.to_string()))
+    }
+
+    async fn send(&self, env: &LEnvelope, body: &[u8]) -> Result<(), DeliveryError> {
+        let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        if let Some(conn) = pooled.filter(|c| !c.has_broken()) {
+            match self.send_on(conn, env, body).await {
+                // The next hop may have closed an idle connection: once more on a new one.
+                Err(DeliveryError::Transient(_)) => {}
+                done => return done,
+            }
+        }
+        let conn = self.connect().await?;
+        self.send_on(conn, env, body).await
+    }
+
+    async fn send_on(
+        &self,
+        mut conn: AsyncSmtpConnection,
+        env: &LEnvelope,
+        body: &[u8],
+    ) -> Result<(), DeliveryError> {
+        match tokio::time::timeout(TIMEOUT, conn.send(env, body)).await {
+            Ok(Ok(_)) => {
+                let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+                if idle.len() < POOL {
+                    idle.push(conn);
+                }
+                Ok(())
+            }
+            Ok(Err(e)) if e.is_permanent() => {
+                // A 5xx ends the transaction, not the connection: RSET and keep it.
+                if !conn.has_broken()
+                    && conn
+                        .command(lettre::transport::smtp::commands::Rset)
+                        .await
+                        .is_ok()
+                {
+                    let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+                    if idle.len() < POOL {
+                        idle.push(conn);
+                    }
+                }
+                Err(DeliveryError::Permanent {
+                    code: e.status().map(u16::from).unwrap_or(554),
+                    text: e.to_string(),
+                })
+            }
+            Ok(Err(e)) => Err(DeliveryError::Transient(e.to_string())),
+            Err(_) => Err(DeliveryError::Transient("next hop timed out".into())),
+        }
+    }
 }
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -40,12 +129,12 @@ static SEQ: AtomicU64 = AtomicU64::new(0);
 impl Deliverer {
     pub fn new(hop: &NextHop) -> std::io::Result<Deliverer> {
         Ok(match hop {
-            NextHop::Smtp { host, port } => Deliverer::Smtp(
-                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.clone())
-                    .port(*port)
-                    .timeout(Some(std::time::Duration::from_secs(60)))
-                    .build(),
-            ),
+            NextHop::Smtp { host, port } => Deliverer::Smtp(SmtpHop {
+                host: host.clone(),
+                port: *port,
+                hello: ClientId::default(),
+                idle: Mutex::new(Vec::new()),
+            }),
             NextHop::Maildir(p) => {
                 for sub in ["tmp", "new", "cur"] {
                     std::fs::create_dir_all(p.join(sub))?;
@@ -87,14 +176,7 @@ impl Deliverer {
                 // lettre ends the data with CRLF "." CRLF itself: hand it the message without
                 // its final CRLF, so the next hop receives exactly what we received.
                 let body = message.strip_suffix(b"\r\n").unwrap_or(message);
-                match t.send_raw(&env, body).await {
-                    Ok(_) => Ok(()),
-                    Err(e) if e.is_permanent() => Err(DeliveryError::Permanent {
-                        code: e.status().map(|c| u16::from(c)).unwrap_or(554),
-                        text: e.to_string(),
-                    }),
-                    Err(e) => Err(DeliveryError::Transient(e.to_string())),
-                }
+                t.send(&env, body).await
             }
             Deliverer::Maildir(dir) => {
                 let dir = dir.clone();
