@@ -1,27 +1,14 @@
 //! The durability promise with the real binary: whatever the relay acknowledged with 250 is
 //! on disk, even when the process is killed with SIGKILL right after the reply.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use common::postfix::{Killed, free_port};
 
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn start(dir: &Path) -> (Killed, u16) {
     let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");

@@ -9,37 +9,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use common::postfix::*;
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(config: &Path, log: &Path) -> Killed {
-    Killed(
-        Command::new(env!("CARGO_BIN_EXE_hallpass"))
-            .args(["serve", "--config"])
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::File::options()
-                    .create(true)
-                    .append(true)
-                    .open(log)
-                    .unwrap(),
-            )
-            .spawn()
-            .unwrap(),
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postfix_content_filter_through_hallpass() {
@@ -53,42 +26,28 @@ async fn postfix_content_filter_through_hallpass() {
         .unwrap();
     tokio::spawn(sink(l, got.clone()));
 
-    let config = std::fs::read_to_string(samples.join("hallpass.toml"))
-        .unwrap()
-        .replace("roster = \"", &format!("roster = \"{}/", samples.display()))
-        .replace("staff = \"", &format!("staff = \"{}/", samples.display()))
-        .replace(
-            "listen = [\"127.0.0.1:10025\"]",
-            &format!("listen = [\"lmtp:127.0.0.1:{lmtp}\"]"),
-        )
-        .replace("listen = \"127.0.0.1:8025\"", "listen = \"\"")
-        .replace("listen = \"127.0.0.1:9325\"", "listen = \"\"")
-        .replace(
-            "next_hop = \"maildir:./var/outbox\"",
-            &format!("next_hop = \"smtp://127.0.0.1:{reinject}\""),
-        );
-    let hp = tmp.path().join("hallpass");
-    std::fs::create_dir_all(&hp).unwrap();
-    let config_path = hp.join("hallpass.toml");
-    std::fs::write(&config_path, config).unwrap();
+    let config_path = sample_config(
+        &tmp.path().join("hallpass"),
+        &[
+            (
+                "listen = [\"127.0.0.1:10025\"]",
+                format!("listen = [\"lmtp:127.0.0.1:{lmtp}\"]"),
+            ),
+            (
+                "next_hop = \"maildir:./var/outbox\"",
+                format!("next_hop = \"smtp://127.0.0.1:{reinject}\""),
+            ),
+        ],
+    );
     let log = tmp.path().join("hallpass.log");
-    let mut hallpass = serve(&config_path, &log);
+    let mut hallpass = Killed(serve(&config_path, &log));
     wait_port(lmtp);
-    let _postfix = postfix(
+    let _postfix = content_filter_postfix(
         &tmp.path().join("postfix"),
         smtpd,
         sink_port,
-        &format!(
-            "content_filter = lmtp:[127.0.0.1]:{lmtp}\n\
-             queue_run_delay = 1s\nminimal_backoff_time = 1s\nmaximal_backoff_time = 2s\n"
-        ),
-        &format!(
-            "127.0.0.1:{reinject} inet n - n - - smtpd\n  \
-             -o content_filter=\n  \
-             -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters\n  \
-             -o smtpd_relay_restrictions=permit_mynetworks,reject\n  \
-             -o mynetworks=127.0.0.0/8\n"
-        ),
+        lmtp,
+        reinject,
     );
 
     let staff = "luke.rich0@beaulieupark.example.sch.uk";
@@ -177,7 +136,7 @@ async fn postfix_content_filter_through_hallpass() {
             .iter()
             .any(|g| g.data.contains("The minibus leaves"))
     );
-    hallpass = serve(&config_path, &log);
+    hallpass = Killed(serve(&config_path, &log));
     wait_port(lmtp);
     let g = arrives(&got, |g| g.data.contains("The minibus leaves at 9:15.")).await;
     assert_eq!(g.rcpts, [supplier]);

@@ -2,27 +2,14 @@
 //! getting 250 and arriving while the relay reloads, a broken roster keeps the old state, and
 //! a pupil added to the roster by the "nightly export" is recognised after the reload.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+use common::postfix::{Killed, free_port};
+
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn hup(child: &Child) {
     let ok = Command::new("kill")

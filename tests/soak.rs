@@ -11,28 +11,12 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::postfix::*;
-
-fn serve(config: &Path, log: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_hallpass"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(
-            std::fs::File::options()
-                .create(true)
-                .append(true)
-                .open(log)
-                .unwrap(),
-        )
-        .spawn()
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_postfix_accepted_goes_missing_under_sigkill_and_a_flaky_sink() {
@@ -47,44 +31,29 @@ async fn nothing_postfix_accepted_goes_missing_under_sigkill_and_a_flaky_sink() 
         .unwrap();
     tokio::spawn(chaos_sink(l, got.clone(), chaos.clone()));
 
-    let config = std::fs::read_to_string(samples.join("hallpass.toml"))
-        .unwrap()
-        .replace("roster = \"", &format!("roster = \"{}/", samples.display()))
-        .replace("staff = \"", &format!("staff = \"{}/", samples.display()))
-        .replace(
-            "listen = [\"127.0.0.1:10025\"]",
-            &format!("listen = [\"lmtp:127.0.0.1:{lmtp}\"]"),
-        )
-        .replace("listen = \"127.0.0.1:8025\"", "listen = \"\"")
-        .replace("listen = \"127.0.0.1:9325\"", "listen = \"\"")
-        .replace("rate_limit_per_hour = 10", "rate_limit_per_hour = 0")
-        .replace(
-            "next_hop = \"maildir:./var/outbox\"",
-            &format!("next_hop = \"smtp://127.0.0.1:{reinject}\""),
-        );
-    let hp = tmp.path().join("hallpass");
-    std::fs::create_dir_all(&hp).unwrap();
-    let config_path = hp.join("hallpass.toml");
-    std::fs::write(&config_path, config).unwrap();
+    let config_path = sample_config(
+        &tmp.path().join("hallpass"),
+        &[
+            (
+                "listen = [\"127.0.0.1:10025\"]",
+                format!("listen = [\"lmtp:127.0.0.1:{lmtp}\"]"),
+            ),
+            (
+                "next_hop = \"maildir:./var/outbox\"",
+                format!("next_hop = \"smtp://127.0.0.1:{reinject}\""),
+            ),
+            ("rate_limit_per_hour = 10", "rate_limit_per_hour = 0".into()),
+        ],
+    );
     let log = tmp.path().join("hallpass.log");
     let mut hallpass = serve(&config_path, &log);
     wait_port(lmtp);
-    let _postfix = postfix(
+    let _postfix = content_filter_postfix(
         &tmp.path().join("postfix"),
         smtpd,
         sink_port,
-        &format!(
-            "content_filter = lmtp:[127.0.0.1]:{lmtp}\n\
-             queue_run_delay = 1s\nminimal_backoff_time = 1s\nmaximal_backoff_time = 2s\n\
-             lmtp_connect_timeout = 2s\nsmtp_connect_timeout = 2s\n"
-        ),
-        &format!(
-            "127.0.0.1:{reinject} inet n - n - - smtpd\n  \
-             -o content_filter=\n  \
-             -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters\n  \
-             -o smtpd_relay_restrictions=permit_mynetworks,reject\n  \
-             -o mynetworks=127.0.0.0/8\n"
-        ),
+        lmtp,
+        reinject,
     );
 
     // Load: smtp-source, 4 sessions, 1500 messages, each to a distinct recipient (-N).

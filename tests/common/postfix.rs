@@ -245,3 +245,78 @@ pub async fn arrives(got: &Arc<Mutex<Vec<Got>>>, pred: impl Fn(&Got) -> bool) ->
     }
     panic!("never arrived; the sink has: {:#?}", got.lock().unwrap());
 }
+
+/// The sample config rewritten for a test under `dir`: rosters from samples/, the review
+/// page and metrics off, each `(from, to)` replacement applied. Returns its path.
+pub fn sample_config(dir: &Path, replace: &[(&str, String)]) -> PathBuf {
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let mut config = std::fs::read_to_string(samples.join("hallpass.toml"))
+        .unwrap()
+        .replace("roster = \"", &format!("roster = \"{}/", samples.display()))
+        .replace("staff = \"", &format!("staff = \"{}/", samples.display()))
+        .replace("listen = \"127.0.0.1:8025\"", "listen = \"\"")
+        .replace("listen = \"127.0.0.1:9325\"", "listen = \"\"");
+    for (from, to) in replace {
+        config = config.replace(from, to);
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("hallpass.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `hallpass serve` with its stderr appended to `log`.
+pub fn serve(config: &Path, log: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_hallpass"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(
+            std::fs::File::options()
+                .create(true)
+                .append(true)
+                .open(log)
+                .unwrap(),
+        )
+        .spawn()
+        .unwrap()
+}
+
+/// Hallpass as Postfix's after-queue content filter (docs/postfix.md): Hallpass listens
+/// for LMTP on `lmtp` and hands mail to Postfix's reinjection smtpd on `reinject`; Postfix
+/// retries deferred mail every second or two.
+pub fn content_filter_postfix(
+    dir: &Path,
+    smtpd: u16,
+    sink: u16,
+    lmtp: u16,
+    reinject: u16,
+) -> Postfix {
+    postfix(
+        dir,
+        smtpd,
+        sink,
+        &format!(
+            "content_filter = lmtp:[127.0.0.1]:{lmtp}\n\
+             queue_run_delay = 1s\nminimal_backoff_time = 1s\nmaximal_backoff_time = 2s\n\
+             lmtp_connect_timeout = 2s\nsmtp_connect_timeout = 2s\n"
+        ),
+        &format!(
+            "127.0.0.1:{reinject} inet n - n - - smtpd\n  \
+             -o content_filter=\n  \
+             -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters\n  \
+             -o smtpd_relay_restrictions=permit_mynetworks,reject\n  \
+             -o mynetworks=127.0.0.0/8\n"
+        ),
+    )
+}
