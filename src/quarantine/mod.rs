@@ -296,9 +296,27 @@ pub trait QuarantineStore: Send + Sync {
     fn events(&self, since: DateTime<Utc>, scope: &Scope) -> Result<Vec<Event>>;
     /// Newest first; `limit` 0 means all.
     fn audit_log(&self, limit: usize, offset: usize) -> Result<Vec<AuditEntry>>;
+    /// References of the items held since before `cutoff`.
+    fn held_before(&self, cutoff: DateTime<Utc>) -> Result<Vec<String>>;
     /// Held items older than `retention_days` expire: the message is purged, the
     /// metadata and an audit entry stay. Returns how many.
-    fn purge(&self, now: DateTime<Utc>, retention_days: u32) -> Result<usize>;
+    fn purge(&self, now: DateTime<Utc>, retention_days: u32) -> Result<usize> {
+        let cutoff = now - chrono::Duration::days(i64::from(retention_days));
+        let mut n = 0;
+        for r in self.held_before(cutoff)? {
+            if self.finish(
+                &r,
+                &[Status::Held],
+                Status::Expired,
+                "retention",
+                None,
+                &format!("not reviewed within {retention_days} days; message purged"),
+            )? {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
     fn stats(&self, now: DateTime<Utc>, scope: &Scope) -> Result<Stats>;
 
     fn put_user(&self, user: &User) -> Result<()>;

@@ -701,9 +701,9 @@ impl QuarantineStore for PgStore {
         Ok(rows_.iter().map(audit_row).collect())
     }
 
-    fn purge(&self, now: DateTime<Utc>, retention_days: u32) -> Result<usize> {
-        let cutoff = ts(now) - i64::from(retention_days) * 86_400;
-        let refs: Vec<String> = self
+    fn held_before(&self, cutoff: DateTime<Utc>) -> Result<Vec<String>> {
+        let cutoff = ts(cutoff);
+        Ok(self
             .with(move |c| {
                 c.query(
                     "SELECT reference FROM items WHERE status = 'held' AND received < $1",
@@ -712,21 +712,7 @@ impl QuarantineStore for PgStore {
             })?
             .iter()
             .map(|r| r.get(0))
-            .collect();
-        let mut n = 0;
-        for r in refs {
-            if self.finish(
-                &r,
-                &[Status::Held],
-                Status::Expired,
-                "retention",
-                None,
-                &format!("not reviewed within {retention_days} days; message purged"),
-            )? {
-                n += 1;
-            }
-        }
-        Ok(n)
+            .collect())
     }
 
     fn stats(&self, now: DateTime<Utc>, scope: &Scope) -> Result<Stats> {

@@ -689,27 +689,13 @@ impl QuarantineStore for SqliteStore {
         Ok(rows)
     }
 
-    fn purge(&self, now: DateTime<Utc>, retention_days: u32) -> Result<usize> {
-        let cutoff = ts(now) - i64::from(retention_days) * 86_400;
-        let refs: Vec<String> = self
+    fn held_before(&self, cutoff: DateTime<Utc>) -> Result<Vec<String>> {
+        let cutoff = ts(cutoff);
+        Ok(self
             .conn()
             .prepare("SELECT reference FROM items WHERE status = 'held' AND received < ?1")?
             .query_map([cutoff], |r| r.get(0))?
-            .collect::<std::result::Result<_, _>>()?;
-        let mut n = 0;
-        for r in refs {
-            if self.finish(
-                &r,
-                &[Status::Held],
-                Status::Expired,
-                "retention",
-                None,
-                &format!("not reviewed within {retention_days} days; message purged"),
-            )? {
-                n += 1;
-            }
-        }
-        Ok(n)
+            .collect::<std::result::Result<_, _>>()?)
     }
 
     fn stats(&self, now: DateTime<Utc>, scope: &Scope) -> Result<Stats> {
