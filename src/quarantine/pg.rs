@@ -534,13 +534,7 @@ impl QuarantineStore for PgStore {
         note: Option<&str>,
         detail: &str,
     ) -> Result<bool> {
-        let note = match note.filter(|n| !n.trim().is_empty()) {
-            Some(n) => Some((
-                self.keys.current_id().to_string(),
-                rows::seal_note(&self.keys, reference, n)?,
-            )),
-            None => None,
-        };
+        let note = rows::sealed_note(&self.keys, reference, note)?;
         let (r, a, d) = (reference.to_string(), actor.to_string(), detail.to_string());
         let froms: Vec<String> = from.iter().map(|s| s.as_str().to_string()).collect();
         self.with(move |c| {
@@ -595,13 +589,7 @@ impl QuarantineStore for PgStore {
         actor: &str,
         note: Option<&str>,
     ) -> Result<bool> {
-        let note = match note.filter(|n| !n.trim().is_empty()) {
-            Some(n) => Some((
-                self.keys.current_id().to_string(),
-                rows::seal_note(&self.keys, reference, n)?,
-            )),
-            None => None,
-        };
+        let note = rows::sealed_note(&self.keys, reference, note)?;
         let (r, a) = (reference.to_string(), actor.to_string());
         self.with(move |c| {
             let mut tx = c.transaction()?;

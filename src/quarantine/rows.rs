@@ -44,8 +44,24 @@ pub fn open_message(keys: &Keyring, reference: &str, key_id: &str, blob: &[u8]) 
     Ok(keys.open_blob(key_id, &format!("{reference}/message"), blob)?)
 }
 
-pub fn seal_note(keys: &Keyring, reference: &str, note: &str) -> Result<Vec<u8>> {
+fn seal_note(keys: &Keyring, reference: &str, note: &str) -> Result<Vec<u8>> {
     Ok(keys.seal(&format!("{reference}/note"), note.as_bytes())?)
+}
+
+/// A reviewer's note sealed under the current key, with that key's id; `None` for a blank
+/// note (which leaves any earlier note as it is).
+pub fn sealed_note(
+    keys: &Keyring,
+    reference: &str,
+    note: Option<&str>,
+) -> Result<Option<(String, Vec<u8>)>> {
+    match note.filter(|n| !n.trim().is_empty()) {
+        Some(n) => Ok(Some((
+            keys.current_id().to_string(),
+            seal_note(keys, reference, n)?,
+        ))),
+        None => Ok(None),
+    }
 }
 
 pub fn open_note(keys: &Keyring, reference: &str, key_id: &str, blob: &[u8]) -> Result<String> {

@@ -527,13 +527,7 @@ impl QuarantineStore for SqliteStore {
         note: Option<&str>,
         detail: &str,
     ) -> Result<bool> {
-        let note = match note.filter(|n| !n.trim().is_empty()) {
-            Some(n) => Some((
-                self.keys.current_id().to_string(),
-                rows::seal_note(&self.keys, reference, n)?,
-            )),
-            None => None,
-        };
+        let note = rows::sealed_note(&self.keys, reference, note)?;
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let froms: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
@@ -606,11 +600,10 @@ impl QuarantineStore for SqliteStore {
             "UPDATE items SET false_positive = 1 WHERE reference = ?1",
             [reference],
         )?;
-        if let Some(n) = note.filter(|n| !n.trim().is_empty()) {
-            let sealed = rows::seal_note(&self.keys, reference, n)?;
+        if let Some((key_id, sealed)) = rows::sealed_note(&self.keys, reference, note)? {
             tx.execute(
                 "UPDATE items SET note_key = ?2, note = ?3 WHERE reference = ?1",
-                params![reference, self.keys.current_id(), sealed],
+                params![reference, key_id, sealed],
             )?;
         }
         insert_event(
