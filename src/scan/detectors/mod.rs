@@ -121,6 +121,51 @@ fn line_of(starts: &[usize], pos: usize) -> usize {
 
 const NEAR: usize = 60;
 
+/// "Is a pupil's name near this span?" in O(log n): within [`NEAR`] bytes in free text, in
+/// the same row in a table. (A linear search per date or number was quadratic on long texts
+/// holding many of both.)
+struct NearNames<'a> {
+    /// Name spans sorted by start (free text), or the sorted, distinct rows holding a name.
+    spans: Vec<(usize, usize)>,
+    longest: usize,
+    rows: Option<(&'a [usize], Vec<usize>)>,
+}
+
+impl<'a> NearNames<'a> {
+    fn new(mut spans: Vec<(usize, usize)>, line_starts: Option<&'a [usize]>) -> Self {
+        spans.sort_unstable();
+        let rows = line_starts.map(|ls| {
+            let mut rows: Vec<usize> = spans.iter().map(|s| line_of(ls, s.0)).collect();
+            rows.dedup();
+            (ls, rows)
+        });
+        let longest = spans.iter().map(|n| n.1 - n.0).max().unwrap_or(0);
+        NearNames {
+            spans,
+            longest,
+            rows,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    fn near(&self, b: (usize, usize)) -> bool {
+        if let Some((ls, rows)) = &self.rows {
+            return rows.binary_search(&line_of(ls, b.0)).is_ok();
+        }
+        // A span near b starts at most NEAR + the longest span before b.
+        let from = self
+            .spans
+            .partition_point(|n| n.0 + NEAR + self.longest < b.0);
+        self.spans[from..]
+            .iter()
+            .take_while(|n| n.0.saturating_sub(NEAR) <= b.1)
+            .any(|n| b.0.saturating_sub(NEAR) <= n.1)
+    }
+}
+
 impl Detectors {
     pub fn build(config: &Config, dir: &Directory) -> Detectors {
         Detectors {
@@ -152,13 +197,6 @@ impl Detectors {
             Vec::new()
         };
         let header = if table { text.lines().next() } else { None };
-        let near = |a: (usize, usize), b: (usize, usize)| -> bool {
-            if table {
-                line_of(&line_starts, a.0) == line_of(&line_starts, b.0)
-            } else {
-                a.0.saturating_sub(NEAR) <= b.1 && b.0.saturating_sub(NEAR) <= a.1
-            }
-        };
 
         // pupil_name
         let mut name_spans: Vec<(usize, usize)> = Vec::new();
@@ -184,6 +222,8 @@ impl Detectors {
                 }
             }
         }
+
+        let near_names = NearNames::new(name_spans, table.then_some(line_starts.as_slice()));
 
         // identifiers, admission numbers and dates all hold digits: look only around them
         let windows = digit_windows(text);
@@ -211,7 +251,7 @@ impl Detectors {
                 continue;
             }
             let labelled = self.adno_labelled(text, m.0) || header.is_some_and(|h| adno_label(h));
-            let by_name = name_spans.iter().any(|n| near(*n, m));
+            let by_name = near_names.near(m);
             if labelled || by_name {
                 let v = text[m.0..m.1].trim_start_matches('0').to_string();
                 report.add(
@@ -232,7 +272,7 @@ impl Detectors {
         // A date counts only near a name or a label: skip the date patterns when neither is
         // in this segment.
         let dates_matter = header_dob
-            || !name_spans.is_empty()
+            || !near_names.is_empty()
             || windows
                 .iter()
                 .any(|(a, b)| self.dates.is_label(&text[*a..*b]));
@@ -243,10 +283,7 @@ impl Detectors {
         };
         for d in dates {
             let span = (d.start, d.end);
-            if header_dob
-                || self.dates.labelled(text, d.start)
-                || name_spans.iter().any(|n| near(*n, span))
-            {
+            if header_dob || self.dates.labelled(text, d.start) || near_names.near(span) {
                 let v = d.date.format("%Y-%m-%d").to_string();
                 report.add(FindingKind::DateOfBirth, loc, EvidenceKey::Value(v), || {
                     "**/**/****".into()
@@ -540,4 +577,36 @@ fn adno_label(text: &str) -> bool {
     ]
     .iter()
     .any(|l| t.contains(l))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn near_names_in_free_text() {
+        // names at 100..112 and 5000..5600 (a long span: markup between the words)
+        let near = NearNames::new(vec![(5000, 5600), (100, 112)], None);
+        assert!(near.near((170, 180)), "58 bytes after the first name");
+        assert!(!near.near((180, 190)), "68 bytes after");
+        assert!(near.near((40, 45)), "55 bytes before");
+        assert!(!near.near((20, 30)), "70 bytes before");
+        assert!(near.near((5300, 5310)), "inside the long span");
+        assert!(near.near((5650, 5655)), "just after the long span");
+        assert!(!near.near((2000, 2010)));
+        assert!(!NearNames::new(Vec::new(), None).near((0, 1)));
+    }
+
+    #[test]
+    fn near_names_in_tables_means_same_row() {
+        let text = "Name\tDOB\nOlivia Smith\t01/02/2013\nNobody\t03/04/2013\n";
+        let starts: Vec<usize> = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        let near = NearNames::new(vec![(9, 21)], Some(&starts));
+        let d1 = text.find("01/02").unwrap();
+        let d2 = text.find("03/04").unwrap();
+        assert!(near.near((d1, d1 + 10)));
+        assert!(!near.near((d2, d2 + 10)));
+    }
 }
