@@ -60,6 +60,7 @@ pub struct Metrics {
     pub next_hop_errors: Counter,
     pub connections_open: Gauge,
     pub connections: Counter,
+    pub tls_sessions: Counter,
     pub notices: Family<KindLabel, Counter>,
     pub reloads: Family<ActionLabel, Counter>,
     pub quarantine_held: Gauge,
@@ -82,6 +83,7 @@ pub fn get() -> &'static Metrics {
             next_hop_errors: Counter::default(),
             connections_open: Gauge::default(),
             connections: Counter::default(),
+            tls_sessions: Counter::default(),
             notices: Family::default(),
             reloads: Family::default(),
             quarantine_held: Gauge::default(),
@@ -116,6 +118,11 @@ pub fn get() -> &'static Metrics {
             "hallpass_connections",
             "SMTP/LMTP connections accepted",
             m.connections.clone(),
+        );
+        registry.register(
+            "hallpass_tls_sessions",
+            "SMTP/LMTP connections that started TLS",
+            m.tls_sessions.clone(),
         );
         registry.register(
             "hallpass_notices",

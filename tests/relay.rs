@@ -224,10 +224,7 @@ async fn next_hop_down_is_a_451_and_nothing_is_acknowledged() {
         .local_addr()
         .unwrap();
     let r = start(false, |relay| {
-        relay.next_hop = NextHop::Smtp {
-            host: "127.0.0.1".into(),
-            port: closed.port(),
-        }
+        relay.next_hop = NextHop::smtp("127.0.0.1", closed.port())
     })
     .await;
     let err = client(r.addr)

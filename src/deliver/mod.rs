@@ -1,7 +1,8 @@
 //! The next hop: hands a message copy on and says whether it was accepted, so the relay can
-//! answer 250 only after it was. SMTP through lettre's connection (reused from a small pool of our own, with TCP_NODELAY), or a
-//! local Maildir (the embedded default: write to tmp/, fsync, rename into new/, fsync the
-//! directory). It never decides anything about the content.
+//! answer 250 only after it was. SMTP through lettre's connection (reused from a small pool of
+//! our own, with TCP_NODELAY; STARTTLS per `next_hop_tls`, or `smtps://` TLS from the first
+//! byte, both rustls), or a local Maildir (the embedded default: write to tmp/, fsync, rename
+//! into new/, fsync the directory). It never decides anything about the content.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,10 +11,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use lettre::address::Envelope as LEnvelope;
 use std::sync::Mutex;
 
-use lettre::transport::smtp::client::AsyncSmtpConnection;
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 
-use crate::smtp::config::NextHop;
+use crate::smtp::config::{HopTls, NextHop, TlsLevel};
 
 /// Why a copy was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +48,32 @@ pub struct SmtpHop {
     port: u16,
     hello: ClientId,
     idle: Mutex<Vec<AsyncSmtpConnection>>,
+    tls: HopTls,
+    /// Built once from `tls` (None when the level is "none").
+    params: Option<TlsParameters>,
+}
+
+/// lettre's TLS settings for a next hop: the system roots plus `next_hop_ca`; names and
+/// certificates checked only at level "verify" (Postfix's "may" and "encrypt" do not check).
+fn tls_parameters(tls: &HopTls) -> std::io::Result<Option<TlsParameters>> {
+    if tls.level == TlsLevel::None && !tls.implicit {
+        return Ok(None);
+    }
+    let mut b = TlsParameters::builder(tls.name.clone());
+    if let Some(ca) = &tls.ca {
+        let pem = std::fs::read(ca)?;
+        let cert = Certificate::from_pem(&pem).map_err(|e| {
+            std::io::Error::other(format!("[relay] next_hop_ca {}: {e}", ca.display()))
+        })?;
+        b = b.add_root_certificate(cert);
+    }
+    let check = tls.level == TlsLevel::Verify;
+    b = b
+        .dangerous_accept_invalid_certs(!check)
+        .dangerous_accept_invalid_hostnames(!check);
+    b.build_rustls()
+        .map(Some)
+        .map_err(|e| std::io::Error::other(format!("[relay] next hop TLS: {e}")))
 }
 
 /// Idle connections kept open to the next hop.
@@ -56,6 +83,22 @@ const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 impl SmtpHop {
     async fn connect(&self) -> Result<AsyncSmtpConnection, DeliveryError> {
         let transient = |e: String| DeliveryError::Transient(e);
+        if self.tls.implicit {
+            // smtps://: lettre opens the connection and starts TLS before the greeting.
+            return tokio::time::timeout(
+                TIMEOUT,
+                AsyncSmtpConnection::connect_tokio1(
+                    (self.host.as_str(), self.port),
+                    Some(TIMEOUT),
+                    &self.hello,
+                    self.params.clone(),
+                    None,
+                ),
+            )
+            .await
+            .map_err(|_| transient(format!("smtps to {}:{} timed out", self.host, self.port)))?
+            .map_err(|e| transient(format!("smtps to {}:{}: {e}", self.host, self.port)));
+        }
         let tcp = tokio::time::timeout(
             TIMEOUT,
             tokio::net::TcpStream::connect((self.host.as_str(), self.port)),
@@ -64,13 +107,38 @@ impl SmtpHop {
         .map_err(|_| transient(format!("connect to {}:{} timed out", self.host, self.port)))?
         .map_err(|e| transient(format!("connect to {}:{}: {e}", self.host, self.port)))?;
         let _ = tcp.set_nodelay(true);
-        tokio::time::timeout(
+        let mut conn = tokio::time::timeout(
             TIMEOUT,
             AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello),
         )
         .await
         .map_err(|_| transient("next hop greeting timed out".into()))?
-        .map_err(|e| transient(e.to_string()))
+        .map_err(|e| transient(e.to_string()))?;
+        let Some(params) = &self.params else {
+            return Ok(conn);
+        };
+        if !conn.can_starttls() {
+            if self.tls.level == TlsLevel::May {
+                return Ok(conn);
+            }
+            conn.abort().await;
+            // A next hop that should offer TLS and does not: keep the message and retry.
+            return Err(transient(format!(
+                "next hop {}:{} does not offer STARTTLS (next_hop_tls = \"{}\")",
+                self.host,
+                self.port,
+                if self.tls.level == TlsLevel::Verify {
+                    "verify"
+                } else {
+                    "encrypt"
+                }
+            )));
+        }
+        tokio::time::timeout(TIMEOUT, conn.starttls(params.clone(), &self.hello))
+            .await
+            .map_err(|_| transient("next hop STARTTLS timed out".into()))?
+            .map_err(|e| transient(format!("STARTTLS with {}:{}: {e}", self.host, self.port)))?;
+        Ok(conn)
     }
 
     async fn send(&self, env: &LEnvelope, body: &[u8]) -> Result<(), DeliveryError> {
@@ -129,11 +197,13 @@ static SEQ: AtomicU64 = AtomicU64::new(0);
 impl Deliverer {
     pub fn new(hop: &NextHop) -> std::io::Result<Deliverer> {
         Ok(match hop {
-            NextHop::Smtp { host, port } => Deliverer::Smtp(SmtpHop {
+            NextHop::Smtp { host, port, tls } => Deliverer::Smtp(SmtpHop {
                 host: host.clone(),
                 port: *port,
                 hello: ClientId::default(),
                 idle: Mutex::new(Vec::new()),
+                params: tls_parameters(tls)?,
+                tls: tls.clone(),
             }),
             NextHop::Maildir(p) => {
                 for sub in ["tmp", "new", "cur"] {

@@ -1,8 +1,13 @@
 //! `[relay]`: the SMTP/LMTP listener, who may relay, the next hop, the state directory and the
 //! limits that keep a slow or hostile client from holding resources. Public keys: `listen`,
 //! `allowed_clients`, `next_hop`, `data_dir`, `max_message_size`; the limits have defaults.
+//! TLS: `tls_cert`/`tls_key` offer STARTTLS to clients (`require_tls` makes it mandatory);
+//! `next_hop_tls` is the STARTTLS policy towards the next hop in Postfix's words
+//! (`none`, `may`, `encrypt`, `verify`), `smtps://` is TLS from the first byte, and
+//! `next_hop_ca`/`next_hop_tls_name` say what certificate `verify` accepts.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -42,6 +47,21 @@ pub struct RelayConfig {
     /// Host name in the greeting and the Received header.
     #[serde(default = "default_hostname")]
     pub hostname: String,
+    /// PEM certificate chain and private key: STARTTLS is offered when both are set.
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    /// Refuse MAIL until the client has started TLS (530 5.7.0).
+    #[serde(default)]
+    pub require_tls: bool,
+    /// STARTTLS towards an `smtp://` next hop: "none", "may" (default: encrypt when offered,
+    /// certificate not checked), "encrypt" (TLS required, not checked), "verify" (TLS required,
+    /// certificate checked against the system roots and `next_hop_ca`). For `smtps://` the
+    /// default is "verify"; "may" and "encrypt" there mean unchecked.
+    pub next_hop_tls: Option<String>,
+    /// Extra CA certificates (PEM) trusted for the next hop.
+    pub next_hop_ca: Option<String>,
+    /// The name the next hop's certificate must carry (default: the host of `next_hop`).
+    pub next_hop_tls_name: Option<String>,
 }
 
 fn default_listen() -> Vec<String> {
@@ -97,8 +117,65 @@ pub struct Listen {
 /// Where delivered mail goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NextHop {
-    Smtp { host: String, port: u16 },
+    Smtp {
+        host: String,
+        port: u16,
+        tls: HopTls,
+    },
     Maildir(PathBuf),
+}
+
+impl NextHop {
+    /// A plain `smtp://host:port` next hop with the default TLS policy ("may").
+    pub fn smtp(host: &str, port: u16) -> NextHop {
+        NextHop::Smtp {
+            host: host.into(),
+            port,
+            tls: HopTls {
+                implicit: false,
+                level: TlsLevel::May,
+                ca: None,
+                name: host.into(),
+            },
+        }
+    }
+}
+
+/// TLS towards an SMTP next hop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HopTls {
+    /// `smtps://`: TLS from the first byte (RFC 8314); otherwise STARTTLS per `level`.
+    pub implicit: bool,
+    pub level: TlsLevel,
+    pub ca: Option<PathBuf>,
+    /// The name checked in the certificate.
+    pub name: String,
+}
+
+/// Postfix's `smtp_tls_security_level` words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsLevel {
+    None,
+    May,
+    Encrypt,
+    Verify,
+}
+
+impl std::str::FromStr for TlsLevel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "none" => TlsLevel::None,
+            "may" => TlsLevel::May,
+            "encrypt" => TlsLevel::Encrypt,
+            "verify" | "secure" => TlsLevel::Verify,
+            _ => {
+                return Err(format!(
+                    "[relay] next_hop_tls: {s:?} must be \"none\", \"may\", \"encrypt\" or \"verify\""
+                ));
+            }
+        })
+    }
 }
 
 /// The relay settings after validation.
@@ -116,6 +193,9 @@ pub struct Relay {
     pub data_timeout: Duration,
     pub scan_timeout: Duration,
     pub hostname: String,
+    /// The server side of STARTTLS, when `tls_cert` and `tls_key` are set.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub require_tls: bool,
 }
 
 /// "50MB" → bytes.
@@ -164,20 +244,59 @@ impl RelayConfig {
                 })?;
             allowed.push(net);
         }
+        let smtp = self
+            .next_hop
+            .strip_prefix("smtp://")
+            .map(|hp| (false, hp))
+            .or_else(|| self.next_hop.strip_prefix("smtps://").map(|hp| (true, hp)));
         let next_hop = if let Some(p) = self.next_hop.strip_prefix("maildir:") {
             NextHop::Maildir(resolve(base, p))
-        } else if let Some(hp) = self.next_hop.strip_prefix("smtp://") {
+        } else if let Some((implicit, hp)) = smtp {
             let (host, port) = hp
                 .rsplit_once(':')
                 .and_then(|(h, p)| Some((h.trim_matches(['[', ']']).to_string(), p.parse().ok()?)))
                 .ok_or_else(|| format!("[relay] next_hop: {:?} needs host:port", self.next_hop))?;
-            NextHop::Smtp { host, port }
+            let level = match &self.next_hop_tls {
+                Some(l) => l.parse()?,
+                None if implicit => TlsLevel::Verify,
+                None => TlsLevel::May,
+            };
+            if implicit && level == TlsLevel::None {
+                return Err(
+                    "[relay] next_hop_tls: \"none\" cannot go with an smtps:// next hop".into(),
+                );
+            }
+            let ca = self.next_hop_ca.as_deref().map(|p| resolve(base, p));
+            if let Some(ca) = &ca {
+                std::fs::read(ca)
+                    .map_err(|e| format!("[relay] next_hop_ca: {}: {e}", ca.display()))?;
+            }
+            let tls = HopTls {
+                implicit,
+                level,
+                ca,
+                name: self
+                    .next_hop_tls_name
+                    .clone()
+                    .unwrap_or_else(|| host.clone()),
+            };
+            NextHop::Smtp { host, port, tls }
         } else {
             return Err(format!(
-                "[relay] next_hop: {:?} must be \"smtp://host:port\" or \"maildir:PATH\"",
+                "[relay] next_hop: {:?} must be \"smtp://host:port\", \"smtps://host:port\" or \"maildir:PATH\"",
                 self.next_hop
             ));
         };
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(c), Some(k)) => Some(server_tls(&resolve(base, c), &resolve(base, k))?),
+            (None, None) => None,
+            _ => {
+                return Err("[relay] tls_cert and tls_key go together: set both or neither".into());
+            }
+        };
+        if self.require_tls && tls.is_none() {
+            return Err("[relay] require_tls needs tls_cert and tls_key".into());
+        }
         Ok(Relay {
             listen,
             allowed,
@@ -192,8 +311,39 @@ impl RelayConfig {
             data_timeout: Duration::from_secs(self.data_timeout.max(1)),
             scan_timeout: Duration::from_secs(self.scan_timeout.max(1)),
             hostname: self.hostname.clone(),
+            tls,
+            require_tls: self.require_tls,
         })
     }
+}
+
+/// The server side of STARTTLS from a PEM certificate chain and key (TLS 1.2 and 1.3).
+pub fn server_tls(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<Arc<rustls::ServerConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("[relay] tls_cert: {}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "[relay] tls_cert: {}: no certificate in it",
+            cert.display()
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("[relay] tls_key: {}: {e}", key.display()))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("[relay] TLS: {e}"))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| format!("[relay] tls_cert/tls_key: {e}"))?;
+    Ok(Arc::new(config))
 }
 
 fn resolve(base: &std::path::Path, p: &str) -> PathBuf {
@@ -233,9 +383,56 @@ mod tests {
             r.next_hop,
             NextHop::Smtp {
                 host: "127.0.0.1".into(),
-                port: 10026
+                port: 10026,
+                tls: HopTls {
+                    implicit: false,
+                    level: TlsLevel::May,
+                    ca: None,
+                    name: "127.0.0.1".into()
+                }
             }
         );
+        c.next_hop = "smtps://[::1]:465".into();
+        let r = c.resolve(std::path::Path::new(".")).unwrap();
+        assert!(matches!(
+            r.next_hop,
+            NextHop::Smtp { ref host, port: 465, tls: HopTls { implicit: true, level: TlsLevel::Verify, .. } } if host == "::1"
+        ));
+        c.next_hop_tls = Some("none".into());
+        assert!(
+            c.resolve(std::path::Path::new("."))
+                .unwrap_err()
+                .contains("smtps")
+        );
+        c.next_hop_tls = Some("sometimes".into());
+        assert!(
+            c.resolve(std::path::Path::new("."))
+                .unwrap_err()
+                .contains("next_hop_tls")
+        );
+        c.next_hop_tls = None;
+        c.next_hop = "smtp://127.0.0.1:10026".into();
+        c.tls_cert = Some("/nonexistent/cert.pem".into());
+        assert!(
+            c.resolve(std::path::Path::new("."))
+                .unwrap_err()
+                .contains("tls_key")
+        );
+        c.tls_key = Some("/nonexistent/key.pem".into());
+        assert!(
+            c.resolve(std::path::Path::new("."))
+                .unwrap_err()
+                .contains("/nonexistent/cert.pem")
+        );
+        c.tls_cert = None;
+        c.tls_key = None;
+        c.require_tls = true;
+        assert!(
+            c.resolve(std::path::Path::new("."))
+                .unwrap_err()
+                .contains("require_tls")
+        );
+        c.require_tls = false;
         c.allowed_clients = vec!["10.0.0.0/33".into()];
         assert!(
             c.resolve(std::path::Path::new("."))

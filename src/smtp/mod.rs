@@ -3,6 +3,7 @@
 //! after every accepted recipient's copy was taken by the next hop or stored in the
 //! quarantine; anything else is a 4xx so the upstream MTA keeps the message.
 //!
+//! STARTTLS (rustls) is offered when `[relay] tls_cert`/`tls_key` are set.
 //! Only `allowed_clients` may connect (others get 554); connections, message size,
 //! recipients, line length and idle time are bounded. Bare CR or LF in message data is
 //! refused (554 5.6.0) so a message can never be split on the next hop (SMTP smuggling).
@@ -214,9 +215,21 @@ impl Server {
         let metrics = crate::metrics::get();
         metrics.connections.inc();
         metrics.connections_open.inc();
-        let _ = session::Session::new(self.clone(), peer, lmtp, stop)
-            .run(&mut sock)
-            .await;
+        let mut session = session::Session::new(self.clone(), peer, lmtp, stop);
+        if let Ok(session::Ended::StartTls) = session.run(&mut sock).await
+            && let Some(tls) = self.relay.tls.clone()
+        {
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+            match tokio::time::timeout(self.relay.command_timeout, acceptor.accept(sock)).await {
+                Ok(Ok(mut stream)) => {
+                    metrics.tls_sessions.inc();
+                    let _ = session.run_tls(&mut stream).await;
+                    let _ = stream.shutdown().await;
+                }
+                Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
+            }
+        }
         metrics.connections_open.dec();
         let mut m = self.per_client.lock().expect("per-client map");
         if let Some(n) = m.get_mut(&ip) {

@@ -1,13 +1,13 @@
 //! One SMTP or LMTP conversation (RFC 5321, RFC 2033, RFC 3463 codes): command parsing by
-//! smtp-proto's receivers, pipelined replies, DATA with its size limit and the bare CR/LF
-//! check, and the per-message outcome (one reply, or one per recipient for LMTP).
+//! smtp-proto's receivers, pipelined replies, STARTTLS (RFC 3207: the caller upgrades the
+//! stream and the conversation starts again from EHLO), DATA with its size limit and the bare
+//! CR/LF check, and the per-message outcome (one reply, or one per recipient for LMTP).
 
 use std::sync::Arc;
 
 use smtp_proto::request::receiver::{DataReceiver, RequestReceiver};
 use smtp_proto::{Error as ProtoError, Request};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
 use super::Server;
@@ -26,12 +26,23 @@ pub struct Session {
     stop: watch::Receiver<bool>,
     /// What the notices of the last message need (sent once its reply is final).
     pending: Option<super::notices::Pending>,
+    /// TLS is in force on this connection.
+    tls: bool,
 }
 
 enum Next {
     Continue,
     Data,
     Quit,
+    StartTls,
+}
+
+/// How a conversation on one stream ended.
+pub enum Ended {
+    Closed,
+    /// The client asked for TLS and was told to go ahead: upgrade the stream and call
+    /// [`Session::run_tls`] on it.
+    StartTls,
 }
 
 /// Whether message data holds a CR or LF that is not part of a CRLF pair.
@@ -65,13 +76,38 @@ impl Session {
             rcpts: Vec::new(),
             stop,
             pending: None,
+            tls: false,
         }
     }
 
-    pub async fn run(mut self, sock: &mut TcpStream) -> std::io::Result<()> {
+    /// The conversation from the greeting.
+    pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        sock: &mut S,
+    ) -> std::io::Result<Ended> {
         let relay = self.server.relay.clone();
         sock.write_all(format!("220 {} ESMTP Hallpass ready\r\n", relay.hostname).as_bytes())
             .await?;
+        self.converse(sock).await
+    }
+
+    /// The conversation after the TLS handshake: no greeting, and nothing known from before
+    /// (RFC 3207 4.2: the client says EHLO again).
+    pub async fn run_tls<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        sock: &mut S,
+    ) -> std::io::Result<Ended> {
+        self.tls = true;
+        self.helo = None;
+        self.reset();
+        self.converse(sock).await
+    }
+
+    async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        sock: &mut S,
+    ) -> std::io::Result<Ended> {
+        let relay = self.server.relay.clone();
         let mut receiver = RequestReceiver::default();
         let mut buf = vec![0u8; 16 * 1024];
         let mut pending: Vec<u8> = Vec::new();
@@ -81,7 +117,7 @@ impl Session {
             if *self.stop.borrow() && self.from.is_none() {
                 sock.write_all(b"421 4.3.2 Hallpass shutting down\r\n")
                     .await?;
-                return Ok(());
+                return Ok(Ended::Closed);
             }
             if need_read {
                 // Between transactions a shutdown ends the session at once; inside one, the
@@ -91,17 +127,17 @@ impl Session {
                 let read = tokio::time::timeout(relay.command_timeout, sock.read(&mut buf));
                 let n = tokio::select! {
                     r = read => match r {
-                        Ok(Ok(0)) => return Ok(()),
+                        Ok(Ok(0)) => return Ok(Ended::Closed),
                         Ok(Ok(n)) => n,
                         Ok(Err(e)) => return Err(e),
                         Err(_) => {
                             sock.write_all(b"421 4.4.2 Hallpass: idle timeout\r\n").await?;
-                            return Ok(());
+                            return Ok(Ended::Closed);
                         }
                     },
                     _ = async { drop(stop.wait_for(|s| *s).await) }, if idle => {
                         sock.write_all(b"421 4.3.2 Hallpass shutting down\r\n").await?;
-                        return Ok(());
+                        return Ok(Ended::Closed);
                     }
                 };
                 pending.extend_from_slice(&buf[..n]);
@@ -146,9 +182,10 @@ impl Session {
             pending = rest;
             if !out.is_empty() {
                 sock.write_all(out.as_bytes()).await?;
+                sock.flush().await?;
             }
             match next {
-                Next::Quit => return Ok(()),
+                Next::Quit => return Ok(Ended::Closed),
                 Next::Data => {
                     let leftover = std::mem::take(&mut pending);
                     match self.data(sock, leftover).await? {
@@ -156,8 +193,13 @@ impl Session {
                             need_read = rest.is_empty();
                             pending = rest;
                         }
-                        None => return Ok(()),
+                        None => return Ok(Ended::Closed),
                     }
+                }
+                Next::StartTls => {
+                    // Whatever was pipelined after STARTTLS came in the clear: drop it, so
+                    // no command can be injected into the TLS session (CVE-2011-0411).
+                    return Ok(Ended::StartTls);
                 }
                 Next::Continue => {}
             }
@@ -171,8 +213,13 @@ impl Session {
             Request::Ehlo { host } | Request::Lhlo { host } => {
                 self.helo = Some(host);
                 self.reset();
+                let starttls = if relay.tls.is_some() && !self.tls {
+                    "250-STARTTLS\r\n"
+                } else {
+                    ""
+                };
                 out.push_str(&format!(
-                    "250-{}\r\n250-PIPELINING\r\n250-SIZE {}\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n",
+                    "250-{}\r\n250-PIPELINING\r\n250-SIZE {}\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n{starttls}250 ENHANCEDSTATUSCODES\r\n",
                     relay.hostname, relay.max_message_size
                 ));
             }
@@ -186,6 +233,8 @@ impl Session {
                     out.push_str("503 5.5.1 Say hello first\r\n");
                 } else if self.from.is_some() {
                     out.push_str("503 5.5.1 Sender already given\r\n");
+                } else if relay.require_tls && !self.tls {
+                    out.push_str("530 5.7.0 Must issue a STARTTLS command first\r\n");
                 } else if from.size > relay.max_message_size {
                     out.push_str("552 5.3.4 Message too big for this relay\r\n");
                 } else {
@@ -222,7 +271,16 @@ impl Session {
                 out.push_str("502 5.5.1 VRFY and EXPN are disabled\r\n")
             }
             Request::StartTls => {
-                out.push_str("502 5.5.1 STARTTLS is not offered by this listener\r\n")
+                if self.tls {
+                    out.push_str("554 5.5.1 TLS is already in force\r\n");
+                } else if relay.tls.is_none() {
+                    out.push_str("502 5.5.1 STARTTLS is not offered by this listener\r\n");
+                } else if self.from.is_some() {
+                    out.push_str("503 5.5.1 STARTTLS is not allowed inside a mail transaction\r\n");
+                } else {
+                    out.push_str("220 2.0.0 Ready to start TLS\r\n");
+                    return Next::StartTls;
+                }
             }
             Request::Quit => {
                 out.push_str("221 2.0.0 Bye\r\n");
@@ -240,9 +298,9 @@ impl Session {
     }
 
     /// Receives the message data; `None` when the connection ends.
-    async fn data(
+    async fn data<S: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
-        sock: &mut TcpStream,
+        sock: &mut S,
         leftover: Vec<u8>,
     ) -> std::io::Result<Option<Vec<u8>>> {
         let relay = self.server.relay.clone();
@@ -281,6 +339,7 @@ impl Session {
                     self.server.send_notices(p).await;
                 }
                 sock.write_all(reply.as_bytes()).await?;
+                sock.flush().await?;
                 return Ok(Some(rest));
             }
             let n = match tokio::time::timeout_at(deadline, sock.read(&mut buf)).await {
@@ -370,7 +429,13 @@ impl Session {
             self.helo.as_deref().unwrap_or("unknown"),
             self.peer.ip(),
             server.relay.hostname,
-            if self.lmtp { "LMTP" } else { "ESMTP" },
+            // RFC 3848: ESMTPS / LMTPS when TLS was in force.
+            match (self.lmtp, self.tls) {
+                (true, false) => "LMTP",
+                (true, true) => "LMTPS",
+                (false, false) => "ESMTP",
+                (false, true) => "ESMTPS",
+            },
             reference,
             chrono::Utc::now().to_rfc2822()
         );
