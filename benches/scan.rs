@@ -178,6 +178,14 @@ fn bench(c: &mut Criterion) {
     g.bench_function("2k_pupils", |b| {
         b.iter(|| small.scanner.scan(&msg, &envelope(), now))
     });
+    // What Postfix's smtp-source sends (benches/relay.sh): lines of a digit and X's.
+    let filler: String = (0..256)
+        .map(|i| format!("{}{}\n", i % 10, "X".repeat(78)))
+        .collect();
+    let msg = message(&filler);
+    g.bench_function("smtp_source_filler", |b| {
+        b.iter(|| small.scanner.scan(&msg, &envelope(), now))
+    });
     g.finish();
 
     let rg = Command::new("rg").arg("--version").output().is_ok();

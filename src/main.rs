@@ -38,6 +38,10 @@ enum Command {
         /// Log lines as text (default) or one JSON object per line. RUST_LOG sets the level.
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]
         log_format: String,
+        /// For benchmarks only: hand every message to the next hop without scanning it, to
+        /// measure the relay's own cost. Never in production: nothing is checked.
+        #[arg(long)]
+        no_scan: bool,
     },
     /// Scan one message and show what was found and each recipient's action.
     Scan {
@@ -140,7 +144,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::CheckConfig { config } => check_config(&config),
-        Command::Serve { config, log_format } => serve(&config, log_format == "json"),
+        Command::Serve {
+            config,
+            log_format,
+            no_scan,
+        } => serve(&config, log_format == "json", no_scan),
         Command::Quarantine { command } => {
             admin::quarantine(command).map_err(|e| Failure { code: 1, error: e })
         }
@@ -228,7 +236,7 @@ fn load(path: &std::path::Path) -> Result<(Config, Directory), Failure> {
     Ok((config, dir))
 }
 
-fn serve(path: &std::path::Path, json: bool) -> Result<(), Failure> {
+fn serve(path: &std::path::Path, json: bool, no_scan: bool) -> Result<(), Failure> {
     use std::sync::Arc;
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
@@ -242,10 +250,14 @@ fn serve(path: &std::path::Path, json: bool) -> Result<(), Failure> {
             .init();
     }
     let (config, dir) = load(path)?;
-    let relay = config
+    let mut relay = config
         .relay
         .resolve(&config.base_dir)
         .map_err(|e| usage(anyhow::anyhow!("{}: {e}", path.display())))?;
+    if no_scan {
+        tracing::warn!("--no-scan: scanning is OFF, every message goes to the next hop unchecked (benchmarks only)");
+        relay.no_scan = true;
+    }
     let config = Arc::new(config);
     let scanner =
         Arc::new(hallpass::scan::Scanner::new(config.clone(), Arc::new(dir)).map_err(usage)?);

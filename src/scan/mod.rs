@@ -240,7 +240,7 @@ impl Scanner {
             .into_iter()
             .map(|m| (m.start, m.end))
             .collect();
-        let windows = detectors::digit_windows(text);
+        let windows = detectors::digit_run_windows(text, 2);
         spans.extend(
             d.ids
                 .find(text, None, &windows)

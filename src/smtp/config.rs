@@ -196,6 +196,8 @@ pub struct Relay {
     /// The server side of STARTTLS, when `tls_cert` and `tls_key` are set.
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub require_tls: bool,
+    /// `serve --no-scan` (benchmarks only): messages are handed on unscanned.
+    pub no_scan: bool,
 }
 
 /// "50MB" → bytes.
@@ -313,6 +315,7 @@ impl RelayConfig {
             hostname: self.hostname.clone(),
             tls,
             require_tls: self.require_tls,
+            no_scan: false,
         })
     }
 }

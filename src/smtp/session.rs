@@ -367,10 +367,14 @@ impl Session {
         let msg = Arc::new(message);
         let (env2, msg2) = (envelope.clone(), msg.clone());
         let scan_started = std::time::Instant::now();
-        let scan = tokio::task::spawn_blocking({
+        let scan = async {
+            if server.relay.no_scan {
+                return Ok(Report::default());
+            }
             let scanner = scanner.clone();
-            move || scanner.scan(&msg2, &env2, chrono::Utc::now())
-        });
+            tokio::task::spawn_blocking(move || scanner.scan(&msg2, &env2, chrono::Utc::now()))
+                .await
+        };
         let report = match tokio::time::timeout(server.relay.scan_timeout, scan).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) | Err(_) => {

@@ -58,8 +58,8 @@ fn before(text: &str, start: usize, n: usize) -> &str {
 
 impl IdDetector {
     /// Identifiers in a text. `header` is the header row of a table, if the text is one.
-    /// `windows` are the regions holding digits (see `digit_windows`); every identifier has
-    /// digits, so nothing outside them can match.
+    /// `windows` are the regions holding two digits in a row (see `digit_run_windows`); every
+    /// identifier has them, so nothing outside them can match.
     pub fn find(
         &self,
         text: &str,
@@ -189,7 +189,7 @@ mod tests {
 
     fn kinds(t: &str) -> Vec<(FindingKind, String)> {
         IdDetector::default()
-            .find(t, None, &crate::scan::detectors::digit_windows(t))
+            .find(t, None, &crate::scan::detectors::digit_run_windows(t, 2))
             .into_iter()
             .map(|m| (m.kind, text_of(t, &m)))
             .collect()
@@ -252,7 +252,7 @@ mod tests {
             d.find(
                 t,
                 Some("Name\tULN"),
-                &crate::scan::detectors::digit_windows(t)
+                &crate::scan::detectors::digit_run_windows(t, 2)
             )
             .len(),
             1

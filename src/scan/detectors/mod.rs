@@ -227,7 +227,7 @@ impl Detectors {
 
         // identifiers, admission numbers and dates all hold digits: look only around them
         let windows = digit_windows(text);
-        for m in self.ids.find(text, header, &windows) {
+        for m in self.ids.find(text, header, &digit_run_windows(text, 2)) {
             let value = m.value.clone();
             report.add(m.kind, loc, EvidenceKey::Value(value.clone()), || {
                 mask_id(&value)
@@ -519,9 +519,15 @@ impl Detectors {
 }
 
 /// Regions of `text` around its digit runs, widened to whitespace and merged (linear: each
-/// step moves forward). Every pattern
-/// that holds a digit (identifiers, dates) is searched only there.
+/// step moves forward). Every pattern that holds a digit (dates) is searched only there.
 pub fn digit_windows(text: &str) -> Vec<(usize, usize)> {
+    digit_run_windows(text, 1)
+}
+
+/// As [`digit_windows`], around runs of at least `min_run` digits only. Every identifier
+/// (UPN, ULN, NHS and NI numbers) holds two digits in a row, so they are searched in the
+/// windows of `min_run` 2: text with only lone digits ("Year 8", list numbers) costs nothing.
+pub fn digit_run_windows(text: &str, min_run: usize) -> Vec<(usize, usize)> {
     const PAD: usize = 48;
     let b = text.as_bytes();
     let mut out: Vec<(usize, usize)> = Vec::new();
@@ -531,6 +537,10 @@ pub fn digit_windows(text: &str) -> Vec<(usize, usize)> {
         let mut e = s;
         while e < b.len() && b[e].is_ascii_digit() {
             e += 1;
+        }
+        if e - s < min_run {
+            i = e;
+            continue;
         }
         // Widen to whitespace, so that a word boundary at a window's edge is a real one.
         let mut ws = s.saturating_sub(PAD);
@@ -595,6 +605,20 @@ mod tests {
         assert!(near.near((5650, 5655)), "just after the long span");
         assert!(!near.near((2000, 2010)));
         assert!(!NearNames::new(Vec::new(), None).near((0, 1)));
+    }
+
+    #[test]
+    fn identifier_windows_need_two_digits_in_a_row() {
+        let lone = "Year 8 trip, room 4, item 1 of 3";
+        assert_eq!(digit_windows(lone).len(), 1);
+        assert!(digit_run_windows(lone, 2).is_empty());
+        let upn = "Year 8 pupil A123456789012 on the list";
+        let w = digit_run_windows(upn, 2);
+        assert_eq!(w.len(), 1);
+        let at = upn.find("A12").unwrap();
+        assert!(w[0].0 <= at && w[0].1 >= at + 13, "{w:?}");
+        let nino = "NI QQ 12 34 56 C";
+        assert_eq!(digit_run_windows(nino, 2), vec![(0, nino.len())]);
     }
 
     #[test]
