@@ -255,7 +255,9 @@ fn serve(path: &std::path::Path, json: bool, no_scan: bool) -> Result<(), Failur
         .resolve(&config.base_dir)
         .map_err(|e| usage(anyhow::anyhow!("{}: {e}", path.display())))?;
     if no_scan {
-        tracing::warn!("--no-scan: scanning is OFF, every message goes to the next hop unchecked (benchmarks only)");
+        tracing::warn!(
+            "--no-scan: scanning is OFF, every message goes to the next hop unchecked (benchmarks only)"
+        );
         relay.no_scan = true;
     }
     let config = Arc::new(config);

@@ -532,19 +532,24 @@ pub fn digit_run_windows(text: &str, min_run: usize) -> Vec<(usize, usize)> {
     let b = text.as_bytes();
     let mut out: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
-    while let Some(off) = b[i..].iter().position(u8::is_ascii_digit) {
-        let s = i + off;
+    while let Some(s) = next_digit(b, i) {
         let mut e = s;
         while e < b.len() && b[e].is_ascii_digit() {
             e += 1;
         }
+        i = e;
         if e - s < min_run {
-            i = e;
             continue;
         }
-        // Widen to whitespace, so that a word boundary at a window's edge is a real one.
+        // Widen to whitespace, so that a word boundary at a window's edge is a real one. Never
+        // back into or forward over what the last window already covers: text without
+        // whitespace must not be walked again for every digit in it.
+        let last_end = out.last().map_or(0, |l| l.1);
+        if e + PAD <= last_end {
+            continue;
+        }
         let mut ws = s.saturating_sub(PAD);
-        while ws > 0 && !b[ws - 1].is_ascii_whitespace() {
+        while ws > last_end && !b[ws - 1].is_ascii_whitespace() {
             ws -= 1;
         }
         let mut we = (e + PAD).min(b.len());
@@ -561,9 +566,25 @@ pub fn digit_run_windows(text: &str, min_run: usize) -> Vec<(usize, usize)> {
             Some(last) if ws <= last.1 => last.1 = last.1.max(we),
             _ => out.push((ws, we)),
         }
-        i = e;
     }
     out
+}
+
+/// The first ASCII digit at or after `from`; 16 bytes at a time where there are none.
+#[inline]
+fn next_digit(b: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while i + 16 <= b.len() {
+        let chunk: &[u8; 16] = b[i..i + 16].try_into().expect("16 bytes");
+        if chunk
+            .iter()
+            .fold(false, |any, c| any | (c.wrapping_sub(b'0') < 10))
+        {
+            break;
+        }
+        i += 16;
+    }
+    b[i..].iter().position(u8::is_ascii_digit).map(|o| i + o)
 }
 
 fn within_hours(ctx: &MessageContext) -> bool {
@@ -605,6 +626,61 @@ mod tests {
         assert!(near.near((5650, 5655)), "just after the long span");
         assert!(!near.near((2000, 2010)));
         assert!(!NearNames::new(Vec::new(), None).near((0, 1)));
+    }
+
+    /// The windows as first written: every digit widened on its own (quadratic on text
+    /// without whitespace), the reference the fast version must agree with.
+    fn windows_reference(text: &str, min_run: usize) -> Vec<(usize, usize)> {
+        let b = text.as_bytes();
+        let mut out: Vec<(usize, usize)> = Vec::new();
+        let mut i = 0;
+        while let Some(off) = b[i..].iter().position(u8::is_ascii_digit) {
+            let s = i + off;
+            let mut e = s;
+            while e < b.len() && b[e].is_ascii_digit() {
+                e += 1;
+            }
+            i = e;
+            if e - s < min_run {
+                continue;
+            }
+            let mut ws = s.saturating_sub(48);
+            while ws > 0 && !b[ws - 1].is_ascii_whitespace() {
+                ws -= 1;
+            }
+            let mut we = (e + 48).min(b.len());
+            while we < b.len() && !b[we].is_ascii_whitespace() {
+                we += 1;
+            }
+            while ws > 0 && !text.is_char_boundary(ws) {
+                ws -= 1;
+            }
+            while we < b.len() && !text.is_char_boundary(we) {
+                we += 1;
+            }
+            match out.last_mut() {
+                Some(last) if ws <= last.1 => last.1 = last.1.max(we),
+                _ => out.push((ws, we)),
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn digit_windows_agree_with_the_reference(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec!["1", "23", "a", "bcdefghij", " ", "\n", "é", "x".repeat(60).leak() as &str]),
+                0..200,
+            ),
+            min_run in 1usize..3,
+        ) {
+            let text: String = parts.concat();
+            proptest::prop_assert_eq!(
+                digit_run_windows(&text, min_run),
+                windows_reference(&text, min_run)
+            );
+        }
     }
 
     #[test]
