@@ -387,3 +387,74 @@ fn two_concatenated_zips_hide_nothing() {
     );
     assert!(a >= Action::Quarantine, "{a:?}");
 }
+
+/// A zbsm.zip-style bomb: many central-directory entries that all point at the same
+/// compressed run (overlapping entries), each one under the compression-ratio limit, so only
+/// the per-message unpacked budget can stop it.
+fn overlapping_entries_zip(entries: usize) -> Vec<u8> {
+    use std::io::Write;
+    // 2 MB of letter soup: compresses about 2:1, far under the ratio limit.
+    let mut x: u32 = 7;
+    let text: Vec<u8> = (0..2 << 20)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            b"abcdefghij klmnop\n"[(x >> 16) as usize % 18]
+        })
+        .collect();
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut buf);
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        z.start_file("a000.txt", opts).unwrap();
+        z.write_all(&text).unwrap();
+        z.finish().unwrap();
+    }
+    let zip = buf.into_inner();
+    let find = |sig: &[u8; 4]| zip.windows(4).rposition(|w| w == sig).unwrap();
+    let cd = find(b"PK\x01\x02");
+    let eocd = find(b"PK\x05\x06");
+    let name_len = u16::from_le_bytes([zip[cd + 28], zip[cd + 29]]) as usize;
+    let extra_len = u16::from_le_bytes([zip[cd + 30], zip[cd + 31]]) as usize;
+    let comment_len = u16::from_le_bytes([zip[cd + 32], zip[cd + 33]]) as usize;
+    let record = &zip[cd..cd + 46 + name_len + extra_len + comment_len];
+    let mut out = zip[..cd].to_vec();
+    let cd_start = out.len() as u32;
+    for i in 0..entries {
+        let mut r = record.to_vec();
+        r[46..46 + 8].copy_from_slice(format!("a{i:03}.txt").as_bytes());
+        out.extend_from_slice(&r);
+    }
+    let cd_size = out.len() as u32 - cd_start;
+    let mut end = zip[eocd..eocd + 22].to_vec();
+    end[8..10].copy_from_slice(&(entries as u16).to_le_bytes());
+    end[10..12].copy_from_slice(&(entries as u16).to_le_bytes());
+    end[12..16].copy_from_slice(&cd_size.to_le_bytes());
+    end[16..20].copy_from_slice(&cd_start.to_le_bytes());
+    out.extend_from_slice(&end);
+    out
+}
+
+#[test]
+fn overlapping_entry_zip_bomb_is_bounded_and_never_clean() {
+    let bomb = overlapping_entries_zip(600);
+    // It really is one: every entry reads back the whole 2 MB run (1.2 GB in all).
+    let mut a = zip::ZipArchive::new(std::io::Cursor::new(&bomb)).unwrap();
+    assert_eq!(a.len(), 600);
+    assert_eq!(a.by_index(599).unwrap().size(), 2 << 20);
+    let raw = message("files", "filename=\"all.zip\"", "application/zip", &bomb);
+    let (r, action) = scan_raw(&raw);
+    assert!(
+        !r.complete(),
+        "the unpacked budget must leave it incomplete"
+    );
+    // A budget stops it (text extracted or bytes unpacked per message), inside the archive.
+    assert!(
+        r.not_scanned
+            .iter()
+            .any(|n| n.location.starts_with("attachment:all.zip/") && n.why.contains("more than")),
+        "{:?}",
+        r.not_scanned
+    );
+    assert_eq!(action, Action::Quarantine);
+}
