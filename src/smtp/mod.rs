@@ -158,6 +158,9 @@ impl Server {
                 loop {
                     tokio::select! {
                         _ = stop.changed() => break,
+                        // Reap finished sessions: a JoinSet keeps every ended task until it is
+                        // joined (14 KB a connection, without end, before this).
+                        Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
                         accepted = listener.accept() => {
                             let Ok((sock, peer)) = accepted else { continue };
                             // Replies are small writes answered at once: no Nagle delay.
