@@ -458,3 +458,44 @@ fn overlapping_entry_zip_bomb_is_bounded_and_never_clean() {
     );
     assert_eq!(action, Action::Quarantine);
 }
+
+#[test]
+fn file_names_are_read_even_inside_encrypted_archives_and_shown_masked() {
+    use std::io::Write;
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut buf);
+        let opts = zip::write::SimpleFileOptions::default()
+            .with_aes_encryption(zip::AesMode::Aes256, "kept-apart-9");
+        z.start_file("reviews/Leah Walker annual review.docx", opts)
+            .unwrap();
+        z.write_all(b"not really a docx").unwrap();
+        z.start_file("reviews/timetable.docx", opts).unwrap();
+        z.write_all(b"not really a docx").unwrap();
+        z.finish().unwrap();
+    }
+    let raw = message(
+        "Reviews attached; the password comes by text.",
+        "filename=\"reviews.zip\"",
+        "application/zip",
+        &buf.into_inner(),
+    );
+    let (r, action) = scan_raw(&raw);
+    assert_eq!(
+        kinds(&r),
+        set(&["encrypted_attachment", "pupil_name"]),
+        "{:?}",
+        r.findings()
+    );
+    let shown = format!("{:?} {:?}", r.findings(), r.not_scanned);
+    assert!(
+        shown.contains("attachment-name:reviews.zip/reviews/L**** W**** annual review.docx"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("Leah") && !shown.contains("Walker"),
+        "{shown}"
+    );
+    // Readable pupil data to an outside address.
+    assert_eq!(action, Action::Reject);
+}

@@ -133,9 +133,13 @@ pub fn listed(findings: &[Finding]) -> Vec<Listed> {
                 "subject" => "the subject".into(),
                 "body" => "the body".into(),
                 "message" => "the message as a whole".into(),
-                l => match l.strip_prefix("attachment:") {
-                    Some(name) => format!("attachment {name}"),
-                    None => l.replace(':', " "),
+                l => match (
+                    l.strip_prefix("attachment:"),
+                    l.strip_prefix("attachment-name:"),
+                ) {
+                    (Some(name), _) => format!("attachment {name}"),
+                    (_, Some(name)) => format!("the file name of {name}"),
+                    _ => l.replace(':', " "),
                 },
             },
             count: f.count,

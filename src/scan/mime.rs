@@ -151,6 +151,15 @@ fn walk_part(
         _ => Location::Attachment(name.to_string()),
     };
     let body_loc = within.cloned().unwrap_or(Location::Body);
+    // A file name is read as text of its own: it is readable whatever the file holds.
+    if let Some(name) = part.attachment_name().filter(|n| !n.trim().is_empty())
+        && let Location::Attachment(path) = here(&part_name(part, id as usize))
+    {
+        sink.push(Segment::text(
+            Location::AttachmentName(path),
+            name.to_string(),
+        ));
+    }
     match &part.body {
         PartType::Multipart(children) => {
             if is_encrypted_multipart(part) {

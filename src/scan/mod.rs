@@ -29,6 +29,9 @@ pub enum Location {
     Body,
     /// An attachment, by its decoded name; nested paths joined with `/`.
     Attachment(String),
+    /// The file name of an attachment (or of an archive member), which travels readable
+    /// even when the file itself is encrypted: "Olivia Smith EHCP.pdf".
+    AttachmentName(String),
     /// The message as a whole (bulk, envelope and contact rules).
     Message,
 }
@@ -45,6 +48,7 @@ impl std::fmt::Display for Location {
             Location::Subject => f.write_str("subject"),
             Location::Body => f.write_str("body"),
             Location::Attachment(n) => write!(f, "attachment:{n}"),
+            Location::AttachmentName(n) => write!(f, "attachment-name:{n}"),
             Location::Message => f.write_str("message"),
         }
     }
@@ -279,6 +283,34 @@ impl Scanner {
         }
         self.detectors
             .finish(&self.directory, &self.config, &ctx, &walked, &mut report);
+        self.mask_locations(&mut report);
         report
+    }
+
+    /// Pupil names inside attachment names are masked wherever the report shows a location
+    /// (findings, not_scanned), as evidence is: the report goes into logs, replies and notices.
+    fn mask_locations(&self, report: &mut Report) {
+        let own = detectors::names::OwnNames::default();
+        let mut masks: Vec<(String, String)> = Vec::new();
+        for path in report.attachment_paths() {
+            for m in self.detectors.names.find(&self.directory, &path, &own) {
+                let name = path[m.start..m.end].to_string();
+                if !masks.iter().any(|(n, _)| *n == name) {
+                    let masked = crate::text::mask_name(&name);
+                    masks.push((name, masked));
+                }
+            }
+        }
+        // Longest first, so a name inside a longer one is not masked half-way.
+        masks.sort_by_key(|(n, _)| std::cmp::Reverse(n.len()));
+        report.location_masks = masks;
+        let shown: Vec<String> = report
+            .not_scanned
+            .iter()
+            .map(|n| report.mask_location(n.location.clone()))
+            .collect();
+        for (n, loc) in report.not_scanned.iter_mut().zip(shown) {
+            n.location = loc;
+        }
     }
 }

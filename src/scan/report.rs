@@ -158,6 +158,9 @@ pub struct Report {
     pub pupil_data_locations: BTreeSet<Location>,
     /// An attachment is protected only by ZipCrypto.
     pub weak_encryption: bool,
+    /// Pupil names inside attachment names ("Leah Walker EHCP.zip") and their masked forms:
+    /// applied to every location the report shows, so names never leave it unmasked.
+    pub location_masks: Vec<(String, String)>,
 }
 
 impl Report {
@@ -217,13 +220,39 @@ impl Report {
             .collect()
     }
 
+    /// A location as shown: pupil names in it masked.
+    pub fn mask_location(&self, mut loc: String) -> String {
+        for (name, masked) in &self.location_masks {
+            if loc.contains(name.as_str()) {
+                loc = loc.replace(name.as_str(), masked);
+            }
+        }
+        loc
+    }
+
+    /// Every attachment path the report knows (to look for names in them).
+    pub fn attachment_paths(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .buckets
+            .keys()
+            .filter_map(|(_, l)| match l {
+                Location::Attachment(p) | Location::AttachmentName(p) => Some(p.clone()),
+                _ => None,
+            })
+            .collect();
+        out.extend(self.not_scanned.iter().map(|n| n.location.clone()));
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// The findings, one per kind and location.
     pub fn findings(&self) -> Vec<Finding> {
         self.buckets
             .iter()
             .map(|((kind, loc), b)| Finding {
                 kind: *kind,
-                location: loc.to_string(),
+                location: self.mask_location(loc.to_string()),
                 count: b.count.unwrap_or(b.keys.len()),
                 evidence: b.masked.join(", "),
             })

@@ -76,11 +76,14 @@ pub fn guidance_lines(
 ) -> Vec<String> {
     let mut found: Vec<String> = Vec::new();
     for f in findings {
-        let s = format!(
-            "{} in the {}",
-            plain_kind(f.kind),
-            f.location.replace("attachment:", "attachment ")
-        );
+        let s = match f.location.strip_prefix("attachment-name:") {
+            Some(name) => format!("{} in the file name of {name}", plain_kind(f.kind)),
+            None => format!(
+                "{} in the {}",
+                plain_kind(f.kind),
+                f.location.replace("attachment:", "attachment ")
+            ),
+        };
         if !found.contains(&s) && f.kind != FindingKind::EncryptedAttachment {
             found.push(s);
         }

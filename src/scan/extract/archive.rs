@@ -11,7 +11,7 @@ use std::io::{Cursor, Read};
 use zip::HasZipMetadata;
 
 use super::{Extractor, Locked, Sink, office};
-use crate::scan::Location;
+use crate::scan::{Location, Segment};
 
 pub struct Zip;
 
@@ -163,6 +163,14 @@ impl Extractor for Zip {
                 },
                 safe_name(name)
             ));
+            // Member names are not encrypted, even in an encrypted archive.
+            if let Location::Attachment(path) = &member {
+                let file = name.rsplit('/').next().unwrap_or(name);
+                sink.push(Segment::text(
+                    Location::AttachmentName(path.clone()),
+                    file.to_string(),
+                ));
+            }
             if let Some(how) = entry_protection(&mut archive, i) {
                 sink.encrypted.push((member, how));
                 locked_entries.push(i);
