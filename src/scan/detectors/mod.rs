@@ -226,7 +226,6 @@ impl Detectors {
         let near_names = NearNames::new(name_spans, table.then_some(line_starts.as_slice()));
 
         // identifiers, admission numbers and dates all hold digits: look only around them
-        let windows = digit_windows(text);
         for m in self.ids.find(text, header, &digit_run_windows(text, 2)) {
             let value = m.value.clone();
             report.add(m.kind, loc, EvidenceKey::Value(value.clone()), || {
@@ -269,15 +268,11 @@ impl Detectors {
 
         // date_of_birth
         let header_dob = header.is_some_and(|h| self.dates.is_label(h));
-        // A date counts only near a name or a label: skip the date patterns when neither is
-        // in this segment.
-        let dates_matter = header_dob
-            || !near_names.is_empty()
-            || windows
-                .iter()
-                .any(|(a, b)| self.dates.is_label(&text[*a..*b]));
+        // A date counts only near a name or a label: skip the date patterns (and finding
+        // where the digits are) when neither is in this segment.
+        let dates_matter = header_dob || !near_names.is_empty() || self.dates.is_label(text);
         let dates = if dates_matter {
-            self.dates.dates(text, ctx.this_year, &windows)
+            self.dates.dates(text, ctx.this_year, &digit_windows(text))
         } else {
             Vec::new()
         };
@@ -306,18 +301,15 @@ impl Detectors {
         let b = text.as_bytes();
         let mut out = Vec::new();
         let mut i = 0;
-        while i < b.len() {
-            if b[i].is_ascii_digit() && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
-                let s = i;
-                while i < b.len() && b[i].is_ascii_digit() {
-                    i += 1;
-                }
-                let ok_end = i == b.len() || !b[i].is_ascii_alphanumeric();
-                if ok_end && (3..=10).contains(&(i - s)) {
-                    out.push((s, i));
-                }
-            } else {
+        while let Some(s) = next_digit(b, i) {
+            i = s;
+            while i < b.len() && b[i].is_ascii_digit() {
                 i += 1;
+            }
+            let ok_start = s == 0 || !b[s - 1].is_ascii_alphanumeric();
+            let ok_end = i == b.len() || !b[i].is_ascii_alphanumeric();
+            if ok_start && ok_end && (3..=10).contains(&(i - s)) {
+                out.push((s, i));
             }
         }
         out

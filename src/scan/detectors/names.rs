@@ -83,6 +83,7 @@ impl NameDetector {
                 AhoCorasickBuilder::new()
                     .ascii_case_insensitive(true)
                     .match_kind(MatchKind::LeftmostLongest)
+                    .prefilter(false)
                     .kind(kind)
                     .build(&patterns)
                     .expect("forename automaton"),
