@@ -308,3 +308,67 @@ async fn shutdown_finishes_the_transaction_in_progress_and_refuses_new_work() {
     // No new connections once stopped.
     assert!(tokio::net::TcpStream::connect(r.addr).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunking_bdat_delivers_exactly_the_chunks() {
+    let r = start(false, |_| {}).await;
+    let head = format!(
+        "From: {STAFF}\r\nTo: {SUPPLIER}\r\nSubject: trip\r\nDate: Wed, 25 Nov 2026 10:15:00 +0000\r\n\r\nCoach at 8:30.\r\n"
+    );
+    // A dot line and commands inside a chunk are data: BDAT has no end marker to smuggle.
+    let tail = ".\r\nMAIL FROM:<x@evil.example>\r\nRCPT TO:<y@evil.example>\r\nThanks.\r\n";
+    let send = format!(
+        "EHLO client\r\nMAIL FROM:<{STAFF}>\r\nRCPT TO:<{SUPPLIER}>\r\nBDAT {}\r\n{head}BDAT {} LAST\r\n{tail}QUIT\r\n",
+        head.len(),
+        tail.len()
+    );
+    let replies = raw(r.addr, send.as_bytes(), 6).await;
+    assert!(replies.iter().any(|l| l == "250-CHUNKING"), "{replies:?}");
+    let finals: Vec<&String> = replies
+        .iter()
+        .skip(1)
+        .filter(|l| l.as_bytes().get(3) == Some(&b' '))
+        .collect();
+    assert_eq!(finals.len(), 6, "{replies:?}");
+    assert_eq!(
+        finals[3].as_str(),
+        format!("250 2.0.0 {} octets received", head.len())
+    );
+    assert!(finals[4].starts_with("250 "), "{replies:?}");
+    assert!(finals[5].starts_with("221 "), "{replies:?}");
+    let got = mail(&r.maildir);
+    assert_eq!(got.len(), 1, "one message, not two");
+    assert!(
+        got[0].ends_with(&format!("{head}{tail}")),
+        "{:?}",
+        &got[0][got[0].len().saturating_sub(200)..]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunking_bdat_leak_is_refused_and_bdat_needs_a_transaction() {
+    let r = start(false, |_| {}).await;
+    let body = format!(
+        "From: {STAFF}\r\nTo: {SUPPLIER}\r\nSubject: seats\r\n\r\nPlease seat Leah Walker at the front.\r\n"
+    );
+    // BDAT before MAIL: 503, and its bytes are skipped so the conversation stays in step.
+    let send = format!(
+        "EHLO client\r\nBDAT 5\r\nHELLOMAIL FROM:<{STAFF}>\r\nRCPT TO:<{SUPPLIER}>\r\nBDAT {} LAST\r\n{body}",
+        body.len()
+    );
+    let replies = raw(r.addr, send.as_bytes(), 5).await;
+    let finals: Vec<&String> = replies
+        .iter()
+        .skip(1)
+        .filter(|l| l.as_bytes().get(3) == Some(&b' '))
+        .collect();
+    assert!(finals[1].starts_with("503 5.5.1"), "{replies:?}");
+    assert!(finals[2].starts_with("250 "), "{replies:?}");
+    assert!(finals[3].starts_with("250 "), "{replies:?}");
+    assert!(finals[4].starts_with("550 5.7.1"), "{replies:?}");
+    assert!(
+        replies.iter().any(|l| l.contains("a pupil's full name")),
+        "{replies:?}"
+    );
+    assert!(mail(&r.maildir).is_empty());
+}

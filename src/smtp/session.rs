@@ -28,11 +28,20 @@ pub struct Session {
     pending: Option<super::notices::Pending>,
     /// TLS is in force on this connection.
     tls: bool,
+    /// The message so far of a BDAT transaction.
+    chunks: Option<Chunks>,
+}
+
+#[derive(Default)]
+struct Chunks {
+    message: Vec<u8>,
+    too_big: bool,
 }
 
 enum Next {
     Continue,
     Data,
+    Bdat { size: usize, last: bool },
     Quit,
     StartTls,
 }
@@ -77,6 +86,7 @@ impl Session {
             stop,
             pending: None,
             tls: false,
+            chunks: None,
         }
     }
 
@@ -196,6 +206,16 @@ impl Session {
                         None => return Ok(Ended::Closed),
                     }
                 }
+                Next::Bdat { size, last } => {
+                    let leftover = std::mem::take(&mut pending);
+                    match self.bdat(sock, leftover, size, last).await? {
+                        Some(rest) => {
+                            need_read = rest.is_empty();
+                            pending = rest;
+                        }
+                        None => return Ok(Ended::Closed),
+                    }
+                }
                 Next::StartTls => {
                     // Whatever was pipelined after STARTTLS came in the clear: drop it, so
                     // no command can be injected into the TLS session (CVE-2011-0411).
@@ -219,7 +239,7 @@ impl Session {
                     ""
                 };
                 out.push_str(&format!(
-                    "250-{}\r\n250-PIPELINING\r\n250-SIZE {}\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n{starttls}250 ENHANCEDSTATUSCODES\r\n",
+                    "250-{}\r\n250-PIPELINING\r\n250-SIZE {}\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n{starttls}250 ENHANCEDSTATUSCODES\r\n",
                     relay.hostname, relay.max_message_size
                 ));
             }
@@ -255,7 +275,9 @@ impl Session {
                 }
             }
             Request::Data => {
-                if self.rcpts.is_empty() {
+                if self.chunks.is_some() {
+                    out.push_str("503 5.5.1 DATA is not allowed after BDAT\r\n");
+                } else if self.rcpts.is_empty() {
                     out.push_str("503 5.5.1 Need RCPT first\r\n");
                 } else {
                     out.push_str("354 Start mail input; end with <CRLF>.<CRLF>\r\n");
@@ -286,7 +308,15 @@ impl Session {
                 out.push_str("221 2.0.0 Bye\r\n");
                 return Next::Quit;
             }
-            Request::Bdat { .. } => out.push_str("502 5.5.1 CHUNKING is not offered\r\n"),
+            Request::Bdat {
+                chunk_size,
+                is_last,
+            } => {
+                return Next::Bdat {
+                    size: chunk_size,
+                    last: is_last,
+                };
+            }
             _ => out.push_str("502 5.5.1 Command not implemented\r\n"),
         }
         Next::Continue
@@ -295,6 +325,7 @@ impl Session {
     fn reset(&mut self) {
         self.from = None;
         self.rcpts.clear();
+        self.chunks = None;
     }
 
     /// Receives the message data; `None` when the connection ends.
@@ -323,21 +354,7 @@ impl Session {
             }
             if done {
                 let rest = iter.as_slice().to_vec();
-                let reply = if too_big {
-                    "552 5.3.4 Message exceeds the size limit\r\n".to_string()
-                } else if has_bare_cr_or_lf(&message) {
-                    "554 5.6.0 Message refused: bare CR or LF in message data (only CRLF line ends are accepted)\r\n".to_string()
-                } else {
-                    self.deliver(message).await
-                };
-                self.reset();
-                // Notices only once the outcome is final: never for a 4xx, which the
-                // upstream MTA retries.
-                if let Some(p) = self.pending.take()
-                    && !reply.lines().any(|l| l.starts_with('4'))
-                {
-                    self.server.send_notices(p).await;
-                }
+                let reply = self.finish(message, too_big).await;
                 sock.write_all(reply.as_bytes()).await?;
                 sock.flush().await?;
                 return Ok(Some(rest));
@@ -353,6 +370,83 @@ impl Session {
             };
             chunk = buf[..n].to_vec();
         }
+    }
+
+    /// The end of a message (DATA's final dot, or BDAT LAST): the size and line-end checks,
+    /// then scan and carry out; the transaction ends; the reply is returned.
+    async fn finish(&mut self, message: Vec<u8>, too_big: bool) -> String {
+        let reply = if too_big {
+            "552 5.3.4 Message exceeds the size limit\r\n".to_string()
+        } else if has_bare_cr_or_lf(&message) {
+            "554 5.6.0 Message refused: bare CR or LF in message data (only CRLF line ends are accepted)\r\n".to_string()
+        } else {
+            self.deliver(message).await
+        };
+        self.reset();
+        // Notices only once the outcome is final: never for a 4xx, which the
+        // upstream MTA retries.
+        if let Some(p) = self.pending.take()
+            && !reply.lines().any(|l| l.starts_with('4'))
+        {
+            self.server.send_notices(p).await;
+        }
+        reply
+    }
+
+    /// One BDAT chunk (RFC 3030): exactly `size` bytes follow the command, read whatever
+    /// the state (so the conversation stays in step) and kept only within the size limit.
+    /// `None` when the connection ends.
+    async fn bdat<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        sock: &mut S,
+        mut leftover: Vec<u8>,
+        size: usize,
+        last: bool,
+    ) -> std::io::Result<Option<Vec<u8>>> {
+        let relay = self.server.relay.clone();
+        let ok = self.from.is_some() && !self.rcpts.is_empty();
+        let state = self.chunks.get_or_insert_with(Default::default);
+        let deadline = tokio::time::Instant::now() + relay.data_timeout;
+        let mut left = size;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let take = left.min(leftover.len());
+            if ok && !state.too_big {
+                if state.message.len() + take > relay.max_message_size {
+                    state.too_big = true;
+                    state.message = Vec::new();
+                } else {
+                    state.message.extend_from_slice(&leftover[..take]);
+                }
+            }
+            leftover.drain(..take);
+            left -= take;
+            if left == 0 {
+                break;
+            }
+            let n = match tokio::time::timeout_at(deadline, sock.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return Ok(None),
+                Ok(Ok(n)) => n,
+                Err(_) => {
+                    sock.write_all(b"421 4.4.2 Hallpass: data timeout\r\n")
+                        .await?;
+                    return Ok(None);
+                }
+            };
+            leftover.extend_from_slice(&buf[..n]);
+        }
+        let reply = if !ok {
+            self.chunks = None;
+            "503 5.5.1 Need MAIL and RCPT before BDAT\r\n".to_string()
+        } else if !last {
+            format!("250 2.0.0 {size} octets received\r\n")
+        } else {
+            let state = self.chunks.take().unwrap_or_default();
+            self.finish(state.message, state.too_big).await
+        };
+        sock.write_all(reply.as_bytes()).await?;
+        sock.flush().await?;
+        Ok(Some(leftover))
     }
 
     /// Scans, decides and carries out; returns the reply (one, or one per recipient).
