@@ -499,3 +499,13 @@ fn file_names_are_read_even_inside_encrypted_archives_and_shown_masked() {
     // Readable pupil data to an outside address.
     assert_eq!(action, Action::Reject);
 }
+
+#[test]
+fn mask_names_masks_every_pupil_name_and_nothing_else() {
+    let s = scanner();
+    assert_eq!(
+        s.mask_names("Leah Walker EHCP evidence.zip"),
+        "L**** W**** EHCP evidence.zip"
+    );
+    assert_eq!(s.mask_names("timetable 2026.xlsx"), "timetable 2026.xlsx");
+}

@@ -628,10 +628,15 @@ fn parts_of(app: &App, item: &Item, raw: &[u8]) -> Vec<Part> {
             .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("")))
             .unwrap_or_else(|| "text/plain".into());
         let findings_for = |n: &str| -> Vec<String> {
+            // Locations show pupil names masked ("L**** W**** EHCP.zip").
+            let shown = app
+                .scanner
+                .as_ref()
+                .map_or_else(|| n.to_string(), |s| s.mask_names(n));
             item.held
                 .findings
                 .iter()
-                .filter(|f| f.location.contains(n))
+                .filter(|f| f.location.contains(n) || f.location.contains(&shown))
                 .map(|f| format!("{} ×{}", f.kind.as_str(), f.count))
                 .collect()
         };

@@ -287,16 +287,37 @@ impl Scanner {
         report
     }
 
+    /// Each pupil's full name in `text` with its masked form ("Leah Walker" → "L**** W****").
+    pub fn name_masks(&self, text: &str) -> Vec<(String, String)> {
+        let own = detectors::names::OwnNames::default();
+        self.detectors
+            .names
+            .find(&self.directory, text, &own)
+            .into_iter()
+            .map(|m| {
+                let name = text[m.start..m.end].to_string();
+                let masked = crate::text::mask_name(&name);
+                (name, masked)
+            })
+            .collect()
+    }
+
+    /// `text` with every pupil's full name in it masked, as locations are shown.
+    pub fn mask_names(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for (name, masked) in self.name_masks(text) {
+            out = out.replace(&name, &masked);
+        }
+        out
+    }
+
     /// Pupil names inside attachment names are masked wherever the report shows a location
     /// (findings, not_scanned), as evidence is: the report goes into logs, replies and notices.
     fn mask_locations(&self, report: &mut Report) {
-        let own = detectors::names::OwnNames::default();
         let mut masks: Vec<(String, String)> = Vec::new();
         for path in report.attachment_paths() {
-            for m in self.detectors.names.find(&self.directory, &path, &own) {
-                let name = path[m.start..m.end].to_string();
+            for (name, masked) in self.name_masks(&path) {
                 if !masks.iter().any(|(n, _)| *n == name) {
-                    let masked = crate::text::mask_name(&name);
                     masks.push((name, masked));
                 }
             }
