@@ -285,7 +285,37 @@ fn callbacks(server: Arc<Server>, hold_in: HoldIn) -> Callbacks<Msg> {
         })
 }
 
-/// Serves the milter protocol on `listener` until `shutdown` turns true.
+/// The milter listener, admitting only `[relay] allowed_clients` (the MTA): any other
+/// connection is closed at once, before a byte of the protocol.
+struct AllowedOnly {
+    inner: tokio::net::TcpListener,
+    server: Arc<Server>,
+}
+
+impl indymilter::Listener for AllowedOnly {
+    type Io = tokio::net::TcpStream;
+
+    fn poll_accept(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<Self::Io>> {
+        loop {
+            match self.inner.poll_accept(cx) {
+                std::task::Poll::Ready(Ok((sock, peer))) => {
+                    if self.server.allowed(peer.ip()) {
+                        return std::task::Poll::Ready(Ok(sock));
+                    }
+                    tracing::warn!(%peer, "milter connection from a client not in allowed_clients: closed");
+                    drop(sock);
+                }
+                other => return other.map_ok(|(sock, _)| sock),
+            }
+        }
+    }
+}
+
+/// Serves the milter protocol on `listener` until `shutdown` turns true; only clients in
+/// `[relay] allowed_clients` may connect.
 pub async fn serve(
     server: Arc<Server>,
     config: MilterConfig,
@@ -296,6 +326,10 @@ pub async fn serve(
         max_connections: server.relay.max_connections,
         actions: Actions::ADD_HEADER | Actions::DELETE_RCPT | Actions::QUARANTINE,
         ..Default::default()
+    };
+    let listener = AllowedOnly {
+        inner: listener,
+        server: server.clone(),
     };
     indymilter::run(
         listener,

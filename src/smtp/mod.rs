@@ -122,7 +122,8 @@ impl Server {
         Ok(())
     }
 
-    fn allowed(&self, ip: IpAddr) -> bool {
+    /// Whether `ip` is in `[relay] allowed_clients` (IPv4-mapped IPv6 counts as IPv4).
+    pub fn allowed(&self, ip: IpAddr) -> bool {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
             v4 => v4,
