@@ -54,6 +54,24 @@ pub enum Ended {
     StartTls,
 }
 
+/// Reads message data (DATA or a BDAT chunk) before `deadline`; `None` when the connection
+/// ended or the deadline passed (then after a 421).
+async fn read_data<S: AsyncRead + AsyncWrite + Unpin>(
+    sock: &mut S,
+    buf: &mut [u8],
+    deadline: tokio::time::Instant,
+) -> std::io::Result<Option<usize>> {
+    match tokio::time::timeout_at(deadline, sock.read(buf)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => Ok(None),
+        Ok(Ok(n)) => Ok(Some(n)),
+        Err(_) => {
+            sock.write_all(b"421 4.4.2 Hallpass: data timeout\r\n")
+                .await?;
+            Ok(None)
+        }
+    }
+}
+
 /// Whether message data holds a CR or LF that is not part of a CRLF pair.
 pub fn has_bare_cr_or_lf(data: &[u8]) -> bool {
     let mut prev = 0u8;
@@ -359,14 +377,8 @@ impl Session {
                 sock.flush().await?;
                 return Ok(Some(rest));
             }
-            let n = match tokio::time::timeout_at(deadline, sock.read(&mut buf)).await {
-                Ok(Ok(0)) | Ok(Err(_)) => return Ok(None),
-                Ok(Ok(n)) => n,
-                Err(_) => {
-                    sock.write_all(b"421 4.4.2 Hallpass: data timeout\r\n")
-                        .await?;
-                    return Ok(None);
-                }
+            let Some(n) = read_data(sock, &mut buf, deadline).await? else {
+                return Ok(None);
             };
             chunk = buf[..n].to_vec();
         }
@@ -424,14 +436,8 @@ impl Session {
             if left == 0 {
                 break;
             }
-            let n = match tokio::time::timeout_at(deadline, sock.read(&mut buf)).await {
-                Ok(Ok(0)) | Ok(Err(_)) => return Ok(None),
-                Ok(Ok(n)) => n,
-                Err(_) => {
-                    sock.write_all(b"421 4.4.2 Hallpass: data timeout\r\n")
-                        .await?;
-                    return Ok(None);
-                }
+            let Some(n) = read_data(sock, &mut buf, deadline).await? else {
+                return Ok(None);
             };
             leftover.extend_from_slice(&buf[..n]);
         }
