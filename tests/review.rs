@@ -528,3 +528,38 @@ fn the_false_alarm_link_records_the_senders_view_once() {
     let (_, body) = get(&s, &cookie, "/item/HP-BPS1");
     assert!(body.contains("false_alarm_reported"));
 }
+
+#[test]
+fn findings_in_an_attachment_named_after_a_pupil_show_beside_that_part() {
+    let s = site();
+    let raw = "From: teacher@bps.example.sch.uk\r\nTo: eps@psychology.example.co.uk\r\nSubject: review\r\n\
+               MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
+               Content-Type: text/plain\r\n\r\nAttached.\r\n--b\r\nContent-Type: text/plain; name=\"Leah Walker EHCP.txt\"\r\n\
+               Content-Disposition: attachment; filename=\"Leah Walker EHCP.txt\"\r\n\r\nNotes for the review.\r\n--b--\r\n";
+    // What the scanner stores: the location with the pupil's name masked.
+    let r = Scanner::load(std::path::Path::new("samples/hallpass.toml"))
+        .unwrap()
+        .scan(
+            raw.as_bytes(),
+            &hallpass::scan::Envelope {
+                mail_from: "teacher@bps.example.sch.uk".into(),
+                rcpt_to: vec!["eps@psychology.example.co.uk".into()],
+            },
+            Utc::now(),
+        );
+    let findings = r.findings();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.location == "attachment-name:L**** W**** EHCP.txt"),
+        "{findings:?}"
+    );
+    let mut item = held("HP-ATT1", "bps", false, "review");
+    item.findings = findings;
+    s.store.hold(&item, raw.as_bytes()).unwrap();
+    let (cookie, _) = sign_in(&s, "trustdpl");
+    let (code, body) = get(&s, &cookie, "/item/HP-ATT1");
+    assert_eq!(code, 200, "{body}");
+    // Beside the part (the findings table above shows kinds without a count sign).
+    assert!(body.contains("pupil_name ×1"), "{body}");
+}
