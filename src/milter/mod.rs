@@ -25,7 +25,7 @@ use indymilter::{Actions, Callbacks, Context, ContextActions, EomContext, SetErr
 use serde::Deserialize;
 
 use crate::policy::{Action, decide};
-use crate::scan::{Envelope, NotScanned, Report};
+use crate::scan::Envelope;
 use crate::smtp::Server;
 use crate::smtp::outcome::{added_headers, guidance_lines, plan, reference};
 
@@ -95,22 +95,7 @@ async fn eom(cx: &mut EomContext<Msg>, server: Arc<Server>, hold_in: HoldIn) -> 
     let scanner = server.scanner();
     let msg = Arc::new(m.raw);
     let started = std::time::Instant::now();
-    let scan = tokio::task::spawn_blocking({
-        let (scanner, msg, env) = (scanner.clone(), msg.clone(), envelope.clone());
-        move || scanner.scan(&msg, &env, chrono::Utc::now())
-    });
-    let report = match tokio::time::timeout(server.relay.scan_timeout, scan).await {
-        Ok(Ok(r)) => r,
-        _ => {
-            let mut r = Report::default();
-            r.add_not_scanned(NotScanned {
-                location: "message".into(),
-                why: "the scan did not finish in time".into(),
-                incomplete: true,
-            });
-            r
-        }
-    };
+    let report = server.scan_bounded(&scanner, &msg, &envelope).await;
     let scan_time = started.elapsed();
     let decision = decide(&scanner.config, &scanner.classifier, &report, &envelope);
     let findings = report.findings();

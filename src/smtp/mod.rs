@@ -122,6 +122,36 @@ impl Server {
         Ok(())
     }
 
+    /// Scans one message on the blocking pool within `scan_timeout`; a scan that does not
+    /// finish gives an incomplete report, so the fail mode decides (relay and milter alike).
+    /// With `serve --no-scan` (benchmarks only) the report is empty.
+    pub async fn scan_bounded(
+        &self,
+        scanner: &Arc<Scanner>,
+        message: &Arc<Vec<u8>>,
+        envelope: &crate::scan::Envelope,
+    ) -> crate::scan::Report {
+        if self.relay.no_scan {
+            return crate::scan::Report::default();
+        }
+        let (scanner, message, envelope) = (scanner.clone(), message.clone(), envelope.clone());
+        let scan = tokio::task::spawn_blocking(move || {
+            scanner.scan(&message, &envelope, chrono::Utc::now())
+        });
+        match tokio::time::timeout(self.relay.scan_timeout, scan).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) | Err(_) => {
+                let mut r = crate::scan::Report::default();
+                r.add_not_scanned(crate::scan::NotScanned {
+                    location: "message".into(),
+                    why: "the scan did not finish in time".into(),
+                    incomplete: true,
+                });
+                r
+            }
+        }
+    }
+
     /// Whether `ip` is in `[relay] allowed_clients` (IPv4-mapped IPv6 counts as IPv4).
     pub fn allowed(&self, ip: IpAddr) -> bool {
         let ip = match ip {

@@ -14,7 +14,7 @@ use super::Server;
 use super::outcome::{self, added_headers, guidance_lines, multiline, plan};
 use crate::deliver::DeliveryError;
 use crate::policy::{Action, decide};
-use crate::scan::{Envelope, NotScanned, Report};
+use crate::scan::Envelope;
 
 pub struct Session {
     server: Arc<Server>,
@@ -465,28 +465,8 @@ impl Session {
         };
         let scanner = server.scanner();
         let msg = Arc::new(message);
-        let (env2, msg2) = (envelope.clone(), msg.clone());
         let scan_started = std::time::Instant::now();
-        let scan = async {
-            if server.relay.no_scan {
-                return Ok(Report::default());
-            }
-            let scanner = scanner.clone();
-            tokio::task::spawn_blocking(move || scanner.scan(&msg2, &env2, chrono::Utc::now()))
-                .await
-        };
-        let report = match tokio::time::timeout(server.relay.scan_timeout, scan).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(_)) | Err(_) => {
-                let mut r = Report::default();
-                r.add_not_scanned(NotScanned {
-                    location: "message".into(),
-                    why: "the scan did not finish in time".into(),
-                    incomplete: true,
-                });
-                r
-            }
-        };
+        let report = server.scan_bounded(&scanner, &msg, &envelope).await;
         let scan_time = scan_started.elapsed();
         let mut decision = decide(&scanner.config, &scanner.classifier, &report, &envelope);
         let findings = report.findings();
