@@ -279,6 +279,22 @@ fn encrypted_office_7z_and_stated_password() {
         set(&["encrypted_attachment", "password_in_body"])
     );
     assert_eq!(a, Action::Reject);
+    // A looser phrasing is not enough on its own, but the password is tried against the
+    // file's agile-encryption verifier: certain, with the file named.
+    let (r, a) = scan_file(
+        "class-list-encrypted.xlsx",
+        "List attached. pw Sunflower22 (as usual)",
+    );
+    assert!(
+        evidence(&r, "password_in_body").contains("opens attachment:"),
+        "{}",
+        evidence(&r, "password_in_body")
+    );
+    assert_eq!(a, Action::Reject);
+    // A wrong candidate opens nothing and is not stated: no finding.
+    let (r, a) = scan_file("class-list-encrypted.xlsx", "List attached. pw Sunflower23");
+    assert_eq!(kinds(&r), set(&["encrypted_attachment"]));
+    assert_eq!(a, Action::Allow);
     let (r, _) = scan_file("trip-headers-encrypted.7z", "List attached.");
     assert_eq!(kinds(&r), set(&["encrypted_attachment"]));
 }

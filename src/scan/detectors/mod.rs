@@ -403,7 +403,7 @@ impl Detectors {
         self.contact_rules(dir, ctx, report);
     }
 
-    /// password_in_body: certain when a candidate opens a locked ZIP or PDF; for encrypted
+    /// password_in_body: certain when a candidate opens a locked ZIP, PDF or OOXML file; for encrypted
     /// formats that cannot be tried, an explicit "password: X" in the message.
     fn password_rule(&self, walked: &Walked, report: &mut Report) {
         if walked.encrypted.is_empty() {
@@ -422,11 +422,9 @@ impl Detectors {
             );
         }
         let untestable = walked.encrypted.iter().any(|(loc, _)| {
-            !walked.locked.iter().any(|l| match l {
-                super::extract::Locked::Zip { location, .. }
-                | super::extract::Locked::Pdf { location, .. } => {
-                    loc == location || loc.to_string().starts_with(&format!("{location}/"))
-                }
+            !walked.locked.iter().any(|l| {
+                let location = l.location();
+                loc == location || loc.to_string().starts_with(&format!("{location}/"))
             })
         });
         if untestable && let Some(c) = candidates.iter().find(|c| c.explicit) {

@@ -1,12 +1,13 @@
 //! OLE compound files (cfb crate): encrypted Office Open XML (an `EncryptionInfo` and an
 //! `EncryptedPackage` stream: agile or standard encryption), legacy Excel (.xls, read by
 //! calamine; its password flag), legacy Word (.doc: the FIB's fEncrypted flag) and
-//! PowerPoint (.ppt: an `EncryptedSummary` stream). Legacy .doc/.ppt text is not read (no
+//! PowerPoint (.ppt: an `EncryptedSummary` stream). An encrypted OOXML file's password
+//! verifier is kept for the password test. Legacy .doc/.ppt text is not read (no
 //! well-kept crate): an unencrypted one is listed as not scanned, so the fail mode decides.
 
 use std::io::{Cursor, Read};
 
-use super::{Sink, office};
+use super::{Locked, Sink, office, office_crypto::Verifier};
 use crate::scan::Location;
 
 fn read_stream(cf: &mut cfb::CompoundFile<Cursor<&[u8]>>, path: &str, max: u64) -> Option<Vec<u8>> {
@@ -32,6 +33,15 @@ pub fn extract(location: &Location, bytes: &[u8], sink: &mut Sink) {
             _ => "Office encryption",
         };
         sink.encrypted.push((location.clone(), how.into()));
+        if let Some(verifier) = read_stream(&mut cf, "/EncryptionInfo", 64 << 10)
+            .as_deref()
+            .and_then(Verifier::parse)
+        {
+            sink.lock(Locked::Office {
+                location: location.clone(),
+                verifier,
+            });
+        }
         return;
     }
     if cf.exists("/Workbook") || cf.exists("/Book") {

@@ -9,10 +9,12 @@
 mod archive;
 mod cfb;
 mod office;
+mod office_crypto;
 mod pdf;
 mod text;
 
 pub use archive::password_opens as zip_password_opens;
+pub use office_crypto::Verifier as OfficeVerifier;
 pub use pdf::password_opens as pdf_password_opens;
 
 use super::report::NotScanned;
@@ -100,12 +102,26 @@ pub enum Locked {
         location: Location,
         bytes: Vec<u8>,
     },
+    /// An encrypted Office Open XML file: only its password verifier is kept.
+    Office {
+        location: Location,
+        verifier: OfficeVerifier,
+    },
 }
 
 impl Locked {
     pub fn size(&self) -> usize {
         match self {
             Locked::Zip { bytes, .. } | Locked::Pdf { bytes, .. } => bytes.len(),
+            Locked::Office { .. } => 0,
+        }
+    }
+
+    pub fn location(&self) -> &Location {
+        match self {
+            Locked::Zip { location, .. }
+            | Locked::Pdf { location, .. }
+            | Locked::Office { location, .. } => location,
         }
     }
 }
