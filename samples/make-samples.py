@@ -303,7 +303,22 @@ add('attach-rtf-letter-external', LUKE, [SUPPLIER], 'Letter', None, {SUPPLIER:'r
     parts=[text_part("Letter."), attach('letter.rtf', fx('letter.rtf'), 'application/rtf')])
 add('attach-zip-bomb-external', LUKE, [SUPPLIER], 'Files', None, {SUPPLIER:'quarantine'}, [],
     parts=[text_part("Files."), attach('files.zip', fx('bomb.zip'), 'application/zip')], complete=False)
+# legacy Office 97-2003 formats, as old templates and MIS exports still produce them
+DOC='application/msword'
+add('attach-doc-pastoral-to-tutor', LUKE, ['tutor@tuition.example.com'], 'Background for the sessions', None, {'tutor@tuition.example.com':'reject'},
+    ['pupil_name','unencrypted_personal_attachment'],
+    parts=[text_part("Hi Sam,\n\nSome background before you start with him - the old pastoral note is attached.\n\nThanks,\nLuke"), attach('Pastoral note (old).doc', fx('pastoral-note.doc'), DOC)])
+add('attach-doc-pta-minutes-external', ROSIE, ['chair@pta-friends.example.org'], 'PTA minutes', None, {'chair@pta-friends.example.org':'allow'}, [],
+    parts=[text_part("Minutes from Tuesday attached (saved in the old format, sorry).\n\nRosie"), attach('PTA minutes.doc', fx('pta-minutes.doc'), DOC)])
+add('attach-ppt-awards-to-own-gmail', LUKE, ['luke.rich27@gmail.com'], 'assembly slides to finish at home', None, {'luke.rich27@gmail.com':'reject'},
+    ['pupil_name','special_category','unencrypted_personal_attachment'],
+    parts=[text_part(""), attach('awards.ppt', fx('awards.ppt'), 'application/vnd.ms-powerpoint')])
+add('attach-xls-class-list-external', LUKE, [SUPPLIER], 'Names for the coach', None, {SUPPLIER:'reject'},
+    ['pupil_name','date_of_birth','upn','bulk_pupil_data','unencrypted_personal_attachment','special_category'],
+    parts=[text_part("Hi, names attached as requested.\n\nLuke"), attach('8A.xls', fx('class-list.xls'), 'application/vnd.ms-excel')])
 
+ONLY=os.environ.get('ONLY')
+if ONLY: msgs=[m for m in msgs if m['name'].startswith(ONLY)]
 for m in msgs:
     raw=render(m)
     with open(os.path.join(OUT,m['name']+'.eml'),'w',newline='',encoding='utf-8') as f:

@@ -134,6 +134,47 @@ fn pptx_slides_and_notes() {
     );
 }
 
+/// Word, PowerPoint and Excel 97-2003 files (saved by LibreOffice from the OOXML fixtures):
+/// the same findings as their modern twins.
+#[test]
+fn legacy_doc_ppt_and_xls() {
+    let (r, a) = scan_file("pastoral-note.doc", "Note attached.");
+    assert_eq!(
+        kinds(&r),
+        set(&["pupil_name", "unencrypted_personal_attachment"])
+    );
+    assert_eq!(
+        r.distinct_persons(),
+        2,
+        "Tom Clark in a paragraph, Freya Rogers across a table row"
+    );
+    assert!(r.complete(), "{:?}", r.not_scanned);
+    assert_eq!(a, Action::Reject);
+    let (r, a) = scan_file("pta-minutes.doc", "Minutes.");
+    assert!(kinds(&r).is_empty() && r.complete(), "{:?}", r.not_scanned);
+    assert_eq!(a, Action::Allow);
+
+    let (r, a) = scan_file("awards.ppt", "Slides.");
+    assert_eq!(
+        kinds(&r),
+        set(&[
+            "pupil_name",
+            "special_category",
+            "unencrypted_personal_attachment"
+        ])
+    );
+    assert!(r.complete(), "{:?}", r.not_scanned);
+    assert_eq!(a, Action::Reject);
+
+    let (r, _) = scan_file("class-list.xls", "List attached.");
+    assert!(
+        set(&["pupil_name", "upn", "date_of_birth", "bulk_pupil_data"]).is_subset(&kinds(&r)),
+        "{:?}",
+        kinds(&r)
+    );
+    assert_eq!(r.distinct_persons(), 6);
+}
+
 #[test]
 fn opendocument_text_and_sheet() {
     let (r, _) = scan_file("list.ods", "List.");

@@ -150,15 +150,17 @@ fn with_attachment(data: &[u8]) -> Vec<u8> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
 
-    /// Each extractor (xlsx, docx, pptx, ods, pdf, zip, encrypted Office) on mutated bytes:
+    /// Each extractor (xlsx, docx, pptx, ods, pdf, zip, encrypted Office, doc, ppt, xls) on
+    /// mutated bytes:
     /// never a panic; a damaged file is listed, not passed.
     #[test]
     fn mutated_attachments_never_panic(
-        which in 0usize..8,
+        which in 0usize..11,
         edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..16),
     ) {
         let names = ["class-list.xlsx", "pastoral-note.docx", "awards.pptx", "list.ods", "report.pdf",
-                     "trip-plain.zip", "class-list-encrypted.xlsx", "trip-aes.zip"];
+                     "trip-plain.zip", "class-list-encrypted.xlsx", "trip-aes.zip",
+                     "pastoral-note.doc", "awards.ppt", "class-list.xls"];
         let mut b = std::fs::read(format!("tests/fixtures/{}", names[which])).unwrap();
         for (pos, byte) in edits {
             let p = pos % b.len();

@@ -1,14 +1,16 @@
 //! OLE compound files (cfb crate): encrypted Office Open XML (an `EncryptionInfo` and an
 //! `EncryptedPackage` stream: agile or standard encryption), legacy Excel (.xls, read by
 //! calamine; its password flag), legacy Word (.doc: the FIB's fEncrypted flag) and
-//! PowerPoint (.ppt: an `EncryptedSummary` stream). An encrypted OOXML file's password
-//! verifier is kept for the password test. Legacy .doc/.ppt text is not read (no
-//! well-kept crate): an unencrypted one is listed as not scanned, so the fail mode decides.
+//! PowerPoint (.ppt: an `EncryptedSummary` stream), whose text [`super::legacy`] reads. An
+//! encrypted OOXML file's password verifier is kept for the password test.
 
 use std::io::{Cursor, Read};
 
-use super::{Locked, Sink, office, office_crypto::Verifier};
-use crate::scan::Location;
+use super::{Locked, Sink, legacy, office, office_crypto::Verifier};
+use crate::scan::{Location, Segment};
+
+/// At most this much of one stream is read (the text budget applies after).
+const MAX_STREAM: u64 = 64 << 20;
 
 fn read_stream(cf: &mut cfb::CompoundFile<Cursor<&[u8]>>, path: &str, max: u64) -> Option<Vec<u8>> {
     let mut s = cf.open_stream(path).ok()?;
@@ -64,16 +66,32 @@ pub fn extract(location: &Location, bytes: &[u8], sink: &mut Sink) {
         return;
     }
     if cf.exists("/WordDocument") {
-        let fib = read_stream(&mut cf, "/WordDocument", 32).unwrap_or_default();
-        let encrypted = fib.len() >= 12 && (u16::from_le_bytes([fib[10], fib[11]]) & 0x0100) != 0;
-        if encrypted {
+        let word = read_stream(&mut cf, "/WordDocument", MAX_STREAM).unwrap_or_default();
+        let flags = word.get(10..12).map(|f| u16::from_le_bytes([f[0], f[1]]));
+        let Some(flags) = flags else {
+            sink.not_read(location.clone(), "damaged Word document (no FIB)".into());
+            return;
+        };
+        if flags & 0x0100 != 0 {
             sink.encrypted
                 .push((location.clone(), "legacy Word password encryption".into()));
+            return;
+        }
+        // fWhichTblStm: the piece table is in 1Table, else 0Table.
+        let table_name = if flags & 0x0200 != 0 {
+            "/1Table"
         } else {
-            sink.not_read(
-                location.clone(),
-                "legacy Word (.doc) text is not read".into(),
-            );
+            "/0Table"
+        };
+        let table = read_stream(&mut cf, table_name, MAX_STREAM).unwrap_or_default();
+        match legacy::doc_text(&word, &table) {
+            Ok((text, rows)) => {
+                if !rows.is_empty() {
+                    sink.push(Segment::table(location.clone(), rows));
+                }
+                sink.push(Segment::text(location.clone(), text));
+            }
+            Err(why) => sink.not_read(location.clone(), format!("legacy Word (.doc): {why}")),
         }
         return;
     }
@@ -83,11 +101,14 @@ pub fn extract(location: &Location, bytes: &[u8], sink: &mut Sink) {
                 location.clone(),
                 "legacy PowerPoint password encryption".into(),
             ));
-        } else {
-            sink.not_read(
+            return;
+        }
+        match read_stream(&mut cf, "/PowerPoint Document", MAX_STREAM) {
+            Some(stream) => sink.push(Segment::text(location.clone(), legacy::ppt_text(&stream))),
+            None => sink.not_read(
                 location.clone(),
-                "legacy PowerPoint (.ppt) text is not read".into(),
-            );
+                "legacy PowerPoint (.ppt): unreadable document stream".into(),
+            ),
         }
         return;
     }

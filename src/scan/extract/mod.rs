@@ -8,6 +8,7 @@
 
 mod archive;
 mod cfb;
+mod legacy;
 mod office;
 mod office_crypto;
 mod pdf;
