@@ -317,6 +317,19 @@ add('attach-xls-class-list-external', LUKE, [SUPPLIER], 'Names for the coach', N
     ['pupil_name','date_of_birth','upn','bulk_pupil_data','unencrypted_personal_attachment','special_category'],
     parts=[text_part("Hi, names attached as requested.\n\nLuke"), attach('8A.xls', fx('class-list.xls'), 'application/vnd.ms-excel')])
 
+# tables pasted into the body: Outlook turns an Excel range into an HTML table, and a plain-text
+# copy keeps the tabs; forename and surname stand in separate cells of one row
+add('body-html-table-pasted-from-excel-external', LUKE, [SUPPLIER], 'Seating for Friday', None, {SUPPLIER:'reject'}, ['pupil_name'],
+    parts=[text_part('<html><body><p>Hi Dave,</p><p>Seating as discussed:</p><table border="1" style="border-collapse:collapse">'
+        '<tr><td><b>Surname</b></td><td><b>Forename</b></td><td><b>Reg</b></td><td><b>Seat</b></td></tr>'
+        '<tr><td>Clark</td><td>Tom</td><td>10C</td><td>1A</td></tr>'
+        '<tr><td>ROGERS</td><td>Freya</td><td>8C</td><td>1B</td></tr>'
+        '</table><p>Thanks,<br>Luke</p></body></html>', 'text/html; charset=utf-8')])
+add('body-tab-separated-names-external', LUKE, [SUPPLIER], 'names for the coach', None, {SUPPLIER:'reject'}, ['pupil_name'],
+    parts=[text_part("Hi Dave,\n\nNames for the coach below.\n\nSurname\tForename\tReg\nClark\tTom\t10C\nRogers\tFreya\t8C\n\nThanks,\nLuke")])
+add('body-tab-separated-order-external', ROSIE, ['orders@stationery.example.com'], 'Order', None, {'orders@stationery.example.com':'allow'}, [],
+    parts=[text_part("Hello,\n\nPlease send:\n\nItem\tQty\tDept\nWhiteboard pens\t12\tMaths\nA4 paper (box)\t3\tEnglish\nGlue sticks\t30\tArt\n\nRosie Griffiths\nSchool office")])
+
 ONLY=os.environ.get('ONLY')
 if ONLY: msgs=[m for m in msgs if m['name'].startswith(ONLY)]
 for m in msgs:

@@ -153,4 +153,24 @@ mod tests {
         );
         assert_eq!(t.trim(), "Olivia\tSmith\n\tNoah");
     }
+
+    #[test]
+    fn table_rows_reach_the_same_row_rule() {
+        let t = html_to_text(
+            "<p>Seating:</p><table><tr><td><b>Smith</b></td><td>Olivia</td><td>8A</td></tr>\
+             <tr><td>Noah</td></tr></table><p>Thanks</p>",
+        );
+        let segs = crate::scan::Segment::text_and_tab_rows(crate::scan::Location::Body, t);
+        assert_eq!(segs.len(), 2);
+        assert_eq!(
+            segs[0].rows.as_deref(),
+            Some(&[vec!["Smith".to_string(), "Olivia".into(), "8A".into()]][..])
+        );
+        assert!(segs[1].rows.is_none() && segs[1].text.contains("Thanks"));
+        let prose = crate::scan::Segment::text_and_tab_rows(
+            crate::scan::Location::Body,
+            "no tables here\n".into(),
+        );
+        assert_eq!(prose.len(), 1);
+    }
 }

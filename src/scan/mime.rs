@@ -179,15 +179,21 @@ fn walk_part(
                 let loc = here(&part_name(part, id as usize));
                 extract::attachment(&loc, t.as_bytes(), depth, sink);
             } else {
-                sink.push(Segment::text(body_loc, t.to_string()));
+                for seg in Segment::text_and_tab_rows(body_loc, t.to_string()) {
+                    sink.push(seg);
+                }
             }
         }
         PartType::Html(h) => {
             let text = super::html::html_to_text(h);
-            if is_attachment(part) {
-                sink.push(Segment::text(here(&part_name(part, id as usize)), text));
+            let loc = if is_attachment(part) {
+                here(&part_name(part, id as usize))
             } else {
-                sink.push(Segment::text(body_loc, text));
+                body_loc
+            };
+            // Table cells read as tab-separated lines: rows for the same-row name rule.
+            for seg in Segment::text_and_tab_rows(loc, text) {
+                sink.push(seg);
             }
         }
         PartType::Binary(b) | PartType::InlineBinary(b) => {

@@ -73,6 +73,30 @@ impl Segment {
         }
     }
 
+    /// Free text, plus the table hidden in it: the lines holding a tab (a range pasted from a
+    /// spreadsheet, an HTML table read as text, a tab-separated export) as rows, so the
+    /// same-row name rule sees "Clark<TAB>Tom" as a pupil. One segment, or two.
+    pub fn text_and_tab_rows(location: Location, text: String) -> Vec<Segment> {
+        let rows: Vec<Vec<String>> = text
+            .lines()
+            .filter(|l| l.contains('\t'))
+            .map(|l| {
+                l.split('\t')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|r| r.len() >= 2)
+            .collect();
+        let mut out = Vec::with_capacity(2);
+        if !rows.is_empty() {
+            out.push(Segment::table(location.clone(), rows));
+        }
+        out.push(Segment::text(location, text));
+        out
+    }
+
     pub fn table(location: Location, rows: Vec<Vec<String>>) -> Segment {
         let mut text = String::new();
         for r in &rows {

@@ -97,7 +97,9 @@ impl Extractor for Delimited {
                 return;
             }
         }
-        sink.push(Segment::text(location.clone(), text));
+        for seg in Segment::text_and_tab_rows(location.clone(), text) {
+            sink.push(seg);
+        }
     }
 }
 
@@ -107,7 +109,9 @@ pub struct Html;
 impl Extractor for Html {
     fn extract(&self, location: &Location, bytes: &[u8], _depth: usize, sink: &mut Sink) {
         let text = crate::scan::html::html_to_text(&decode(bytes));
-        sink.push(Segment::text(location.clone(), text));
+        for seg in Segment::text_and_tab_rows(location.clone(), text) {
+            sink.push(seg);
+        }
     }
 }
 
