@@ -329,6 +329,12 @@ add('body-tab-separated-names-external', LUKE, [SUPPLIER], 'names for the coach'
     parts=[text_part("Hi Dave,\n\nNames for the coach below.\n\nSurname\tForename\tReg\nClark\tTom\t10C\nRogers\tFreya\t8C\n\nThanks,\nLuke")])
 add('body-tab-separated-order-external', ROSIE, ['orders@stationery.example.com'], 'Order', None, {'orders@stationery.example.com':'allow'}, [],
     parts=[text_part("Hello,\n\nPlease send:\n\nItem\tQty\tDept\nWhiteboard pens\t12\tMaths\nA4 paper (box)\t3\tEnglish\nGlue sticks\t30\tArt\n\nRosie Griffiths\nSchool office")])
+# an MIS "Name" column written surname first, and a middle initial in prose
+add('attach-csv-name-column-surname-first-external', LUKE, ['events@climbing-centre.example.com'], 'Group booking', None, {'events@climbing-centre.example.com':'reject'},
+    ['pupil_name','unencrypted_personal_attachment'],
+    parts=[text_part("Hi,\n\nOur group for the 14th is attached.\n\nLuke"), attach('group.csv', "Name,Reg,Harness size\r\nClark Tom,10C,M\r\nRogers Freya,8C,S\r\nFisher Harry,8B,M\r\n".encode(), 'text/csv')])
+add('body-middle-initial-to-tutor', LUKE, ['tutor@tuition.example.com'], 'Thursday', None, {'tutor@tuition.example.com':'reject'}, ['pupil_name'],
+    parts=[text_part("Hi Sam,\n\nTom H. Clark will join the Thursday group from next week.\n\nLuke")])
 
 ONLY=os.environ.get('ONLY')
 if ONLY: msgs=[m for m in msgs if m['name'].startswith(ONLY)]

@@ -1,7 +1,7 @@
 //! pupil_name: a pupil's full name from the directory.
 //!
-//! Legal or preferred forename with legal or preferred surname, the pupil's middle names
-//! optionally between; "Forename Surname", "Surname, Forename", "SURNAME Forename". Case,
+//! Legal or preferred forename with legal or preferred surname, the pupil's middle names or
+//! middle initials ("Tom H. Clark") optionally between; "Forename Surname", "Surname, Forename", "SURNAME Forename". Case,
 //! accents, apostrophe forms and hyphen spacing do not matter; line breaks and (already
 //! removed) markup between the words do not hide a name; a possessive still matches. A
 //! forename or surname alone, or initials, is not a full name. When either word is in
@@ -210,7 +210,10 @@ impl NameDetector {
                 if a != s {
                     return None;
                 }
-            } else if !gap_ok(&text[toks[n - 1].1..a]) {
+            } else if !gap_ok(&text[toks[n - 1].1..a])
+                && !(is_initial(&text[toks[n - 1].0..toks[n - 1].1])
+                    && gap_ok(text[toks[n - 1].1..a].trim_start_matches('.')))
+            {
                 break;
             }
             if n > 0 {
@@ -264,7 +267,9 @@ impl NameDetector {
                         continue;
                     }
                     let mut pupils: Vec<PupilId> = named.to_vec();
-                    if skip > 0 {
+                    // Middle initials ("Tom H. Clark") stand for any middle name.
+                    let initials = (l..l + skip).all(|i| is_initial(&text[toks[i].0..toks[i].1]));
+                    if skip > 0 && !initials {
                         let middle = key(l, l + skip);
                         pupils.retain(|p| {
                             let mk = dir.resolve_key(dir.pupil(*p).middle_names);
@@ -382,6 +387,25 @@ impl NameDetector {
                 })
                 .collect();
             let mut seen = FxHashSet::default();
+            // A cell that is a whole name written surname first ("Clark Tom", as MIS "Name"
+            // columns often are); the free-text forms are found in the row's text.
+            for cell in row {
+                if let Some((f, s)) = self.surname_first_cell(dir, cell)
+                    && seen.insert((f, s))
+                    && let Some(pupils) = own.others(f, s, dir.pupils_named(f, s).to_vec())
+                {
+                    out.push((
+                        ri,
+                        NameMatch {
+                            start: 0,
+                            end: 0,
+                            forename: f,
+                            surname: s,
+                            pupils,
+                        },
+                    ));
+                }
+            }
             for (i, fk) in keys.iter().enumerate() {
                 let Some(f) = fk else { continue };
                 if !dir.is_forename(*f) {
@@ -411,6 +435,38 @@ impl NameDetector {
     }
 }
 
+impl NameDetector {
+    /// "Surname Forename [middle names or initials]" filling a table cell (2 to 5 words).
+    fn surname_first_cell(&self, dir: &Directory, cell: &str) -> Option<(u32, u32)> {
+        let cell = cell.trim();
+        if cell.len() > 60 || !cell.contains(' ') {
+            return None;
+        }
+        let words: Vec<&str> = crate::text::name_words(cell).collect();
+        if !(2..=5).contains(&words.len()) {
+            return None;
+        }
+        let keys: Vec<String> = words.iter().map(|w| fold_word(w)).collect();
+        for sl in 1..=2.min(words.len() - 1) {
+            let skey = keys[..sl].join(" ");
+            let Some(s) = dir.key_id(&skey) else { continue };
+            for fl in 1..=2.min(words.len() - sl) {
+                let fkey = keys[sl..sl + fl].join(" ");
+                let Some(f) = dir.key_id(&fkey) else { continue };
+                if dir.pupils_named(f, s).is_empty()
+                    || words.len() - sl - fl > 2
+                    || ((self.is_common(&fkey) || self.is_common(&skey))
+                        && !words[..sl + fl].iter().all(|w| is_capitalised(w)))
+                {
+                    continue;
+                }
+                return Some((f, s));
+            }
+        }
+        None
+    }
+}
+
 fn prev_is_word(text: &str, s: usize) -> bool {
     text[..s]
         .chars()
@@ -434,6 +490,12 @@ fn floor_boundary(text: &str, mut i: usize) -> usize {
 
 /// Between two words of one name: spaces and line breaks, hyphens (any spacing), quote
 /// markers of replies ("> "), emphasis marks; nothing that ends a sentence or a cell.
+/// A capital letter standing alone: a middle initial.
+fn is_initial(word: &str) -> bool {
+    let mut c = word.chars();
+    c.next().is_some_and(char::is_uppercase) && c.next().is_none()
+}
+
 fn gap_ok(gap: &str) -> bool {
     gap.len() <= 24
         && gap.chars().all(|c| {
@@ -506,6 +568,10 @@ mod tests {
             "Olivia Smith's coursework",
             "Olivia Smith’s coursework",
             "Olivia\u{a0}Smith",
+            "Olivia J. Smith",
+            "Olivia J Smith",
+            "OLIVIA J. SMITH",
+            "Olivia K. L. Smith",
         ] {
             assert_eq!(found(t), ["Olivia Smith"], "{t:?}");
         }
@@ -538,7 +604,9 @@ mod tests {
             "O. Smith",
             "Olivia S.",
             "Olivia. Smith left",
+            "Olivia j. Smith",
             "Olivia Jones Smith",
+            "Olivia Jo. Smith",
             "Smith Olivia",
             "Olivias Smith",
             "xOlivia Smith",
@@ -582,5 +650,18 @@ mod tests {
         let m = det.find_in_rows(&d, &rows, &OwnNames::default());
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].0, 1);
+        // A "Name" column written surname first.
+        let rows = vec![
+            vec!["Name".to_string(), "Reg".into()],
+            vec!["Smith Olivia".to_string(), "7A".into()],
+            vec!["SMITH Olivia Jane".to_string(), "7A".into()],
+            vec!["Young Will".to_string(), "8B".into()],
+            vec!["young will".to_string(), "8B".into()],
+            vec!["Smith Grace".to_string(), "7A".into()],
+            vec!["Smith and Olivia were".to_string(), "7A".into()],
+        ];
+        let m = det.find_in_rows(&d, &rows, &OwnNames::default());
+        let at: Vec<usize> = m.iter().map(|(r, _)| *r).collect();
+        assert_eq!(at, vec![1, 2, 3], "{m:?}");
     }
 }
