@@ -335,6 +335,9 @@ add('attach-csv-name-column-surname-first-external', LUKE, ['events@climbing-cen
     parts=[text_part("Hi,\n\nOur group for the 14th is attached.\n\nLuke"), attach('group.csv', "Name,Reg,Harness size\r\nClark Tom,10C,M\r\nRogers Freya,8C,S\r\nFisher Harry,8B,M\r\n".encode(), 'text/csv')])
 add('body-middle-initial-to-tutor', LUKE, ['tutor@tuition.example.com'], 'Thursday', None, {'tutor@tuition.example.com':'reject'}, ['pupil_name'],
     parts=[text_part("Hi Sam,\n\nTom H. Clark will join the Thursday group from next week.\n\nLuke")])
+# dates of birth as spreadsheets and MIS exports write them
+add('body-dob-excel-and-iso-forms-partner', LUKE, [PARTNER], 'Referral follow-up', None, {PARTNER:'tag'}, ['pupil_name','date_of_birth','special_category'],
+    parts=[text_part("Hello,\n\nFurther to my call: Leah Walker, DOB 25-Nov-2010, Year 11.\nHer brother is on roll too (born 2012-07-27T00:00:00 per the export).\n\nLuke Rich\nDSL")])
 
 ONLY=os.environ.get('ONLY')
 if ONLY: msgs=[m for m in msgs if m['name'].startswith(ONLY)]

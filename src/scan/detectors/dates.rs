@@ -1,5 +1,5 @@
-//! date_of_birth: a date in a common UK form (12/03/2013, 12-03-13, 12 March 2013,
-//! 2013-03-12) that could be a pupil's birth date (2 to 25 years ago), standing near a pupil's
+//! date_of_birth: a date in a common form (12/03/2013, 12-03-13, 12 March 2013, 12-Mar-2013,
+//! March 12, 2013, 2013-03-12, 2013-03-12T00:00:00) that could be a pupil's birth date (2 to 25 years ago), standing near a pupil's
 //! name or after a "DOB" / "date of birth" label (or in a table with such a header).
 
 use chrono::{Datelike, NaiveDate};
@@ -9,6 +9,7 @@ pub struct DateDetector {
     numeric: Regex,
     iso: Regex,
     words: Regex,
+    month_first: Regex,
     label: Regex,
 }
 
@@ -24,8 +25,12 @@ impl Default for DateDetector {
         let month = r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
         DateDetector {
             numeric: Regex::new(r"(?-u:\b)([0-3]?[0-9])[/.\-]([01]?[0-9])[/.\-]([0-9]{4}|[0-9]{2})(?-u:\b)").unwrap(),
-            iso: Regex::new(r"(?-u:\b)([12][0-9]{3})-([01][0-9])-([0-3][0-9])(?-u:\b)").unwrap(),
-            words: Regex::new(&format!(r"(?i)(?-u:\b)([0-3]?[0-9])(?:st|nd|rd|th)?(?:\s+of)?\s+{month}\.?,?\s+([12][0-9]{{3}})(?-u:\b)")).unwrap(),
+            // ISO, with the time part exports add ("2013-03-12T00:00:00", "…Z", "…+01:00").
+            iso: Regex::new(r"(?-u:\b)([12][0-9]{3})-([01][0-9])-([0-3][0-9])(?:T[0-9:.]+(?:Z|[+\-][0-9]{2}:?[0-9]{2})?)?(?-u:\b)").unwrap(),
+            // "12 March 2013", "12th of March 2013", Excel's "12-Mar-2013" / "12-Mar-13".
+            words: Regex::new(&format!(r"(?i)(?-u:\b)([0-3]?[0-9])(?:st|nd|rd|th)?(?:\s+of)?(?:\s+|\s*[\-/.]\s*){month}\.?,?(?:\s+|\s*[\-/.]\s*)([12][0-9]{{3}}|[0-9]{{2}})(?-u:\b)")).unwrap(),
+            // "March 12, 2013", "March 12th 2013".
+            month_first: Regex::new(&format!(r"(?i)(?-u:\b){month}\.?\s+([0-3]?[0-9])(?:st|nd|rd|th)?,?\s+([12][0-9]{{3}})(?-u:\b)")).unwrap(),
             label: Regex::new(r"(?i)(?:(?-u:\b)dob(?-u:\b)|(?-u:\b)d\.o\.b(?-u:\b)\.?|(?-u:\b)date of birth(?-u:\b)|(?-u:\b)born(?-u:\b)|(?-u:\b)birth ?date(?-u:\b)|(?-u:\b)birthday(?-u:\b))").unwrap(),
         }
     }
@@ -112,10 +117,18 @@ impl DateDetector {
                 c[3].parse().ok(),
             );
         }
-        for c in caps(&self.words) {
+        for c in caps(&self.month_first) {
             push(
                 c.get(0).expect("group 0"),
                 c[3].parse().ok(),
+                month_number(&c[1]),
+                c[2].parse().ok(),
+            );
+        }
+        for c in caps(&self.words) {
+            push(
+                c.get(0).expect("group 0"),
+                Some(year(&c[3])),
                 month_number(&c[2]),
                 c[1].parse().ok(),
             );
@@ -151,6 +164,13 @@ mod tests {
             "2013-03-12",
             "12.03.2013",
             "12 Mar. 2013",
+            "12-Mar-2013",
+            "12-mar-13",
+            "12 Mar 13",
+            "March 12, 2013",
+            "Mar 12th 2013",
+            "2013-03-12T00:00:00",
+            "2013-03-12T00:00:00Z",
         ] {
             let got = d.dates(t, 2026, &crate::scan::detectors::digit_windows(t));
             assert_eq!(got.len(), 1, "{t}");
