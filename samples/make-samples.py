@@ -338,6 +338,11 @@ add('body-middle-initial-to-tutor', LUKE, ['tutor@tuition.example.com'], 'Thursd
 # dates of birth as spreadsheets and MIS exports write them
 add('body-dob-excel-and-iso-forms-partner', LUKE, [PARTNER], 'Referral follow-up', None, {PARTNER:'tag'}, ['pupil_name','date_of_birth','special_category'],
     parts=[text_part("Hello,\n\nFurther to my call: Leah Walker, DOB 25-Nov-2010, Year 11.\nHer brother is on roll too (born 2012-07-27T00:00:00 per the export).\n\nLuke Rich\nDSL")])
+# pupils' own addresses written in the text identify them
+add('body-pupil-accounts-to-edtech-supplier', LUKE, ['onboarding@maths-app.example.com'], 'Class set-up 10C', None, {'onboarding@maths-app.example.com':'reject'}, ['pupil_name'],
+    parts=[text_part("Hi,\n\nCould you create logins for these two to start with:\n\nleah.walker5@pupils.beaulieupark.example.sch.uk\ntom.clark19@pupils.beaulieupark.example.sch.uk\n\nThanks,\nLuke")])
+add('body-pupil-account-to-own-parent', LUKE, ['maya.walker144@example.com'], 'Login details', None, {'maya.walker144@example.com':'tag'}, ['pupil_name'],
+    parts=[text_part("Dear Ms Walker,\n\nThe school address to use for the homework platform is leah.walker5@pupils.beaulieupark.example.sch.uk.\n\nKind regards,\nLuke Rich")])
 
 ONLY=os.environ.get('ONLY')
 if ONLY: msgs=[m for m in msgs if m['name'].startswith(ONLY)]

@@ -1,5 +1,6 @@
 //! Text normalisation shared by the directory and the scanner: folding a name to its
-//! comparison key, splitting text into words, and masking names for display.
+//! comparison key, splitting text into words, finding email addresses written in text, and
+//! masking names for display.
 //!
 //! Folding is what makes "Zoë O’Brien-Smith", "ZOE OBRIEN SMITH" and "zoe o'brien - smith"
 //! the same name: NFD decomposition with combining marks dropped, lower case, apostrophes
@@ -214,6 +215,38 @@ pub fn mask_id(value: &str) -> String {
 }
 
 /// True when a word is written with a capital first letter (or all capitals).
+/// Spans of the email addresses written in a text ("leah.walker5@pupils.example.sch.uk"),
+/// found from each `@`: a local part of atext and dots before, a dotted domain after.
+pub fn email_spans(text: &str) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let local = |c: u8| c.is_ascii_alphanumeric() || b".!#$%&'*+/=?^_`{|}~-".contains(&c);
+    let domain = |c: u8| c.is_ascii_alphanumeric() || c == b'.' || c == b'-';
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for at in memchr::memchr_iter(b'@', b) {
+        if out.last().is_some_and(|l| at < l.1) {
+            continue;
+        }
+        let mut s = at;
+        while s > 0 && at - s < 64 && local(b[s - 1]) {
+            s -= 1;
+        }
+        while s < at && b[s] == b'.' {
+            s += 1;
+        }
+        let mut e = at + 1;
+        while e < b.len() && e - at < 255 && domain(b[e]) {
+            e += 1;
+        }
+        while e > at + 1 && matches!(b[e - 1], b'.' | b'-') {
+            e -= 1;
+        }
+        if s < at && text[at + 1..e].contains('.') {
+            out.push((s, e));
+        }
+    }
+    out
+}
+
 pub fn is_capitalised(word: &str) -> bool {
     word.chars().next().is_some_and(char::is_uppercase)
 }
@@ -224,6 +257,16 @@ mod tests {
 
     fn words(s: &str) -> Vec<&str> {
         Words::new(s).map(|(a, b)| &s[a..b]).collect()
+    }
+
+    #[test]
+    fn email_addresses_in_text() {
+        let t =
+            "To: <leah.walker5@pupils.example.sch.uk>, tom@x.org. Not: a@b, @x.y, me@ or é@x.org";
+        let got: Vec<&str> = email_spans(t).iter().map(|(a, b)| &t[*a..*b]).collect();
+        assert_eq!(got, ["leah.walker5@pupils.example.sch.uk", "tom@x.org"]);
+        let long = "x".repeat(100_000) + "@" + &"y.".repeat(100_000);
+        assert_eq!(email_spans(&long).len(), 1);
     }
 
     #[test]

@@ -214,6 +214,21 @@ impl Detectors {
             add_person(report, m.forename, m.surname, &m.pupils);
             name_spans.push((m.start, m.end));
         }
+        // A pupil's own address (school or personal, from the roster) written in the text
+        // names that pupil: a list of pupil accounts sent to a supplier is pupil data.
+        for (a, b) in crate::text::email_spans(text) {
+            for o in dir.owners_of(&text[a..b]) {
+                let (Owner::Pupil(p) | Owner::PupilPersonal(p)) = o else {
+                    continue;
+                };
+                let pupil = dir.pupil(p);
+                let (f, s) = (pupil.legal_forename, pupil.legal_surname);
+                if let Some(pupils) = ctx.own.others(f, s, vec![p]) {
+                    add_person(report, f, s, &pupils);
+                    name_spans.push((a, b));
+                }
+            }
+        }
         if let Some(rows) = &seg.rows {
             for (ri, m) in self.names.find_in_rows(dir, rows, &ctx.own) {
                 add_person(report, m.forename, m.surname, &m.pupils);

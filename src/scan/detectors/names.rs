@@ -6,7 +6,9 @@
 //! removed) markup between the words do not hide a name; a possessive still matches. A
 //! forename or surname alone, or initials, is not a full name. When either word is in
 //! `patterns/common-words.txt`, only capitalised forms match. In tables, a pupil counts when
-//! forename and surname stand in the same row, in any columns.
+//! forename and surname stand in the same row, in any columns, or when a cell holds the name
+//! surname first. (A pupil's own email address in the text also names them: see
+//! `Detectors::scan_segment`.)
 //!
 //! Speed: an Aho-Corasick automaton over pupils' forenames finds candidate positions (so the
 //! cost does not grow with the roster); only there are words folded and looked up.
@@ -47,7 +49,7 @@ pub struct OwnNames {
 impl OwnNames {
     /// The pupils a matched name may be once the sender's own name and the sender
     /// themselves are taken out; `None` when nobody is left.
-    fn others(&self, f: u32, s: u32, mut pupils: Vec<PupilId>) -> Option<Vec<PupilId>> {
+    pub fn others(&self, f: u32, s: u32, mut pupils: Vec<PupilId>) -> Option<Vec<PupilId>> {
         if self.pairs.contains(&(f, s)) {
             return None;
         }
