@@ -175,6 +175,115 @@ fn legacy_doc_ppt_and_xls() {
     assert_eq!(r.distinct_persons(), 6);
 }
 
+/// An Outlook .msg ([MS-OXMSG] compound file) written with the cfb crate: subject and body
+/// as Unicode property streams, attachments in `__attach_version1.0_#` storages.
+fn outlook_msg(subject: &str, body: &str, attachments: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write;
+    let utf16 = |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(u16::to_le_bytes).collect() };
+    let mut cf =
+        cfb::CompoundFile::create_with_version(cfb::Version::V3, std::io::Cursor::new(Vec::new()))
+            .unwrap();
+    let mut put =
+        |cf: &mut cfb::CompoundFile<std::io::Cursor<Vec<u8>>>, path: &str, data: &[u8]| {
+            cf.create_stream(path).unwrap().write_all(data).unwrap();
+        };
+    put(&mut cf, "/__properties_version1.0", &[0u8; 32]);
+    put(&mut cf, "/__substg1.0_0037001F", &utf16(subject));
+    put(&mut cf, "/__substg1.0_1000001F", &utf16(body));
+    for (i, (name, data)) in attachments.iter().enumerate() {
+        let dir = format!("/__attach_version1.0_#{i:08X}");
+        cf.create_storage(&dir).unwrap();
+        put(
+            &mut cf,
+            &format!("{dir}/__properties_version1.0"),
+            &[0u8; 8],
+        );
+        put(
+            &mut cf,
+            &format!("{dir}/__substg1.0_3707001F"),
+            &utf16(name),
+        );
+        put(&mut cf, &format!("{dir}/__substg1.0_37010102"), data);
+    }
+    cf.flush().unwrap();
+    cf.into_inner().into_inner()
+}
+
+#[test]
+fn outlook_msg_subject_body_and_attachments() {
+    let scan_msg = |msg: Vec<u8>| {
+        scan_raw(&message(
+            "Forwarding this.",
+            "filename=\"FW: trip.msg\"",
+            "application/vnd.ms-outlook",
+            &msg,
+        ))
+    };
+    // In the body of the attached message.
+    let (r, a) = scan_msg(outlook_msg(
+        "Trip",
+        "Hi, Leah Walker will need a seat at the front.",
+        &[],
+    ));
+    assert!(
+        kinds(&r).contains("pupil_name"),
+        "{:?} {:?}",
+        kinds(&r),
+        r.not_scanned
+    );
+    assert!(r.complete(), "{:?}", r.not_scanned);
+    assert_eq!(a, Action::Reject);
+    // In a spreadsheet attached to the attached message.
+    let (r, a) = scan_msg(outlook_msg(
+        "List",
+        "List attached.",
+        &[("8A.xlsx", &fixture("class-list.xlsx"))],
+    ));
+    assert!(
+        evidence(&r, "unencrypted_personal_attachment").contains("FW: trip.msg/8A.xlsx"),
+        "{}",
+        evidence(&r, "unencrypted_personal_attachment")
+    );
+    assert_eq!(a, Action::Reject);
+    // Nothing about pupils: read completely, allowed.
+    let (r, a) = scan_msg(outlook_msg(
+        "Minutes",
+        "Minutes attached.",
+        &[("minutes.docx", &fixture("pta-minutes.docx"))],
+    ));
+    assert!(
+        kinds(&r).is_empty() && r.complete(),
+        "{:?} {:?}",
+        kinds(&r),
+        r.not_scanned
+    );
+    assert_eq!(a, Action::Allow);
+    // A damaged one is listed, never passed as clean.
+    let mut bad = outlook_msg("x", "Leah Walker", &[]);
+    for b in bad.iter_mut().skip(512).step_by(7) {
+        *b ^= 0x5a;
+    }
+    let (r, _) = scan_msg(bad);
+    assert!(!r.complete() || kinds(&r).contains("pupil_name"));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+    /// A mutated Outlook message: never a panic out of the scan; read or listed.
+    #[test]
+    fn mutated_outlook_msg_never_panics(
+        edits in proptest::collection::vec((0usize..1 << 20, proptest::prelude::any::<u8>()), 1..24),
+    ) {
+        let mut b = outlook_msg("Trip", "Leah Walker", &[("l.csv", b"Surname,Forename\nClark,Tom\n")]);
+        for (pos, byte) in edits {
+            let n = b.len();
+            b[pos % n] = byte;
+        }
+        let (r, _) = scan_raw(&message("fw", "filename=x.msg", "application/octet-stream", &b));
+        proptest::prop_assert!(r.complete() || !r.not_scanned.is_empty());
+    }
+}
+
 #[test]
 fn opendocument_text_and_sheet() {
     let (r, _) = scan_file("list.ods", "List.");

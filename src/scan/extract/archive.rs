@@ -11,7 +11,7 @@ use std::io::{Cursor, Read};
 use zip::HasZipMetadata;
 
 use super::{Extractor, Locked, Sink, office};
-use crate::scan::{Location, Segment};
+use crate::scan::Location;
 
 pub struct Zip;
 
@@ -155,22 +155,9 @@ impl Extractor for Zip {
             if name.ends_with('/') {
                 continue;
             }
-            let member = Location::Attachment(format!(
-                "{}/{}",
-                match location {
-                    Location::Attachment(p) => p.as_str(),
-                    _ => "",
-                },
-                safe_name(name)
-            ));
+            let member = super::member_location(location, name);
             // Member names are not encrypted, even in an encrypted archive.
-            if let Location::Attachment(path) = &member {
-                let file = name.rsplit('/').next().unwrap_or(name);
-                sink.push(Segment::text(
-                    Location::AttachmentName(path.clone()),
-                    file.to_string(),
-                ));
-            }
+            sink.push_name(&member, name);
             if let Some(how) = entry_protection(&mut archive, i) {
                 sink.encrypted.push((member, how));
                 locked_entries.push(i);
@@ -193,15 +180,6 @@ impl Extractor for Zip {
             });
         }
     }
-}
-
-/// A member name for locations: no leading slashes or parent steps ("zip-slip" names are
-/// only names here, nothing is written to disk).
-fn safe_name(name: &str) -> String {
-    name.split(['/', '\\'])
-        .filter(|p| !p.is_empty() && *p != ".." && *p != ".")
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 /// Whether `password` opens the locked ZIP entries: a wrong ZipCrypto password is caught by
@@ -228,8 +206,10 @@ mod tests {
 
     #[test]
     fn zip_slip_names_are_tamed() {
-        assert_eq!(safe_name("../../etc/passwd"), "etc/passwd");
-        assert_eq!(safe_name("/abs/x.csv"), "abs/x.csv");
-        assert_eq!(safe_name("a\\..\\b.txt"), "a/b.txt");
+        let z = Location::Attachment("z.zip".into());
+        let at = |n: &str| super::super::member_location(&z, n).to_string();
+        assert_eq!(at("../../etc/passwd"), "attachment:z.zip/etc/passwd");
+        assert_eq!(at("/abs/x.csv"), "attachment:z.zip/abs/x.csv");
+        assert_eq!(at("a\\..\\b.txt"), "attachment:z.zip/a/b.txt");
     }
 }

@@ -1,12 +1,13 @@
 //! OLE compound files (cfb crate): encrypted Office Open XML (an `EncryptionInfo` and an
 //! `EncryptedPackage` stream: agile or standard encryption), legacy Excel (.xls, read by
 //! calamine; its password flag), legacy Word (.doc: the FIB's fEncrypted flag) and
-//! PowerPoint (.ppt: an `EncryptedSummary` stream), whose text [`super::legacy`] reads. An
-//! encrypted OOXML file's password verifier is kept for the password test.
+//! PowerPoint (.ppt: an `EncryptedSummary` stream), whose text [`super::legacy`] reads, and
+//! Outlook messages (.msg, read by [`super::outlook`]). An encrypted OOXML file's password
+//! verifier is kept for the password test.
 
 use std::io::{Cursor, Read};
 
-use super::{Locked, Sink, legacy, office, office_crypto::Verifier};
+use super::{Locked, Sink, legacy, office, office_crypto::Verifier, outlook};
 use crate::scan::{Location, Segment};
 
 /// At most this much of one stream is read (the text budget applies after).
@@ -19,7 +20,7 @@ fn read_stream(cf: &mut cfb::CompoundFile<Cursor<&[u8]>>, path: &str, max: u64) 
     Some(buf)
 }
 
-pub fn extract(location: &Location, bytes: &[u8], sink: &mut Sink) {
+pub fn extract(location: &Location, bytes: &[u8], depth: usize, sink: &mut Sink) {
     let mut cf = match cfb::CompoundFile::open(Cursor::new(bytes)) {
         Ok(c) => c,
         Err(e) => {
@@ -110,6 +111,11 @@ pub fn extract(location: &Location, bytes: &[u8], sink: &mut Sink) {
                 "legacy PowerPoint (.ppt): unreadable document stream".into(),
             ),
         }
+        return;
+    }
+    if outlook::is_msg(&cf) {
+        drop(cf);
+        outlook::extract(location, bytes, depth, sink);
         return;
     }
     sink.not_read(location.clone(), "unrecognised OLE compound file".into());

@@ -11,6 +11,7 @@ mod cfb;
 mod legacy;
 mod office;
 mod office_crypto;
+mod outlook;
 mod pdf;
 mod text;
 
@@ -57,6 +58,9 @@ pub fn sniff(b: &[u8]) -> Format {
     }
     if starts(&[0xFF, 0xD8, 0xFF]) {
         return Format::Image("JPEG");
+    }
+    if starts(b"II*\0") || starts(b"MM\0*") {
+        return Format::Image("TIFF");
     }
     if starts(b"GIF8") {
         return Format::Image("GIF");
@@ -156,6 +160,18 @@ impl Sink<'_> {
         });
     }
 
+    /// Scans the file name of a member (of an archive, an Outlook message) as text: names
+    /// are readable even when the contents are encrypted.
+    pub fn push_name(&mut self, member: &Location, name: &str) {
+        if let Location::Attachment(path) = member {
+            let file = name.rsplit(['/', '\\']).next().unwrap_or(name);
+            self.push(Segment::text(
+                Location::AttachmentName(path.clone()),
+                file.to_string(),
+            ));
+        }
+    }
+
     /// Keeps an encrypted file for the password test (at most a few, 32 MB in all).
     pub fn lock(&mut self, l: Locked) {
         let held: usize = self.locked.iter().map(Locked::size).sum();
@@ -172,6 +188,25 @@ impl Sink<'_> {
             incomplete: false,
         });
     }
+}
+
+/// The location of a member of a container (archive entry, attachment of an Outlook
+/// message): `attachment:outer.zip/inner.csv`. Names lose leading slashes and parent steps
+/// ("zip-slip" names are only names here: nothing is written to disk).
+pub fn member_location(parent: &Location, name: &str) -> Location {
+    let safe = name
+        .split(['/', '\\'])
+        .filter(|p| !p.is_empty() && *p != ".." && *p != ".")
+        .collect::<Vec<_>>()
+        .join("/");
+    Location::Attachment(format!(
+        "{}/{}",
+        match parent {
+            Location::Attachment(p) => p.as_str(),
+            _ => "",
+        },
+        safe
+    ))
 }
 
 /// One attachment format.
@@ -201,7 +236,7 @@ pub fn attachment(location: &Location, bytes: &[u8], depth: usize, sink: &mut Si
         ),
         Format::Pdf => pdf::extract(location, bytes, sink),
         Format::Zip => archive::Zip.extract(location, bytes, depth, sink),
-        Format::Cfb => cfb::extract(location, bytes, sink),
+        Format::Cfb => cfb::extract(location, bytes, depth, sink),
         Format::SevenZip => seven_zip(location, bytes, sink),
         Format::Binary => sink.not_read(location.clone(), "unrecognised binary file".into()),
     }
