@@ -77,6 +77,9 @@ impl Segment {
     /// spreadsheet, an HTML table read as text, a tab-separated export) as rows, so the
     /// same-row name rule sees "Clark<TAB>Tom" as a pupil. One segment, or two.
     pub fn text_and_tab_rows(location: Location, text: String) -> Vec<Segment> {
+        if memchr::memchr(b'\t', text.as_bytes()).is_none() {
+            return vec![Segment::text(location, text)];
+        }
         let rows: Vec<Vec<String>> = text
             .lines()
             .filter(|l| l.contains('\t'))

@@ -74,17 +74,14 @@ impl DateDetector {
                 n
             }
         };
+        // Find with the DFA, then take the groups from the match alone: a captures search over
+        // the whole text costs several times more. (The match starts and ends on a digit or a
+        // letter at a word boundary, so the patterns' \b hold at the slice's ends too.)
         let caps = |re: &'_ Regex| {
-            let mut at = from;
             let mut v = Vec::new();
-            while let Some(c) = re.captures_at(text, at) {
-                let m = c.get(0).expect("group 0");
-                at = m.end().max(m.start() + 1);
-                if super::identifiers::unicode_bounded(text, m.start(), m.end()) {
-                    v.push(c);
-                }
-                if at > text.len() {
-                    break;
+            for m in super::identifiers::find_from(re, text, from) {
+                if let Some(c) = re.captures(m.as_str()) {
+                    v.push((m, c));
                 }
             }
             v
@@ -101,37 +98,17 @@ impl DateDetector {
                 });
             }
         };
-        for c in caps(&self.numeric) {
-            push(
-                c.get(0).expect("group 0"),
-                Some(year(&c[3])),
-                c[2].parse().ok(),
-                c[1].parse().ok(),
-            );
+        for (m, c) in caps(&self.numeric) {
+            push(m, Some(year(&c[3])), c[2].parse().ok(), c[1].parse().ok());
         }
-        for c in caps(&self.iso) {
-            push(
-                c.get(0).expect("group 0"),
-                c[1].parse().ok(),
-                c[2].parse().ok(),
-                c[3].parse().ok(),
-            );
+        for (m, c) in caps(&self.iso) {
+            push(m, c[1].parse().ok(), c[2].parse().ok(), c[3].parse().ok());
         }
-        for c in caps(&self.month_first) {
-            push(
-                c.get(0).expect("group 0"),
-                c[3].parse().ok(),
-                month_number(&c[1]),
-                c[2].parse().ok(),
-            );
+        for (m, c) in caps(&self.month_first) {
+            push(m, c[3].parse().ok(), month_number(&c[1]), c[2].parse().ok());
         }
-        for c in caps(&self.words) {
-            push(
-                c.get(0).expect("group 0"),
-                Some(year(&c[3])),
-                month_number(&c[2]),
-                c[1].parse().ok(),
-            );
+        for (m, c) in caps(&self.words) {
+            push(m, Some(year(&c[3])), month_number(&c[2]), c[1].parse().ok());
         }
     }
 
