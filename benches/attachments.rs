@@ -176,9 +176,6 @@ fn bench(c: &mut Criterion) {
         ],
         5 << 20,
     );
-    if let Ok(dir) = std::env::var("HALLPASS_BENCH_DUMP") {
-        std::fs::write(format!("{dir}/class-list-1mb.xlsx"), &x).unwrap();
-    }
     let mut g = c.benchmark_group("attachments");
     g.sample_size(10);
     for (name, data) in [
