@@ -343,6 +343,10 @@ add('body-pupil-accounts-to-edtech-supplier', LUKE, ['onboarding@maths-app.examp
     parts=[text_part("Hi,\n\nCould you create logins for these two to start with:\n\nleah.walker5@pupils.beaulieupark.example.sch.uk\ntom.clark19@pupils.beaulieupark.example.sch.uk\n\nThanks,\nLuke")])
 add('body-pupil-account-to-own-parent', LUKE, ['maya.walker144@example.com'], 'Login details', None, {'maya.walker144@example.com':'tag'}, ['pupil_name'],
     parts=[text_part("Dear Ms Walker,\n\nThe school address to use for the homework platform is leah.walker5@pupils.beaulieupark.example.sch.uk.\n\nKind regards,\nLuke Rich")])
+# the password on a line of its own, with no "password:" before it: tried against the zip
+add('attach-zip-password-alone-on-a-line', LUKE, [SUPPLIER], 'Trip list (protected)', None, {SUPPLIER:'reject'},
+    ['encrypted_attachment','password_in_body'],
+    parts=[text_part("Hi Dave,\n\nList attached as a protected zip, you'll need this to open it:\n\nTr1p2026\n\nThanks,\nLuke"), attach('trip.zip', fx('trip-aes.zip'), 'application/zip')])
 
 ONLY=os.environ.get('ONLY')
 if ONLY: msgs=[m for m in msgs if m['name'].startswith(ONLY)]

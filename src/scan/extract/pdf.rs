@@ -58,10 +58,13 @@ pub fn extract(location: &Location, bytes: &[u8], sink: &mut Sink) {
     }
 }
 
-/// Whether `password` is the PDF's user password.
-pub fn password_opens(bytes: &[u8], password: &str) -> bool {
-    match Document::load_mem(bytes) {
-        Ok(doc) => doc.is_encrypted() && doc.authenticate_password(password).is_ok(),
-        Err(_) => false,
+/// Which of `passwords` (if any) is the PDF's user password; the file is parsed once.
+pub fn password_opens(bytes: &[u8], passwords: &[&str]) -> Option<usize> {
+    let doc = Document::load_mem(bytes).ok()?;
+    if !doc.is_encrypted() {
+        return None;
     }
+    passwords
+        .iter()
+        .position(|p| doc.authenticate_password(p).is_ok())
 }
