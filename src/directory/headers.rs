@@ -148,6 +148,11 @@ mod tests {
     fn sims_arbor_bromcom_ctf_headers() {
         for (h, f) in [
             ("UPN", Field::Upn),
+            ("DoB", Field::DateOfBirth),
+            ("Pupil Surname", Field::LegalSurname),
+            ("Student First Name", Field::LegalForename),
+            ("Chosen Forename", Field::PreferredForename),
+            ("Contact 1 Email Address", Field::ContactEmail),
             ("Adno", Field::AdmissionNumber),
             ("Legal Surname", Field::LegalSurname),
             ("Legal Forename", Field::LegalForename),
