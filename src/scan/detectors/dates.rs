@@ -6,6 +6,9 @@ use chrono::{Datelike, NaiveDate};
 use regex::Regex;
 
 pub struct DateDetector {
+    /// Every form in one pattern: one pass over the text; each match is then read by the
+    /// form's own pattern.
+    any: Regex,
     numeric: Regex,
     iso: Regex,
     words: Regex,
@@ -20,17 +23,27 @@ pub struct DateMatch {
     pub date: NaiveDate,
 }
 
+const MONTH: &str = r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
+const NUMERIC: &str = r"(?-u:\b)([0-3]?[0-9])[/.\-]([01]?[0-9])[/.\-]([0-9]{4}|[0-9]{2})(?-u:\b)";
+/// ISO, with the time part exports add ("2013-03-12T00:00:00", "…Z", "…+01:00").
+const ISO: &str = r"(?-u:\b)([12][0-9]{3})-([01][0-9])-([0-3][0-9])(?:T[0-9:.]+(?:Z|[+\-][0-9]{2}:?[0-9]{2})?)?(?-u:\b)";
+
 impl Default for DateDetector {
     fn default() -> Self {
-        let month = r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
+        // "12 March 2013", "12th of March 2013", Excel's "12-Mar-2013" / "12-Mar-13".
+        let words = format!(
+            r"(?-u:\b)([0-3]?[0-9])(?:st|nd|rd|th)?(?:\s+of)?(?:\s+|\s*[\-/.]\s*){MONTH}\.?,?(?:\s+|\s*[\-/.]\s*)([12][0-9]{{3}}|[0-9]{{2}})(?-u:\b)"
+        );
+        // "March 12, 2013", "March 12th 2013".
+        let month_first = format!(
+            r"(?-u:\b){MONTH}\.?\s+([0-3]?[0-9])(?:st|nd|rd|th)?,?\s+([12][0-9]{{3}})(?-u:\b)"
+        );
         DateDetector {
-            numeric: Regex::new(r"(?-u:\b)([0-3]?[0-9])[/.\-]([01]?[0-9])[/.\-]([0-9]{4}|[0-9]{2})(?-u:\b)").unwrap(),
-            // ISO, with the time part exports add ("2013-03-12T00:00:00", "…Z", "…+01:00").
-            iso: Regex::new(r"(?-u:\b)([12][0-9]{3})-([01][0-9])-([0-3][0-9])(?:T[0-9:.]+(?:Z|[+\-][0-9]{2}:?[0-9]{2})?)?(?-u:\b)").unwrap(),
-            // "12 March 2013", "12th of March 2013", Excel's "12-Mar-2013" / "12-Mar-13".
-            words: Regex::new(&format!(r"(?i)(?-u:\b)([0-3]?[0-9])(?:st|nd|rd|th)?(?:\s+of)?(?:\s+|\s*[\-/.]\s*){month}\.?,?(?:\s+|\s*[\-/.]\s*)([12][0-9]{{3}}|[0-9]{{2}})(?-u:\b)")).unwrap(),
-            // "March 12, 2013", "March 12th 2013".
-            month_first: Regex::new(&format!(r"(?i)(?-u:\b){month}\.?\s+([0-3]?[0-9])(?:st|nd|rd|th)?,?\s+([12][0-9]{{3}})(?-u:\b)")).unwrap(),
+            any: Regex::new(&format!("{NUMERIC}|{ISO}|(?i:{words})|(?i:{month_first})")).unwrap(),
+            numeric: Regex::new(NUMERIC).unwrap(),
+            iso: Regex::new(ISO).unwrap(),
+            words: Regex::new(&format!("(?i){words}")).unwrap(),
+            month_first: Regex::new(&format!("(?i){month_first}")).unwrap(),
             label: Regex::new(r"(?i)(?:(?-u:\b)dob(?-u:\b)|(?-u:\b)d\.o\.b(?-u:\b)\.?|(?-u:\b)date of birth(?-u:\b)|(?-u:\b)born(?-u:\b)|(?-u:\b)birth ?date(?-u:\b)|(?-u:\b)birthday(?-u:\b))").unwrap(),
         }
     }
@@ -77,11 +90,18 @@ impl DateDetector {
         // Find with the DFA, then take the groups from the match alone: a captures search over
         // the whole text costs several times more. (The match starts and ends on a digit or a
         // letter at a word boundary, so the patterns' \b hold at the slice's ends too.)
+        let found: Vec<regex::Match> =
+            super::identifiers::find_from(&self.any, text, from).collect();
+        if found.is_empty() {
+            return;
+        }
         let caps = |re: &'_ Regex| {
             let mut v = Vec::new();
-            for m in super::identifiers::find_from(re, text, from) {
-                if let Some(c) = re.captures(m.as_str()) {
-                    v.push((m, c));
+            for m in &found {
+                if let Some(c) = re.captures(m.as_str())
+                    && c.get(0).is_some_and(|w| w.len() == m.len())
+                {
+                    v.push((*m, c));
                 }
             }
             v

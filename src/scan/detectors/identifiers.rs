@@ -22,6 +22,9 @@ pub struct IdMatch {
 }
 
 pub struct IdDetector {
+    /// The four forms in one pattern: one pass over the text, then each match is sorted to
+    /// its form by the pattern that matches it whole.
+    any: Regex,
     upn: Regex,
     ten: Regex,
     nhs_spaced: Regex,
@@ -31,16 +34,20 @@ pub struct IdDetector {
     phone_kw: Regex,
 }
 
+const UPN: &str =
+    r"(?-u:\b)[A-HJ-NP-RT-Za-hj-np-rt-z][0-9]{11}[0-9A-HJ-NP-RT-Za-hj-np-rt-z](?-u:\b)";
+const TEN: &str = r"(?-u:\b)[0-9]{10}(?-u:\b)";
+const NHS_SPACED: &str = r"(?-u:\b)[0-9]{3}(?: [0-9]{3} |-[0-9]{3}-)[0-9]{4}(?-u:\b)";
+const NINO: &str = r"(?-u:\b)[A-CEGHJ-PR-TW-Za-ceghj-pr-tw-z][A-CEGHJ-NPR-TW-Za-ceghj-npr-tw-z] ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-Da-d](?-u:\b)";
+
 impl Default for IdDetector {
     fn default() -> Self {
         IdDetector {
-            upn: Regex::new(r"(?-u:\b)[A-HJ-NP-RT-Za-hj-np-rt-z][0-9]{11}[0-9A-HJ-NP-RT-Za-hj-np-rt-z](?-u:\b)").unwrap(),
-            ten: Regex::new(r"(?-u:\b)[0-9]{10}(?-u:\b)").unwrap(),
-            nhs_spaced: Regex::new(r"(?-u:\b)[0-9]{3}(?: [0-9]{3} |-[0-9]{3}-)[0-9]{4}(?-u:\b)").unwrap(),
-            nino: Regex::new(
-                r"(?-u:\b)[A-CEGHJ-PR-TW-Za-ceghj-pr-tw-z][A-CEGHJ-NPR-TW-Za-ceghj-npr-tw-z] ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-Da-d](?-u:\b)",
-            )
-            .unwrap(),
+            any: Regex::new(&format!("{UPN}|{TEN}|{NHS_SPACED}|{NINO}")).unwrap(),
+            upn: Regex::new(UPN).unwrap(),
+            ten: Regex::new(TEN).unwrap(),
+            nhs_spaced: Regex::new(NHS_SPACED).unwrap(),
+            nino: Regex::new(NINO).unwrap(),
             uln_kw: Regex::new(r"(?i)(?-u:\b)(?:uln|unique learner(?: number)?|learner (?:no|number))(?-u:\b)").unwrap(),
             nhs_kw: Regex::new(r"(?i)(?-u:\b)nhs(?-u:\b)").unwrap(),
             phone_kw: Regex::new(r"(?i)(?:\+44|(?-u:\b)0044|(?-u:\b)tel(?-u:\b)|(?-u:\b)phone(?-u:\b)|(?-u:\b)mobile(?-u:\b)|(?-u:\b)mob(?-u:\b)|(?-u:\b)fax(?-u:\b)|(?-u:\b)call(?-u:\b)|(?-u:\b)ring(?-u:\b)|(?-u:\b)telephone(?-u:\b))").unwrap(),
@@ -83,7 +90,18 @@ impl IdDetector {
     ) {
         let text = full;
         let hay = &full[..we];
-        for m in find_from(&self.upn, hay, ws) {
+        let found: Vec<regex::Match> = find_from(&self.any, hay, ws).collect();
+        if found.is_empty() {
+            return;
+        }
+        let of = |re: &Regex| -> Vec<regex::Match> {
+            found
+                .iter()
+                .filter(|m| re.find(m.as_str()).is_some_and(|x| x.len() == m.len()))
+                .copied()
+                .collect()
+        };
+        for m in of(&self.upn) {
             if let Some(n) = normalise(m.as_str())
                 && upn_valid_normalised(n.as_bytes())
             {
@@ -97,7 +115,7 @@ impl IdDetector {
         }
         let header_uln = header.is_some_and(|h| self.uln_kw.is_match(h));
         let header_nhs = header.is_some_and(|h| self.nhs_kw.is_match(h));
-        for m in find_from(&self.ten, hay, ws) {
+        for m in of(&self.ten) {
             let v = m.as_str().as_bytes();
             let ctx = before(text, m.start(), 40);
             let phone = self.phone_kw.is_match(before(text, m.start(), 16));
@@ -123,7 +141,7 @@ impl IdDetector {
                 });
             }
         }
-        for m in find_from(&self.nhs_spaced, hay, ws) {
+        for m in of(&self.nhs_spaced) {
             let Some(n) = normalise(m.as_str()) else {
                 continue;
             };
@@ -139,7 +157,7 @@ impl IdDetector {
                 });
             }
         }
-        for m in find_from(&self.nino, hay, ws) {
+        for m in of(&self.nino) {
             if let Some(n) = normalise(m.as_str())
                 && nino_valid_normalised(n.as_bytes())
             {
