@@ -347,6 +347,10 @@ add('body-pupil-account-to-own-parent', LUKE, ['maya.walker144@example.com'], 'L
 add('attach-zip-password-alone-on-a-line', LUKE, [SUPPLIER], 'Trip list (protected)', None, {SUPPLIER:'reject'},
     ['encrypted_attachment','password_in_body'],
     parts=[text_part("Hi Dave,\n\nList attached as a protected zip, you'll need this to open it:\n\nTr1p2026\n\nThanks,\nLuke"), attach('trip.zip', fx('trip-aes.zip'), 'application/zip')])
+# a filled-in PDF form: the child's details are field values, not page text
+add('attach-pdf-filled-form-external', LUKE, ['intake@counselling.example.com'], 'Referral', None, {'intake@counselling.example.com':'reject'},
+    ['pupil_name','date_of_birth','special_category','unencrypted_personal_attachment'],
+    parts=[text_part("Hello,\n\nPlease find the completed form attached.\n\nLuke Rich"), attach('Referral form.pdf', fx('referral-form.pdf'), 'application/pdf')])
 
 ONLY=os.environ.get('ONLY')
 if ONLY: msgs=[m for m in msgs if m['name'].startswith(ONLY)]

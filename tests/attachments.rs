@@ -338,6 +338,23 @@ fn pdf_text_owner_password_and_user_password() {
     assert_eq!(a, Action::Reject);
 }
 
+/// A filled-in form: the child's name and date of birth are only field values.
+#[test]
+fn pdf_form_field_values() {
+    let (r, a) = scan_file("referral-form.pdf", "Form attached.");
+    assert!(
+        set(&[
+            "pupil_name",
+            "date_of_birth",
+            "unencrypted_personal_attachment"
+        ])
+        .is_subset(&kinds(&r)),
+        "{:?}",
+        kinds(&r)
+    );
+    assert_eq!(a, Action::Reject);
+}
+
 #[test]
 fn rtf_letter() {
     let (r, _) = scan_file("letter.rtf", "Letter.");

@@ -1,9 +1,10 @@
 //! PDF (lopdf): the text of every page (FlateDecode and the other filters lopdf decodes,
-//! ToUnicode maps, object streams, incremental updates), and the protection judged from the
+//! ToUnicode maps, object streams, incremental updates), the values of filled-in form fields
+//! and the text of comments, and the protection judged from the
 //! `/Encrypt` dictionary: a PDF that needs a user password is encrypted; one with only an
 //! owner (permissions) password opens without one, so it is read like any other.
 
-use lopdf::{Document, LoadOptions};
+use lopdf::{Document, LoadOptions, Object, ObjectId};
 
 use super::{Locked, Sink};
 use crate::scan::{Location, Segment};
@@ -41,6 +42,14 @@ pub fn extract(location: &Location, bytes: &[u8], sink: &mut Sink) {
         );
         return;
     }
+    // Filled-in form fields and comments are not page text, and are often the personal
+    // part of the file (a referral form's "Child's name").
+    let fields = form_and_comment_text(&doc);
+    if !fields.is_empty() {
+        for seg in Segment::text_and_tab_rows(location.clone(), fields) {
+            sink.push(seg);
+        }
+    }
     let pages: Vec<u32> = doc.get_pages().keys().copied().collect();
     if pages.is_empty() {
         sink.not_read(location.clone(), "PDF without a readable page tree".into());
@@ -56,6 +65,71 @@ pub fn extract(location: &Location, bytes: &[u8], sink: &mut Sink) {
             Err(e) => sink.not_read(location.clone(), format!("PDF page {n}: {e}")),
         }
     }
+}
+
+/// At most this many form fields and annotations are read (a hostile file may hold more,
+/// or loop).
+const MAX_FIELDS: usize = 20_000;
+
+/// The values of the AcroForm fields (with their names, one "name<TAB>value" line each) and
+/// the text of page annotations (comments, sticky notes, widget values).
+fn form_and_comment_text(doc: &Document) -> String {
+    let mut out = String::new();
+    let mut seen: std::collections::HashSet<ObjectId> = std::collections::HashSet::new();
+    let mut todo: Vec<&Object> = Vec::new();
+    if let Ok(cat) = doc.catalog()
+        && let Ok(form) = cat.get_deref(b"AcroForm", doc)
+        && let Ok(form) = form.as_dict()
+        && let Ok(fields) = form.get_deref(b"Fields", doc)
+        && let Ok(fields) = fields.as_array()
+    {
+        todo.extend(fields.iter());
+    }
+    for (_, page) in doc.get_pages() {
+        if let Ok(page) = doc.get_dictionary(page)
+            && let Ok(annots) = page.get_deref(b"Annots", doc)
+            && let Ok(annots) = annots.as_array()
+        {
+            todo.extend(annots.iter());
+        }
+    }
+    let mut count = 0;
+    while let Some(obj) = todo.pop() {
+        count += 1;
+        if count > MAX_FIELDS {
+            break;
+        }
+        let Ok((id, obj)) = doc.dereference(obj) else {
+            continue;
+        };
+        if let Some(id) = id
+            && !seen.insert(id)
+        {
+            continue;
+        }
+        let Ok(d) = obj.as_dict() else { continue };
+        let text = |key: &[u8]| {
+            d.get_deref(key, doc)
+                .ok()
+                .and_then(|v| lopdf::decode_text_string(v).ok())
+                .filter(|t| !t.trim().is_empty())
+        };
+        let value = text(b"V").or_else(|| text(b"Contents"));
+        if let Some(v) = value {
+            if let Some(name) = text(b"TU").or_else(|| text(b"T")) {
+                out.push_str(&name);
+                out.push('\t');
+            }
+            out.push_str(&v);
+            out.push('\n');
+        }
+        if let Ok(kids) = d.get_deref(b"Kids", doc)
+            && let Ok(kids) = kids.as_array()
+        {
+            todo.extend(kids.iter());
+        }
+    }
+    out
 }
 
 /// Which of `passwords` (if any) is the PDF's user password; the file is parsed once.
