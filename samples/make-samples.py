@@ -351,6 +351,10 @@ add('attach-zip-password-alone-on-a-line', LUKE, [SUPPLIER], 'Trip list (protect
 add('attach-pdf-filled-form-external', LUKE, ['intake@counselling.example.com'], 'Referral', None, {'intake@counselling.example.com':'reject'},
     ['pupil_name','date_of_birth','special_category','unencrypted_personal_attachment'],
     parts=[text_part("Hello,\n\nPlease find the completed form attached.\n\nLuke Rich"), attach('Referral form.pdf', fx('referral-form.pdf'), 'application/pdf')])
+# names only in a chart (and the workbook PowerPoint embeds for it)
+add('attach-pptx-chart-names-to-own-gmail', LUKE, ['luke.rich27@gmail.com'], 'slides for parents evening', None, {'luke.rich27@gmail.com':'reject'},
+    ['pupil_name','unencrypted_personal_attachment'],
+    parts=[text_part("to finish at home"), attach('Reading ages 8C.pptx', fx('reading-ages-chart.pptx'), 'application/vnd.openxmlformats-officedocument.presentationml.presentation')])
 
 ONLY=os.environ.get('ONLY')
 if ONLY: msgs=[m for m in msgs if m['name'].startswith(ONLY)]

@@ -284,6 +284,20 @@ proptest::proptest! {
     }
 }
 
+/// Names only in a chart (its cached categories, and the workbook embedded for it).
+#[test]
+fn chart_categories_and_embedded_workbook() {
+    let (r, a) = scan_file("reading-ages-chart.pptx", "Slides.");
+    assert!(kinds(&r).contains("pupil_name"), "{:?}", kinds(&r));
+    assert_eq!(r.distinct_persons(), 3);
+    let locs = evidence(&r, "unencrypted_personal_attachment");
+    assert!(
+        locs.contains("attachment:reading-ages-chart.pptx/ppt/embeddings/"),
+        "{locs}"
+    );
+    assert_eq!(a, Action::Reject);
+}
+
 #[test]
 fn opendocument_text_and_sheet() {
     let (r, _) = scan_file("list.ods", "List.");

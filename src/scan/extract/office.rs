@@ -2,7 +2,8 @@
 //!
 //! - Office Open XML: docx (body, tables, headers, footers, comments, foot/endnotes, tracked
 //!   deletions), pptx (slides and notes) with quick-xml; xlsx with calamine (one row per line,
-//!   cells kept, dates as dd/mm/yyyy). Every member is first read through the bounded reader,
+//!   cells kept, dates as dd/mm/yyyy); in all three, charts, drawings/text boxes, comments and
+//!   embedded files (read as attachments of their own). Every member is first read through the bounded reader,
 //!   so calamine never unpacks more than the limits allow.
 //! - OpenDocument: odt, ods, odp from content.xml (rows and cells kept); an encrypted ODF
 //!   (manifest `encryption-data`) is reported as protected.
@@ -49,6 +50,17 @@ pub const PPTX: Shape = Shape {
     row: &["tr"],
     cell: &["tc"],
     skip: &["rPr", "pPr"],
+    line_break: &["br"],
+    tab: &[],
+};
+
+/// DrawingML and SpreadsheetML side parts (charts, text boxes, comments): paragraphs and
+/// values as lines.
+pub const DRAWING: Shape = Shape {
+    paragraph: &["p", "pt", "v", "comment", "threadedComment"],
+    row: &[],
+    cell: &[],
+    skip: &["rPr", "pPr", "formatCode", "f"],
     line_break: &["br"],
     tab: &[],
 };
@@ -185,8 +197,67 @@ fn push_xml(location: &Location, xml: &[u8], shape: &Shape, sink: &mut Sink) {
     }
 }
 
-/// A docx, xlsx or pptx.
-pub fn ooxml(location: &Location, archive: &mut Archive, names: &[String], sink: &mut Sink) {
+/// Parts every OOXML kind may hold besides its main text: charts (their cached category
+/// and series values), drawings and text boxes, cell comments and threaded comments.
+fn is_side_part(n: &str) -> bool {
+    n.ends_with(".xml")
+        && [
+            "/charts/chart",
+            "/drawings/drawing",
+            "/comments",
+            "/threadedComments/",
+        ]
+        .iter()
+        .any(|p| n.contains(p))
+}
+
+/// Files embedded in a document (a spreadsheet pasted as an object into Word or
+/// PowerPoint, a chart's workbook): read as attachments of their own.
+fn embedded(
+    location: &Location,
+    archive: &mut Archive,
+    names: &[String],
+    depth: usize,
+    sink: &mut Sink,
+) {
+    let limits = sink.budget.limits().clone();
+    for (i, n) in names.iter().enumerate() {
+        if !n.contains("/embeddings/") || n.ends_with('/') {
+            continue;
+        }
+        let member = super::member_location(location, n);
+        if depth + 1 > limits.max_depth {
+            sink.not_read(member, "embedded files nested too deep".into());
+            continue;
+        }
+        match read_member(archive, i, sink) {
+            Ok(data) => super::attachment(&member, &data, depth + 1, sink),
+            Err(why) => sink.not_read(member, why),
+        }
+    }
+}
+
+/// A docx, xlsx or pptx, with its charts, comments and embedded files.
+pub fn ooxml(
+    location: &Location,
+    archive: &mut Archive,
+    names: &[String],
+    depth: usize,
+    sink: &mut Sink,
+) {
+    let side: Vec<usize> = names
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| is_side_part(n))
+        .map(|(i, _)| i)
+        .collect();
+    for i in side {
+        match read_member(archive, i, sink) {
+            Ok(xml) => push_xml(location, &xml, &DRAWING, sink),
+            Err(why) => sink.not_read(location.clone(), format!("{}: {why}", names[i])),
+        }
+    }
+    embedded(location, archive, names, depth, sink);
     if names.iter().any(|n| n.starts_with("xl/")) {
         return xlsx(location, archive, names, sink);
     }
@@ -195,9 +266,7 @@ pub fn ooxml(location: &Location, archive: &mut Archive, names: &[String], sink:
             .iter()
             .enumerate()
             .filter(|(_, n)| {
-                (n.starts_with("ppt/slides/slide")
-                    || n.starts_with("ppt/notesSlides/notesSlide")
-                    || n.starts_with("ppt/comments/"))
+                (n.starts_with("ppt/slides/slide") || n.starts_with("ppt/notesSlides/notesSlide"))
                     && n.ends_with(".xml")
             })
             .map(|(i, _)| i)
@@ -211,16 +280,9 @@ pub fn ooxml(location: &Location, archive: &mut Archive, names: &[String], sink:
             .filter(|(_, n)| {
                 n.starts_with("word/")
                     && n.ends_with(".xml")
-                    && [
-                        "document",
-                        "header",
-                        "footer",
-                        "comments",
-                        "footnotes",
-                        "endnotes",
-                    ]
-                    .iter()
-                    .any(|p| n[5..].starts_with(p))
+                    && ["document", "header", "footer", "footnotes", "endnotes"]
+                        .iter()
+                        .any(|p| n[5..].starts_with(p))
             })
             .map(|(i, _)| i)
             .collect();
