@@ -284,6 +284,23 @@ proptest::proptest! {
     }
 }
 
+/// A sheet named after a pupil, with nothing personal in its cells.
+#[test]
+fn sheet_names_are_read() {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet().set_name("Leah Walker").unwrap();
+    ws.write_string(0, 0, "Item").unwrap();
+    ws.write_string(1, 0, "Laptop").unwrap();
+    let (r, a) = scan_raw(&message(
+        "Costs.",
+        "filename=costs.xlsx",
+        "application/octet-stream",
+        &wb.save_to_buffer().unwrap(),
+    ));
+    assert!(kinds(&r).contains("pupil_name"), "{:?}", kinds(&r));
+    assert_eq!(a, Action::Reject);
+}
+
 /// Names only in a chart (its cached categories, and the workbook embedded for it).
 #[test]
 fn chart_categories_and_embedded_workbook() {

@@ -352,7 +352,10 @@ fn workbook(location: &Location, bytes: &[u8], sink: &mut Sink) {
             return;
         }
     };
-    for (name, range) in wb.worksheets() {
+    // Sheet names are text too ("Leah Walker - EHCP costs").
+    let names = wb.sheet_names().join("\n");
+    sink.push(Segment::text(location.clone(), names));
+    for (_, range) in wb.worksheets() {
         let rows: Vec<Vec<String>> = range
             .rows()
             .map(|r| r.iter().map(cell_text).collect())
@@ -360,7 +363,6 @@ fn workbook(location: &Location, bytes: &[u8], sink: &mut Sink) {
         if rows.is_empty() {
             continue;
         }
-        let _ = name;
         sink.push(Segment::table(location.clone(), rows));
     }
 }
