@@ -179,9 +179,7 @@ fn walk_part(
                 let loc = here(&part_name(part, id as usize));
                 extract::attachment(&loc, t.as_bytes(), depth, sink);
             } else {
-                for seg in Segment::text_and_tab_rows(body_loc, t.to_string()) {
-                    sink.push(seg);
-                }
+                sink.push_text(body_loc, t.to_string());
             }
         }
         PartType::Html(h) => {
@@ -192,9 +190,7 @@ fn walk_part(
                 body_loc
             };
             // Table cells read as tab-separated lines: rows for the same-row name rule.
-            for seg in Segment::text_and_tab_rows(loc, text) {
-                sink.push(seg);
-            }
+            sink.push_text(loc, text);
         }
         PartType::Binary(b) | PartType::InlineBinary(b) => {
             let loc = here(&part_name(part, id as usize));

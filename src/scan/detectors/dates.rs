@@ -1,6 +1,7 @@
 //! date_of_birth: a date in a common form (12/03/2013, 12-03-13, 12 March 2013, 12-Mar-2013,
-//! March 12, 2013, 2013-03-12, 2013-03-12T00:00:00) that could be a pupil's birth date (2 to 25 years ago), standing near a pupil's
-//! name or after a "DOB" / "date of birth" label (or in a table with such a header).
+//! March 12, 2013, 2013-03-12, 2013-03-12T00:00:00) that could be a pupil's birth date (2 to
+//! 25 years ago), standing near a pupil's name or after a "DOB" / "date of birth" label (or
+//! in a table with such a header).
 
 use chrono::{Datelike, NaiveDate};
 use regex::Regex;

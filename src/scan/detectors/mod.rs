@@ -418,8 +418,8 @@ impl Detectors {
         self.contact_rules(dir, ctx, report);
     }
 
-    /// password_in_body: certain when a candidate opens a locked ZIP, PDF or OOXML file; for encrypted
-    /// formats that cannot be tried, an explicit "password: X" in the message.
+    /// password_in_body: certain when a candidate opens a locked ZIP, PDF or OOXML file; for
+    /// encrypted formats that cannot be tried, an explicit "password: X" in the message.
     fn password_rule(&self, walked: &Walked, report: &mut Report) {
         if walked.encrypted.is_empty() {
             return;

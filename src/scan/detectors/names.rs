@@ -1,13 +1,13 @@
 //! pupil_name: a pupil's full name from the directory.
 //!
 //! Legal or preferred forename with legal or preferred surname, the pupil's middle names or
-//! middle initials ("Tom H. Clark") optionally between; "Forename Surname", "Surname, Forename", "SURNAME Forename". Case,
-//! accents, apostrophe forms and hyphen spacing do not matter; line breaks and (already
-//! removed) markup between the words do not hide a name; a possessive still matches. A
-//! forename or surname alone, or initials, is not a full name. When either word is in
-//! `patterns/common-words.txt`, only capitalised forms match. In tables, a pupil counts when
-//! forename and surname stand in the same row, in any columns, or when a cell holds the name
-//! surname first. (A pupil's own email address in the text also names them: see
+//! middle initials ("Tom H. Clark") optionally between; "Forename Surname", "Surname,
+//! Forename", "SURNAME Forename". Case, accents, apostrophe forms and hyphen spacing do not
+//! matter; line breaks and (already removed) markup between the words do not hide a name; a
+//! possessive still matches. A forename or surname alone, or initials, is not a full name. When
+//! either word is in `patterns/common-words.txt`, only capitalised forms match. In tables, a
+//! pupil counts when forename and surname stand in the same row, in any columns, or when a cell
+//! holds the name surname first. (A pupil's own email address in the text also names them: see
 //! `Detectors::scan_segment`.)
 //!
 //! Speed: an Aho-Corasick automaton over pupils' forenames finds candidate positions (so the

@@ -160,6 +160,14 @@ impl Sink<'_> {
         });
     }
 
+    /// Adds free text, and the table hidden in its tab-separated lines as rows
+    /// ([`Segment::text_and_tab_rows`]).
+    pub fn push_text(&mut self, location: Location, text: String) {
+        for seg in Segment::text_and_tab_rows(location, text) {
+            self.push(seg);
+        }
+    }
+
     /// Scans the file name of a member (of an archive, an Outlook message) as text: names
     /// are readable even when the contents are encrypted.
     pub fn push_name(&mut self, member: &Location, name: &str) {

@@ -2,9 +2,9 @@
 //!
 //! - Office Open XML: docx (body, tables, headers, footers, comments, foot/endnotes, tracked
 //!   deletions), pptx (slides and notes) with quick-xml; xlsx with calamine (one row per line,
-//!   cells kept, dates as dd/mm/yyyy); in all three, charts, drawings/text boxes, comments and
-//!   embedded files (read as attachments of their own). Every member is first read through the bounded reader,
-//!   so calamine never unpacks more than the limits allow.
+//!   cells kept, dates as dd/mm/yyyy, sheet names); in all three, charts, drawings/text boxes,
+//!   comments and embedded files (read as attachments of their own). Every member is first
+//!   read through the bounded reader, so calamine never unpacks more than the limits allow.
 //! - OpenDocument: odt, ods, odp from content.xml (rows and cells kept); an encrypted ODF
 //!   (manifest `encryption-data`) is reported as protected.
 

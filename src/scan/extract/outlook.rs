@@ -52,9 +52,7 @@ fn read(location: &Location, msg: &Outlook, depth: usize, sink: &mut Sink) {
             .map(|h| crate::scan::html::html_to_text(&h))
             .unwrap_or_default()
     };
-    for seg in Segment::text_and_tab_rows(location.clone(), body) {
-        sink.push(seg);
-    }
+    sink.push_text(location.clone(), body);
     let limits = sink.budget.limits().clone();
     if msg.attachments.is_empty() {
         return;

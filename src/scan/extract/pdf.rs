@@ -46,9 +46,7 @@ pub fn extract(location: &Location, bytes: &[u8], sink: &mut Sink) {
     // part of the file (a referral form's "Child's name").
     let fields = form_and_comment_text(&doc);
     if !fields.is_empty() {
-        for seg in Segment::text_and_tab_rows(location.clone(), fields) {
-            sink.push(seg);
-        }
+        sink.push_text(location.clone(), fields);
     }
     let pages: Vec<u32> = doc.get_pages().keys().copied().collect();
     if pages.is_empty() {

@@ -97,9 +97,7 @@ impl Extractor for Delimited {
                 return;
             }
         }
-        for seg in Segment::text_and_tab_rows(location.clone(), text) {
-            sink.push(seg);
-        }
+        sink.push_text(location.clone(), text);
     }
 }
 
@@ -109,9 +107,7 @@ pub struct Html;
 impl Extractor for Html {
     fn extract(&self, location: &Location, bytes: &[u8], _depth: usize, sink: &mut Sink) {
         let text = crate::scan::html::html_to_text(&decode(bytes));
-        for seg in Segment::text_and_tab_rows(location.clone(), text) {
-            sink.push(seg);
-        }
+        sink.push_text(location.clone(), text);
     }
 }
 
