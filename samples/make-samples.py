@@ -355,6 +355,10 @@ add('attach-pdf-filled-form-external', LUKE, ['intake@counselling.example.com'],
 add('attach-pptx-chart-names-to-own-gmail', LUKE, ['luke.rich27@gmail.com'], 'slides for parents evening', None, {'luke.rich27@gmail.com':'reject'},
     ['pupil_name','unencrypted_personal_attachment'],
     parts=[text_part("to finish at home"), attach('Reading ages 8C.pptx', fx('reading-ages-chart.pptx'), 'application/vnd.openxmlformats-officedocument.presentationml.presentation')])
+# a spreadsheet saved as PDF: names in neighbouring cells, nothing else personal
+add('attach-pdf-seating-plan-external', LUKE, [SUPPLIER], 'Coach seating', None, {SUPPLIER:'reject'},
+    ['pupil_name','unencrypted_personal_attachment','bulk_pupil_data'],
+    parts=[text_part("Hi Dave,\n\nSeating plan for Friday attached as a PDF.\n\nLuke"), attach('Seating plan.pdf', fx('seating-plan.pdf'), 'application/pdf')])
 
 ONLY=os.environ.get('ONLY')
 if ONLY: msgs=[m for m in msgs if m['name'].startswith(ONLY)]

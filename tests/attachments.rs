@@ -369,6 +369,18 @@ fn pdf_text_owner_password_and_user_password() {
     assert_eq!(a, Action::Reject);
 }
 
+/// A spreadsheet saved as PDF (by LibreOffice): each cell is a line of its own, so surname and
+/// forename only stand in neighbouring cells. Nothing else in it is pupil data.
+#[test]
+fn pdf_table_saved_from_a_spreadsheet() {
+    let (r, a) = scan_file("seating-plan.pdf", "Seating plan attached.");
+    assert!(kinds(&r).contains("pupil_name"), "{:?}", kinds(&r));
+    assert!(r.distinct_persons() >= 6, "{}", r.distinct_persons());
+    assert_eq!(a, Action::Reject);
+    let (r, _) = scan_file("menu.pdf", "Menu.");
+    assert!(kinds(&r).is_empty(), "{:?}", kinds(&r));
+}
+
 /// A filled-in form: the child's name and date of birth are only field values.
 #[test]
 fn pdf_form_field_values() {

@@ -155,12 +155,13 @@ proptest! {
     /// never a panic; a damaged file is listed, not passed.
     #[test]
     fn mutated_attachments_never_panic(
-        which in 0usize..12,
+        which in 0usize..13,
         edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..16),
     ) {
         let names = ["class-list.xlsx", "pastoral-note.docx", "awards.pptx", "list.ods", "report.pdf",
                      "trip-plain.zip", "class-list-encrypted.xlsx", "trip-aes.zip",
-                     "pastoral-note.doc", "awards.ppt", "class-list.xls", "referral-form.pdf"];
+                     "pastoral-note.doc", "awards.ppt", "class-list.xls", "referral-form.pdf",
+                     "seating-plan.pdf"];
         let mut b = std::fs::read(format!("tests/fixtures/{}", names[which])).unwrap();
         for (pos, byte) in edits {
             let p = pos % b.len();

@@ -1,6 +1,7 @@
 //! PDF (lopdf): the text of every page (FlateDecode and the other filters lopdf decodes,
 //! ToUnicode maps, object streams, incremental updates), the values of filled-in form fields
-//! and the text of comments, and the protection judged from the
+//! and the text of comments (a spreadsheet saved as PDF has no rows: neighbouring short lines
+//! stand in for them, see [`cell_rows`]), and the protection judged from the
 //! `/Encrypt` dictionary: a PDF that needs a user password is encrypted; one with only an
 //! owner (permissions) password opens without one, so it is read like any other.
 
@@ -59,10 +60,57 @@ pub fn extract(location: &Location, bytes: &[u8], sink: &mut Sink) {
             return;
         }
         match doc.extract_text_with_limit(&[n], limits.max_member_bytes) {
-            Ok(t) => sink.push(Segment::text(location.clone(), t)),
+            Ok(t) => {
+                let rows = cell_rows(&t);
+                if !rows.is_empty() {
+                    sink.push(Segment::table(location.clone(), rows));
+                }
+                sink.push(Segment::text(location.clone(), t));
+            }
             Err(e) => sink.not_read(location.clone(), format!("PDF page {n}: {e}")),
         }
     }
+}
+
+/// Lines of at most this many words count as table cells.
+const CELL_WORDS: usize = 4;
+/// Cells taken together as one row, and how far the next row starts.
+const ROW_CELLS: usize = 8;
+const ROW_STEP: usize = 4;
+
+/// A PDF has no rows: a spreadsheet saved as PDF reads as one short line per cell
+/// ("Walker\n8\nLeah\n25/11/2010\n…"). Runs of such short lines are cut into overlapping
+/// groups of [`ROW_CELLS`] consecutive cells, so the same-row rule finds a pupil whose surname
+/// and forename stand in neighbouring cells. Prose lines break the runs.
+fn cell_rows(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut run: Vec<&str> = Vec::new();
+    let mut flush = |run: &mut Vec<&str>| {
+        if run.len() >= 2 {
+            let mut i = 0;
+            loop {
+                let end = (i + ROW_CELLS).min(run.len());
+                rows.push(run[i..end].iter().map(|c| c.to_string()).collect());
+                if end == run.len() {
+                    break;
+                }
+                i += ROW_STEP;
+            }
+        }
+        run.clear();
+    };
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() {
+            continue;
+        }
+        if line.split_whitespace().count() <= CELL_WORDS && line.len() <= 60 {
+            run.push(line);
+        } else {
+            flush(&mut run);
+        }
+    }
+    flush(&mut run);
+    rows
 }
 
 /// At most this many form fields and annotations are read (a hostile file may hold more,
