@@ -359,6 +359,10 @@ add('attach-pptx-chart-names-to-own-gmail', LUKE, ['luke.rich27@gmail.com'], 'sl
 add('attach-pdf-seating-plan-external', LUKE, [SUPPLIER], 'Coach seating', None, {SUPPLIER:'reject'},
     ['pupil_name','unencrypted_personal_attachment','bulk_pupil_data'],
     parts=[text_part("Hi Dave,\n\nSeating plan for Friday attached as a PDF.\n\nLuke"), attach('Seating plan.pdf', fx('seating-plan.pdf'), 'application/pdf')])
+# an export that is not quite regular CSV: a title line, a blank line, ragged rows
+add('attach-csv-irregular-export-external', LUKE, ['bookings@climbing-centre.example.com'], 'Names for Saturday', None, {'bookings@climbing-centre.example.com':'reject'},
+    ['pupil_name','unencrypted_personal_attachment'],
+    parts=[text_part("Names attached.\n\nLuke"), attach('export.csv', 'Export from SIMS, 30/11/2026\r\n\r\nForename,Year,Surname,Notes\r\nTom,10,Clark,\r\nFreya,8,Rogers,"needs, reminders"\r\nHarry,8,Fisher\r\n'.encode(), 'text/csv')])
 
 ONLY=os.environ.get('ONLY')
 if ONLY: msgs=[m for m in msgs if m['name'].startswith(ONLY)]

@@ -50,6 +50,36 @@ fn decode(bytes: &[u8]) -> String {
     crate::directory::decode_text(bytes.to_vec())
 }
 
+/// The delimiter of an export that is not quite regular (a title line, a blank line, rows with
+/// fields missing, a quoted delimiter): the one that splits most of the first lines into three
+/// or more fields, when the fields are short like a table's and not sentences.
+fn loose_delimiter(text: &str) -> Option<u8> {
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(50)
+        .collect();
+    if lines.len() < 3 {
+        return None;
+    }
+    // Lines with three or more fields, for each delimiter.
+    let (d, holding) = ['\t', ',', ';', '|']
+        .into_iter()
+        .map(|d| {
+            (
+                d,
+                lines.iter().filter(|l| l.matches(d).count() >= 2).count(),
+            )
+        })
+        .max_by_key(|(_, n)| *n)?;
+    let fields: Vec<&str> = lines.iter().flat_map(|l| l.split(d)).collect();
+    let short = fields
+        .iter()
+        .filter(|f| f.split_whitespace().count() <= 4)
+        .count();
+    (holding * 10 >= lines.len() * 6 && short * 10 >= fields.len() * 8).then_some(d as u8)
+}
+
 /// The delimiter when every one of the first lines has the same (non-zero) count of it.
 fn delimiter(text: &str) -> Option<u8> {
     let lines: Vec<&str> = text
@@ -96,6 +126,27 @@ impl Extractor for Delimited {
                 sink.push(Segment::table(location.clone(), rows));
                 return;
             }
+        }
+        if let Some(d) = loose_delimiter(&text) {
+            // Rows split on the delimiter, quotes honoured where the csv crate can; the text as
+            // written is scanned too.
+            let mut rdr = csv::ReaderBuilder::new()
+                .delimiter(d)
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(text.as_bytes());
+            let rows: Vec<Vec<String>> = match rdr
+                .records()
+                .map(|r| r.map(|r| r.iter().map(str::to_string).collect()))
+                .collect::<Result<Vec<Vec<String>>, _>>()
+            {
+                Ok(rows) => rows,
+                Err(_) => text
+                    .lines()
+                    .map(|l| l.split(d as char).map(str::to_string).collect())
+                    .collect(),
+            };
+            sink.push(Segment::table(location.clone(), rows));
         }
         sink.push_text(location.clone(), text);
     }
@@ -270,6 +321,15 @@ pub fn rtf_to_text(b: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn irregular_exports_still_have_a_delimiter_and_prose_has_none() {
+        let export = "Export from SIMS, 30/11/2026\n\nForename,Year,Surname,Notes\nTom,10,Clark,\nFreya,8,Rogers,\"needs, reminders\"\nHarry,8,Fisher\n";
+        assert_eq!(delimiter(export), None);
+        assert_eq!(loose_delimiter(export), Some(b','));
+        let letter = "Dear parents and carers,\nThank you all for coming to the summer fair, which raised a record sum for the library.\nThe next meeting is on Tuesday, in the hall, at seven.\nBest wishes,\nThe PTA\n";
+        assert_eq!(loose_delimiter(letter), None);
+    }
 
     #[test]
     fn rtf_text() {
