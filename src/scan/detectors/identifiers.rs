@@ -28,6 +28,7 @@ pub struct IdDetector {
     upn: Regex,
     ten: Regex,
     nhs_spaced: Regex,
+    spaced_433: Regex,
     nino: Regex,
     uln_kw: Regex,
     nhs_kw: Regex,
@@ -38,12 +39,14 @@ const UPN: &str =
     r"(?-u:\b)[A-HJ-NP-RT-Za-hj-np-rt-z][0-9]{11}[0-9A-HJ-NP-RT-Za-hj-np-rt-z](?-u:\b)";
 const TEN: &str = r"(?-u:\b)[0-9]{10}(?-u:\b)";
 const NHS_SPACED: &str = r"(?-u:\b)[0-9]{3}(?: [0-9]{3} |-[0-9]{3}-)[0-9]{4}(?-u:\b)";
+const SPACED_433: &str = r"(?-u:\b)[0-9]{4}[ -][0-9]{3}[ -][0-9]{3}(?-u:\b)";
 const NINO: &str = r"(?-u:\b)[A-CEGHJ-PR-TW-Za-ceghj-pr-tw-z][A-CEGHJ-NPR-TW-Za-ceghj-npr-tw-z] ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-Da-d](?-u:\b)";
 
 impl Default for IdDetector {
     fn default() -> Self {
         IdDetector {
-            any: Regex::new(&format!("{UPN}|{TEN}|{NHS_SPACED}|{NINO}")).unwrap(),
+            any: Regex::new(&format!("{UPN}|{TEN}|{NHS_SPACED}|{SPACED_433}|{NINO}")).unwrap(),
+            spaced_433: Regex::new(SPACED_433).unwrap(),
             upn: Regex::new(UPN).unwrap(),
             ten: Regex::new(TEN).unwrap(),
             nhs_spaced: Regex::new(NHS_SPACED).unwrap(),
@@ -115,32 +118,35 @@ impl IdDetector {
         }
         let header_uln = header.is_some_and(|h| self.uln_kw.is_match(h));
         let header_nhs = header.is_some_and(|h| self.nhs_kw.is_match(h));
-        for m in of(&self.ten) {
-            let v = m.as_str().as_bytes();
+        // Ten digits that may be a ULN or an NHS number: only with a keyword shortly before
+        // (or in the table's header), never after a phone prefix.
+        let keyed = |m: &regex::Match, v: &str, out: &mut Vec<IdMatch>| {
+            let b = v.as_bytes();
             let ctx = before(text, m.start(), 40);
             let phone = self.phone_kw.is_match(before(text, m.start(), 16));
-            if uln_valid_normalised(v) {
-                if !phone && (header_uln || self.uln_kw.is_match(ctx)) {
-                    out.push(IdMatch {
-                        kind: FindingKind::Uln,
-                        start: m.start(),
-                        end: m.end(),
-                        value: m.as_str().into(),
-                    });
-                }
-            } else if nhs_valid_normalised(v)
-                && !nhs_placeholder(v)
-                && !phone
-                && (header_nhs || self.nhs_kw.is_match(ctx))
-            {
+            let kind = if uln_valid_normalised(b) {
+                (!phone && (header_uln || self.uln_kw.is_match(ctx))).then_some(FindingKind::Uln)
+            } else {
+                (nhs_valid_normalised(b)
+                    && !nhs_placeholder(b)
+                    && !phone
+                    && (header_nhs || self.nhs_kw.is_match(ctx)))
+                .then_some(FindingKind::NhsNumber)
+            };
+            if let Some(kind) = kind {
                 out.push(IdMatch {
-                    kind: FindingKind::NhsNumber,
+                    kind,
                     start: m.start(),
                     end: m.end(),
-                    value: m.as_str().into(),
+                    value: v.into(),
                 });
             }
+        };
+        for m in of(&self.ten) {
+            keyed(&m, m.as_str(), out);
         }
+        // 3-3-4 is the NHS display form: no keyword needed for a valid NHS number; a spaced
+        // ULN ("ULN: 905 156 4081") needs its keyword like a bare one.
         for m in of(&self.nhs_spaced) {
             let Some(n) = normalise(m.as_str()) else {
                 continue;
@@ -155,6 +161,14 @@ impl IdDetector {
                     end: m.end(),
                     value: n,
                 });
+            } else {
+                keyed(&m, &n, out);
+            }
+        }
+        // 4-3-3 ("3386 979 946"): a ULN or NHS number only with its keyword.
+        for m in of(&self.spaced_433) {
+            if let Some(n) = normalise(m.as_str()) {
+                keyed(&m, &n, out);
             }
         }
         for m in of(&self.nino) {
@@ -258,6 +272,20 @@ mod tests {
                 want.iter().map(|(k, s)| (*k, s.to_string())).collect();
             assert_eq!(got, want, "{t:?}");
         }
+    }
+
+    #[test]
+    fn spaced_ulns_need_their_keyword() {
+        assert_eq!(
+            kinds("ULN: 905 156 4081"),
+            [(FindingKind::Uln, "905 156 4081".to_string())]
+        );
+        assert_eq!(
+            kinds("uln 3386 979 946"),
+            [(FindingKind::Uln, "3386 979 946".to_string())]
+        );
+        assert!(kinds("Ref 3386 979 946").is_empty());
+        assert!(kinds("ULN? call 0800 123 456").is_empty());
     }
 
     #[test]
