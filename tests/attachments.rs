@@ -284,6 +284,43 @@ proptest::proptest! {
     }
 }
 
+/// Files about a child are often named surname first ("Walker_Leah_report.docx"): found in
+/// the file name, and masked wherever the location is shown. A link with the name
+/// percent-encoded is read decoded.
+#[test]
+fn surname_first_file_names_and_encoded_links() {
+    for name in ["Walker_Leah_report.pdf", "Walker Leah EHCP.pdf"] {
+        let (r, a) = scan_raw(&message(
+            "Report attached.",
+            &format!("filename=\"{name}\""),
+            "application/pdf",
+            &fixture("menu.pdf"),
+        ));
+        assert!(kinds(&r).contains("pupil_name"), "{name}: {:?}", kinds(&r));
+        let shown = format!("{:?} {:?}", r.findings(), r.not_scanned);
+        assert!(
+            !shown.contains("Walker") && !shown.contains("Leah"),
+            "{shown}"
+        );
+        assert_eq!(a, Action::Reject);
+    }
+    let (r, _) = scan_raw(&message(
+        "Trip list.",
+        "filename=\"Trip list.pdf\"",
+        "application/pdf",
+        &fixture("menu.pdf"),
+    ));
+    assert!(kinds(&r).is_empty(), "{:?}", kinds(&r));
+    let (r, a) = scan_raw(&message(
+        "The notes are at https://bps.sharepoint.com/sites/SEN/Leah%20Walker%20notes.docx",
+        "filename=menu.pdf",
+        "application/pdf",
+        &fixture("menu.pdf"),
+    ));
+    assert!(kinds(&r).contains("pupil_name"), "{:?}", kinds(&r));
+    assert_eq!(a, Action::Reject);
+}
+
 /// A sheet named after a pupil, with nothing personal in its cells.
 #[test]
 fn sheet_names_are_read() {

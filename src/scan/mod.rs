@@ -317,9 +317,11 @@ impl Scanner {
     /// Each pupil's full name in `text` with its masked form ("Leah Walker" → "L**** W****").
     pub fn name_masks(&self, text: &str) -> Vec<(String, String)> {
         let own = detectors::names::OwnNames::default();
-        self.detectors
-            .names
-            .find(&self.directory, text, &own)
+        let names = &self.detectors.names;
+        // Paths and file names: "Walker Leah EHCP.pdf" is masked too (masking more is safe).
+        let mut found = names.find(&self.directory, text, &own);
+        found.extend(names.surname_first_in_file_name(&self.directory, text, &own));
+        found
             .into_iter()
             .map(|m| {
                 let name = text[m.start..m.end].to_string();

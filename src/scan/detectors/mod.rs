@@ -214,6 +214,12 @@ impl Detectors {
             add_person(report, m.forename, m.surname, &m.pupils);
             name_spans.push((m.start, m.end));
         }
+        if matches!(loc, Location::AttachmentName(_)) {
+            for m in self.names.surname_first_in_file_name(dir, text, &ctx.own) {
+                add_person(report, m.forename, m.surname, &m.pupils);
+                name_spans.push((m.start, m.end));
+            }
+        }
         // A pupil's own address (school or personal, from the roster) written in the text
         // names that pupil: a list of pupil accounts sent to a supplier is pupil data.
         for (a, b) in crate::text::email_spans(text) {

@@ -213,6 +213,8 @@ impl NameDetector {
                     return None;
                 }
             } else if !gap_ok(&text[toks[n - 1].1..a])
+                // "Leah.Walker" (a file or account name), but not "Leah. Walker"
+                && &text[toks[n - 1].1..a] != "."
                 && !(is_initial(&text[toks[n - 1].0..toks[n - 1].1])
                     && gap_ok(text[toks[n - 1].1..a].trim_start_matches('.')))
             {
@@ -438,6 +440,51 @@ impl NameDetector {
 }
 
 impl NameDetector {
+    /// Surname then forename, side by side anywhere in a file name ("Walker Leah EHCP.pdf",
+    /// "Walker_Leah_report.docx"): the usual way files about a child are named. Only for file
+    /// names, where this order is a naming convention rather than prose.
+    pub fn surname_first_in_file_name(
+        &self,
+        dir: &Directory,
+        name: &str,
+        own: &OwnNames,
+    ) -> Vec<NameMatch> {
+        let words: Vec<(usize, usize)> = Words::new(name).take(64).collect();
+        let mut out = Vec::new();
+        for sl in 1..=2usize {
+            for i in 0..words.len() {
+                let Some(fi) = words.get(i + sl) else { break };
+                let sur = &words[i..i + sl];
+                let skey = sur
+                    .iter()
+                    .map(|(a, b)| fold_word(&name[*a..*b]))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let fkey = fold_word(&name[fi.0..fi.1]);
+                let (Some(s), Some(f)) = (dir.key_id(&skey), dir.key_id(&fkey)) else {
+                    continue;
+                };
+                let caps = sur
+                    .iter()
+                    .chain(std::iter::once(fi))
+                    .all(|(a, b)| is_capitalised(&name[*a..*b]));
+                if (self.is_common(&fkey) || self.is_common(&skey)) && !caps {
+                    continue;
+                }
+                if let Some(pupils) = own.others(f, s, dir.pupils_named(f, s).to_vec()) {
+                    out.push(NameMatch {
+                        start: sur[0].0,
+                        end: fi.1,
+                        forename: f,
+                        surname: s,
+                        pupils,
+                    });
+                }
+            }
+        }
+        out
+    }
+
     /// "Surname Forename [middle names or initials]" filling a table cell (2 to 5 words).
     fn surname_first_cell(&self, dir: &Directory, cell: &str) -> Option<(u32, u32)> {
         let cell = cell.trim();
@@ -596,6 +643,20 @@ mod tests {
             found("Lukasz Nowak and Łukasz Nowak"),
             ["Łukasz Nowak", "Łukasz Nowak"]
         );
+    }
+
+    #[test]
+    fn surname_first_only_in_file_names() {
+        let d = dir();
+        let det = NameDetector::build(&d);
+        let own = OwnNames::default();
+        let got = |t: &str| det.surname_first_in_file_name(&d, t, &own).len();
+        assert_eq!(got("Smith_Olivia_report.docx"), 1);
+        assert_eq!(got("SMITH Olivia EHCP.pdf"), 1);
+        assert_eq!(got("Young Will.pdf"), 1);
+        assert_eq!(got("young will.pdf"), 0);
+        assert_eq!(got("Olivia report.pdf"), 0);
+        assert_eq!(found("Olivia.Smith"), ["Olivia Smith"]);
     }
 
     #[test]

@@ -162,7 +162,15 @@ impl Sink<'_> {
 
     /// Adds free text, and the table hidden in its tab-separated lines as rows
     /// ([`Segment::text_and_tab_rows`]).
+    /// A text holding percent-encoded spaces (a link to "Leah%20Walker%20EHCP.docx") is also
+    /// scanned decoded.
     pub fn push_text(&mut self, location: Location, text: String) {
+        if text.contains("%20") || text.contains("%5F") || text.contains("%2C") {
+            let decoded = percent_encoding::percent_decode_str(&text)
+                .decode_utf8_lossy()
+                .into_owned();
+            self.push(Segment::text(location.clone(), decoded));
+        }
         for seg in Segment::text_and_tab_rows(location, text) {
             self.push(seg);
         }
