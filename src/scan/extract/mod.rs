@@ -166,10 +166,17 @@ impl Sink<'_> {
     /// scanned decoded.
     pub fn push_text(&mut self, location: Location, text: String) {
         if text.contains("%20") || text.contains("%5F") || text.contains("%2C") {
-            let decoded = percent_encoding::percent_decode_str(&text)
-                .decode_utf8_lossy()
-                .into_owned();
-            self.push(Segment::text(location.clone(), decoded));
+            // Only the encoded words (links, paths), one a line: not the whole text again.
+            let decoded: Vec<String> = text
+                .split_whitespace()
+                .filter(|w| w.contains('%'))
+                .map(|w| {
+                    percent_encoding::percent_decode_str(w)
+                        .decode_utf8_lossy()
+                        .into_owned()
+                })
+                .collect();
+            self.push(Segment::text(location.clone(), decoded.join("\n")));
         }
         for seg in Segment::text_and_tab_rows(location, text) {
             self.push(seg);
