@@ -50,15 +50,31 @@ fn decode(bytes: &[u8]) -> String {
     crate::directory::decode_text(bytes.to_vec())
 }
 
+/// The first `n` lines that are not blank.
+fn first_lines(text: &str, n: usize) -> Vec<&str> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(n)
+        .collect()
+}
+
+/// The rows of a delimited text (quotes honoured, rows of any length).
+fn csv_rows(text: &str, d: u8) -> Result<Vec<Vec<String>>, csv::Error> {
+    csv::ReaderBuilder::new()
+        .delimiter(d)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.map(|r| r.iter().map(str::to_string).collect()))
+        .collect()
+}
+
 /// The delimiter of an export that is not quite regular (a title line, a blank line, rows with
 /// fields missing, a quoted delimiter): the one that splits most of the first lines into three
 /// or more fields, when the fields are short like a table's and not sentences.
 fn loose_delimiter(text: &str) -> Option<u8> {
-    let lines: Vec<&str> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .take(50)
-        .collect();
+    let lines = first_lines(text, 50);
     if lines.len() < 3 {
         return None;
     }
@@ -82,11 +98,7 @@ fn loose_delimiter(text: &str) -> Option<u8> {
 
 /// The delimiter when every one of the first lines has the same (non-zero) count of it.
 fn delimiter(text: &str) -> Option<u8> {
-    let lines: Vec<&str> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .take(6)
-        .collect();
+    let lines = first_lines(text, 6);
     if lines.len() < 2 {
         return None;
     }
@@ -105,47 +117,20 @@ pub struct Delimited;
 impl Extractor for Delimited {
     fn extract(&self, location: &Location, bytes: &[u8], _depth: usize, sink: &mut Sink) {
         let text = decode(bytes);
-        if let Some(d) = delimiter(&text) {
-            let mut rdr = csv::ReaderBuilder::new()
-                .delimiter(d)
-                .has_headers(false)
-                .flexible(true)
-                .from_reader(text.as_bytes());
-            let mut rows = Vec::new();
-            let mut ok = true;
-            for r in rdr.records() {
-                match r {
-                    Ok(r) => rows.push(r.iter().map(str::to_string).collect::<Vec<_>>()),
-                    Err(_) => {
-                        ok = false;
-                        break;
-                    }
-                }
-            }
-            if ok {
-                sink.push(Segment::table(location.clone(), rows));
-                return;
-            }
+        if let Some(d) = delimiter(&text)
+            && let Ok(rows) = csv_rows(&text, d)
+        {
+            sink.push(Segment::table(location.clone(), rows));
+            return;
         }
         if let Some(d) = loose_delimiter(&text) {
             // Rows split on the delimiter, quotes honoured where the csv crate can; the text as
             // written is scanned too.
-            let mut rdr = csv::ReaderBuilder::new()
-                .delimiter(d)
-                .has_headers(false)
-                .flexible(true)
-                .from_reader(text.as_bytes());
-            let rows: Vec<Vec<String>> = match rdr
-                .records()
-                .map(|r| r.map(|r| r.iter().map(str::to_string).collect()))
-                .collect::<Result<Vec<Vec<String>>, _>>()
-            {
-                Ok(rows) => rows,
-                Err(_) => text
-                    .lines()
+            let rows = csv_rows(&text, d).unwrap_or_else(|_| {
+                text.lines()
                     .map(|l| l.split(d as char).map(str::to_string).collect())
-                    .collect(),
-            };
+                    .collect()
+            });
             sink.push(Segment::table(location.clone(), rows));
         }
         sink.push_text(location.clone(), text);
