@@ -321,6 +321,36 @@ fn surname_first_file_names_and_encoded_links() {
     assert_eq!(a, Action::Reject);
 }
 
+/// A docx whose text is an altChunk (an HTML part a generator pasted in whole).
+#[test]
+fn docx_alt_chunk_is_read() {
+    use std::io::{Read, Write};
+    let mut src = zip::ZipArchive::new(std::io::Cursor::new(fixture("pta-minutes.docx"))).unwrap();
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..src.len() {
+        let mut f = src.by_index(i).unwrap();
+        let name = f.name().unwrap().to_string();
+        let mut data = Vec::new();
+        f.read_to_end(&mut data).unwrap();
+        out.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        out.write_all(&data).unwrap();
+    }
+    out.start_file("word/afchunk.htm", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    out.write_all(b"<html><body><p>Report for Leah Walker, Year 11</p></body></html>")
+        .unwrap();
+    let docx = out.finish().unwrap().into_inner();
+    let (r, a) = scan_raw(&message(
+        "Report.",
+        "filename=report.docx",
+        "application/octet-stream",
+        &docx,
+    ));
+    assert!(kinds(&r).contains("pupil_name"), "{:?}", kinds(&r));
+    assert_eq!(a, Action::Reject);
+}
+
 /// A sheet named after a pupil, with nothing personal in its cells.
 #[test]
 fn sheet_names_are_read() {

@@ -212,7 +212,8 @@ fn is_side_part(n: &str) -> bool {
 }
 
 /// Files embedded in a document (a spreadsheet pasted as an object into Word or
-/// PowerPoint, a chart's workbook): read as attachments of their own.
+/// PowerPoint, a chart's workbook, an altChunk of HTML or RTF): read as attachments of their
+/// own.
 fn embedded(
     location: &Location,
     archive: &mut Archive,
@@ -221,8 +222,15 @@ fn embedded(
     sink: &mut Sink,
 ) {
     let limits = sink.budget.limits().clone();
+    // altChunk parts: HTML, RTF or text a generator pasted in whole (not in document.xml).
+    let alt_chunk = |n: &str| {
+        let lower = n.to_ascii_lowercase();
+        [".htm", ".html", ".mht", ".rtf", ".txt", ".csv"]
+            .iter()
+            .any(|e| lower.ends_with(e))
+    };
     for (i, n) in names.iter().enumerate() {
-        if !n.contains("/embeddings/") || n.ends_with('/') {
+        if !(n.contains("/embeddings/") || alt_chunk(n)) || n.ends_with('/') {
             continue;
         }
         let member = super::member_location(location, n);
