@@ -380,6 +380,10 @@ fn chart_categories_and_embedded_workbook() {
         "{locs}"
     );
     assert_eq!(a, Action::Reject);
+    // The same deck saved by LibreOffice as odp: the chart is an embedded object.
+    let (r, a) = scan_file("reading-ages-chart.odp", "Slides.");
+    assert_eq!(r.distinct_persons(), 3, "{:?}", kinds(&r));
+    assert_eq!(a, Action::Reject);
 }
 
 #[test]

@@ -5,7 +5,8 @@
 //!   cells kept, dates as dd/mm/yyyy, sheet names); in all three, charts, drawings/text boxes,
 //!   comments and embedded files (read as attachments of their own). Every member is first
 //!   read through the bounded reader, so calamine never unpacks more than the limits allow.
-//! - OpenDocument: odt, ods, odp from content.xml (rows and cells kept); an encrypted ODF
+//! - OpenDocument: odt, ods, odp from content.xml (rows and cells kept) and the content of
+//!   embedded objects (charts); an encrypted ODF
 //!   (manifest `encryption-data`) is reported as protected.
 
 use std::io::Cursor;
@@ -413,6 +414,15 @@ pub fn odf(location: &Location, archive: &mut Archive, names: &[String], sink: &
         && let Ok(xml) = read_member(archive, s, sink)
     {
         push_xml(location, &xml, &ODF, sink);
+    }
+    // Embedded objects (charts, formulas, sub-documents): "Object 1/content.xml".
+    for (i, n) in names.iter().enumerate() {
+        if n.ends_with("/content.xml") && n != "content.xml" {
+            match read_member(archive, i, sink) {
+                Ok(xml) => push_xml(location, &xml, &ODF, sink),
+                Err(why) => sink.not_read(location.clone(), format!("{n}: {why}")),
+            }
+        }
     }
 }
 
