@@ -363,6 +363,9 @@ add('attach-pdf-seating-plan-external', LUKE, [SUPPLIER], 'Coach seating', None,
 add('attach-csv-irregular-export-external', LUKE, ['bookings@climbing-centre.example.com'], 'Names for Saturday', None, {'bookings@climbing-centre.example.com':'reject'},
     ['pupil_name','unencrypted_personal_attachment'],
     parts=[text_part("Names attached.\n\nLuke"), attach('export.csv', 'Export from SIMS, 30/11/2026\r\n\r\nForename,Year,Surname,Notes\r\nTom,10,Clark,\r\nFreya,8,Rogers,"needs, reminders"\r\nHarry,8,Fisher\r\n'.encode(), 'text/csv')])
+# siblings sharing one surname: both are named
+add('body-siblings-sharing-a-surname-to-tutor', LUKE, ['tutor@tuition.example.com'], 'Thursday group', None, {'tutor@tuition.example.com':'reject'}, ['pupil_name'],
+    parts=[text_part("Hi Sam,\n\nTheodore and Leah Walker will both join the Thursday group.\n\nLuke")])
 
 ONLY=os.environ.get('ONLY')
 if ONLY: msgs=[m for m in msgs if m['name'].startswith(ONLY)]

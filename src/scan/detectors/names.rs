@@ -305,6 +305,10 @@ impl NameDetector {
         if best.is_some() {
             return best;
         }
+        // Siblings: "Leah and Tom Walker", "Leah & Tom Walker".
+        if let Some(m) = self.sibling(dir, text, toks[0], own) {
+            return Some(m);
+        }
         // Backward: "Surname, Forename" or "SURNAME Forename".
         let back_from = floor_boundary(text, s.saturating_sub(120));
         let mut prev: Vec<(usize, usize)> = Words::at(text, back_from)
@@ -440,6 +444,80 @@ impl NameDetector {
 }
 
 impl NameDetector {
+    /// The first of two forenames sharing one surname: "Leah and Tom Walker" names Leah Walker
+    /// too (when she is a pupil). `f` is the first forename's word.
+    fn sibling(
+        &self,
+        dir: &Directory,
+        text: &str,
+        f: (usize, usize),
+        own: &OwnNames,
+    ) -> Option<NameMatch> {
+        let ws: Vec<(usize, usize)> = Words::at(text, f.1).take(5).collect();
+        let first = *ws.first()?;
+        let gap = &text[f.1..first.0];
+        // Where the second forename is: after "and", or right after "&". (Not after a comma:
+        // "Olivia, Rose Smith" is as often a list of different people.)
+        let second = if text[first.0..first.1].eq_ignore_ascii_case("and")
+            && !gap.is_empty()
+            && gap.chars().all(char::is_whitespace)
+        {
+            1
+        } else if gap.trim() == "&" {
+            0
+        } else {
+            return None;
+        };
+        let f2 = *ws.get(second)?;
+        if second == 1 && !gap_ok(&text[first.1..f2.0]) {
+            return None;
+        }
+        if !is_capitalised(&text[f2.0..f2.1])
+            || !dir
+                .key_id(&fold_word(&text[f2.0..f2.1]))
+                .is_some_and(|k| dir.is_forename(k))
+        {
+            return None;
+        }
+        let fkey = fold_word(&text[f.0..f.1]);
+        let fid = dir.key_id(&fkey)?;
+        for sl in (1..=2usize).rev() {
+            let Some(sur) = ws.get(second + 1..second + 1 + sl) else {
+                continue;
+            };
+            if !gap_ok(&text[f2.1..sur[0].0])
+                || sur.windows(2).any(|w| !gap_ok(&text[w[0].1..w[1].0]))
+            {
+                continue;
+            }
+            let skey = sur
+                .iter()
+                .map(|(a, b)| fold_word(&text[*a..*b]))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let Some(sid) = dir.key_id(&skey) else {
+                continue;
+            };
+            if (self.is_common(&fkey) || self.is_common(&skey))
+                && !std::iter::once(&f)
+                    .chain(sur)
+                    .all(|(a, b)| is_capitalised(&text[*a..*b]))
+            {
+                continue;
+            }
+            if let Some(pupils) = own.others(fid, sid, dir.pupils_named(fid, sid).to_vec()) {
+                return Some(NameMatch {
+                    start: f.0,
+                    end: sur[sl - 1].1,
+                    forename: fid,
+                    surname: sid,
+                    pupils,
+                });
+            }
+        }
+        None
+    }
+
     /// Surname then forename, side by side anywhere in a file name ("Walker Leah EHCP.pdf",
     /// "Walker_Leah_report.docx"): the usual way files about a child are named. Only for file
     /// names, where this order is a naming convention rather than prose.
@@ -643,6 +721,20 @@ mod tests {
             found("Lukasz Nowak and Łukasz Nowak"),
             ["Łukasz Nowak", "Łukasz Nowak"]
         );
+    }
+
+    #[test]
+    fn siblings_sharing_a_surname() {
+        // Olivia Smith and Grace Wood are pupils; "Grace Smith" is not.
+        assert_eq!(found("Olivia and Grace Smith were late"), ["Olivia Smith"]);
+        assert_eq!(found("Olivia & Rose Smith"), ["Olivia Smith"]);
+        assert!(
+            found("Olivia, Rose Smith")
+                .iter()
+                .all(|n| n != "Olivia Smith")
+        );
+        assert!(found("Olivia and the Smith family").is_empty());
+        assert!(found("Olivia and grace Smith").is_empty());
     }
 
     #[test]
