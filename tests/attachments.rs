@@ -351,6 +351,16 @@ fn docx_alt_chunk_is_read() {
     assert_eq!(a, Action::Reject);
 }
 
+/// Two pupils sharing a surname, written once: both are named.
+#[test]
+fn siblings_sharing_a_surname_are_two_pupils() {
+    let (r, a) = scan_raw(
+        b"Subject: Thursday\r\n\r\nTheodore and Leah Walker will both join the Thursday group.\r\n",
+    );
+    assert_eq!(r.distinct_persons(), 2, "{:?}", r.findings());
+    assert_eq!(a, Action::Reject);
+}
+
 /// A sheet named after a pupil, with nothing personal in its cells.
 #[test]
 fn sheet_names_are_read() {

@@ -506,9 +506,11 @@ impl NameDetector {
                 continue;
             }
             if let Some(pupils) = own.others(fid, sid, dir.pupils_named(fid, sid).to_vec()) {
+                // The match covers the first forename only, so the search goes on to find
+                // the second pupil ("Leah Walker") in the same words.
                 return Some(NameMatch {
                     start: f.0,
-                    end: sur[sl - 1].1,
+                    end: f.1,
                     forename: fid,
                     surname: sid,
                     pupils,
@@ -727,6 +729,11 @@ mod tests {
     fn siblings_sharing_a_surname() {
         // Olivia Smith and Grace Wood are pupils; "Grace Smith" is not.
         assert_eq!(found("Olivia and Grace Smith were late"), ["Olivia Smith"]);
+        assert_eq!(
+            found("Grace and Olivia Smith were late"),
+            ["Olivia Smith"],
+            "Grace Smith is no pupil; Olivia Smith still found after the sibling check"
+        );
         assert_eq!(found("Olivia & Rose Smith"), ["Olivia Smith"]);
         assert!(
             found("Olivia, Rose Smith")
