@@ -171,6 +171,53 @@ proptest! {
     }
 }
 
+/// A cell far from the others must not make the spreadsheet reader lay out a grid of
+/// billions of cells (calamine allocates the dense grid: this aborted the process on a
+/// mutated .xls). The xlsx is read cell by cell; the .xls is measured first and listed.
+#[test]
+fn a_far_away_cell_does_not_exhaust_memory() {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.write_string(0, 0, "Leah").unwrap();
+    ws.write_string(0, 1, "Walker").unwrap();
+    ws.write_string(1_048_575, 16_383, "far away").unwrap();
+    let (r, a) = scan(&with_attachment(&wb.save_to_buffer().unwrap()));
+    assert!(r.complete(), "{:?}", r.not_scanned);
+    assert!(r.kinds().iter().any(|k| k.as_str() == "pupil_name"));
+    assert_eq!(a, Action::Reject);
+
+    // The .xls fixture with one cell record moved to row 65535, column 65535.
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let bytes = std::fs::read("tests/fixtures/class-list.xls").unwrap();
+    let mut cf = cfb::CompoundFile::open(std::io::Cursor::new(bytes)).unwrap();
+    let mut stream = Vec::new();
+    cf.open_stream("/Workbook")
+        .unwrap()
+        .read_to_end(&mut stream)
+        .unwrap();
+    let mut i = 0;
+    let at = loop {
+        let id = u16::from_le_bytes([stream[i], stream[i + 1]]);
+        let len = u16::from_le_bytes([stream[i + 2], stream[i + 3]]) as usize;
+        if id == 0x00FD {
+            break i + 4;
+        }
+        i += 4 + len;
+    };
+    let mut s = cf.open_stream("/Workbook").unwrap();
+    s.seek(SeekFrom::Start(at as u64)).unwrap();
+    s.write_all(&[0xFF, 0xFF, 0xFF, 0xFF]).unwrap();
+    drop(s);
+    cf.flush().unwrap();
+    let xls = cf.into_inner().into_inner();
+    let (r, a) = scan(&with_attachment(&xls));
+    assert!(
+        !r.complete(),
+        "a sheet too large to lay out is listed as not read"
+    );
+    assert_eq!(a, Action::Quarantine);
+}
+
 #[test]
 fn the_unmutated_leak_is_refused() {
     assert_eq!(scan(LEAK.as_bytes()).1, Action::Reject);

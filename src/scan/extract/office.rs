@@ -350,7 +350,13 @@ fn cell_text(d: &Data) -> String {
     }
 }
 
-fn workbook(location: &Location, bytes: &[u8], sink: &mut Sink) {
+/// At most this many cells are read from one sheet.
+const MAX_CELLS: usize = 4_000_000;
+
+/// A legacy .xls, read by calamine, which lays every sheet out as a dense grid when it
+/// opens the file: the grid's size comes from the (possibly hostile) cell coordinates, so it
+/// is checked first ([`super::cfb::xls_sheet_areas`]).
+fn xls_workbook(location: &Location, bytes: &[u8], sink: &mut Sink) {
     let mut wb = match calamine::open_workbook_auto_from_rs(Cursor::new(bytes)) {
         Ok(wb) => wb,
         Err(e) => {
@@ -376,17 +382,93 @@ fn workbook(location: &Location, bytes: &[u8], sink: &mut Sink) {
     }
 }
 
+/// An xlsx, cell by cell (calamine's cell reader): only the cells present are kept, row by
+/// row, so a hostile sheet with a cell at A1 and another at XFD1048576 costs two cells, not a
+/// 17-billion-cell grid.
+fn xlsx_workbook(location: &Location, bytes: &[u8], sink: &mut Sink) {
+    let mut wb = match calamine::Xlsx::new(Cursor::new(bytes)) {
+        Ok(wb) => wb,
+        Err(e) => {
+            sink.not_read(
+                location.clone(),
+                format!("spreadsheet could not be read: {e}"),
+            );
+            return;
+        }
+    };
+    let names: Vec<String> = wb.sheet_names().to_vec();
+    sink.push(Segment::text(location.clone(), names.join("\n")));
+    for name in names {
+        let mut rows: std::collections::BTreeMap<u32, Vec<(u32, String)>> = Default::default();
+        let mut cells = 0usize;
+        {
+            let mut reader = match wb.worksheet_cells_reader(&name) {
+                Ok(r) => r,
+                Err(e) => {
+                    sink.not_read(location.clone(), format!("sheet could not be read: {e}"));
+                    continue;
+                }
+            };
+            loop {
+                match reader.next_cell() {
+                    Ok(Some(cell)) => {
+                        let (r, c) = cell.get_position();
+                        let v = cell_text(&Data::from(cell.get_value().clone()));
+                        if v.is_empty() {
+                            continue;
+                        }
+                        cells += 1;
+                        if cells > MAX_CELLS {
+                            sink.not_read(
+                                location.clone(),
+                                format!(
+                                    "sheet with more than {MAX_CELLS} cells: the rest not read"
+                                ),
+                            );
+                            break;
+                        }
+                        rows.entry(r).or_default().push((c, v));
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        sink.not_read(location.clone(), format!("sheet could not be read: {e}"));
+                        break;
+                    }
+                }
+            }
+        }
+        let rows: Vec<Vec<String>> = rows
+            .into_values()
+            .map(|mut r| {
+                r.sort_by_key(|(c, _)| *c);
+                r.into_iter().map(|(_, v)| v).collect()
+            })
+            .collect();
+        if !rows.is_empty() {
+            sink.push(Segment::table(location.clone(), rows));
+        }
+    }
+}
+
 fn xlsx(location: &Location, archive: &mut Archive, names: &[String], sink: &mut Sink) {
     if !within_limits(location, archive, names, sink) {
         return;
     }
     let bytes = archive.clone().into_inner().into_inner();
-    workbook(location, bytes, sink);
+    xlsx_workbook(location, bytes, sink);
 }
 
-/// A legacy .xls (CFB container), read by calamine.
-pub fn xls(location: &Location, bytes: &[u8], sink: &mut Sink) {
-    workbook(location, bytes, sink);
+/// A legacy .xls (CFB container), read by calamine once its sheets' sizes are known to be
+/// bounded.
+pub fn xls(location: &Location, bytes: &[u8], areas: &[u64], sink: &mut Sink) {
+    if let Some(a) = areas.iter().find(|a| **a > MAX_CELLS as u64) {
+        sink.not_read(
+            location.clone(),
+            format!("spreadsheet sheet spans {a} cells: more than the {MAX_CELLS} read"),
+        );
+        return;
+    }
+    xls_workbook(location, bytes, sink);
 }
 
 /// An odt, ods or odp.
