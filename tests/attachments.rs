@@ -279,8 +279,9 @@ proptest::proptest! {
             let n = b.len();
             b[pos % n] = byte;
         }
-        let (r, _) = scan_raw(&message("fw", "filename=x.msg", "application/octet-stream", &b));
-        proptest::prop_assert!(r.complete() || !r.not_scanned.is_empty());
+        let (r, a) = scan_raw(&message("fw", "filename=x.msg", "application/octet-stream", &b));
+        // What could not be read is never passed: to an outside address it is held at least.
+        proptest::prop_assert!(r.complete() || a >= Action::Quarantine, "{:?} {:?}", a, r.not_scanned);
     }
 }
 

@@ -285,9 +285,14 @@ mod tests {
                 t[i % n] = *b;
             }
             w.truncate(cut.max(1).min(w.len()));
-            let _ = doc_text(&w, &t);
-            let _ = ppt_text(&w);
-            let _ = ppt_text(&t);
+            // Bounded output: never more text than the stream could hold (a walker that
+            // re-read records would exceed it), never more than the cap.
+            if let Ok((text, _)) = doc_text(&w, &t) {
+                prop_assert!(text.chars().count() <= MAX_CHARS);
+            }
+            for s in [&w, &t] {
+                prop_assert!(ppt_text(s).len() <= 3 * s.len());
+            }
         }
     }
 }

@@ -350,6 +350,14 @@ fn cell_text(d: &Data) -> String {
     }
 }
 
+/// A spreadsheet calamine could not open: listed, so the fail mode decides.
+fn unreadable(location: &Location, sink: &mut Sink, e: impl std::fmt::Display) {
+    sink.not_read(
+        location.clone(),
+        format!("spreadsheet could not be read: {e}"),
+    );
+}
+
 /// At most this many cells are read from one sheet.
 const MAX_CELLS: usize = 4_000_000;
 
@@ -359,13 +367,7 @@ const MAX_CELLS: usize = 4_000_000;
 fn xls_workbook(location: &Location, bytes: &[u8], sink: &mut Sink) {
     let mut wb = match calamine::open_workbook_auto_from_rs(Cursor::new(bytes)) {
         Ok(wb) => wb,
-        Err(e) => {
-            sink.not_read(
-                location.clone(),
-                format!("spreadsheet could not be read: {e}"),
-            );
-            return;
-        }
+        Err(e) => return unreadable(location, sink, e),
     };
     // Sheet names are text too ("Leah Walker - EHCP costs").
     let names = wb.sheet_names().join("\n");
@@ -388,13 +390,7 @@ fn xls_workbook(location: &Location, bytes: &[u8], sink: &mut Sink) {
 fn xlsx_workbook(location: &Location, bytes: &[u8], sink: &mut Sink) {
     let mut wb = match calamine::Xlsx::new(Cursor::new(bytes)) {
         Ok(wb) => wb,
-        Err(e) => {
-            sink.not_read(
-                location.clone(),
-                format!("spreadsheet could not be read: {e}"),
-            );
-            return;
-        }
+        Err(e) => return unreadable(location, sink, e),
     };
     let names: Vec<String> = wb.sheet_names().to_vec();
     sink.push(Segment::text(location.clone(), names.join("\n")));
