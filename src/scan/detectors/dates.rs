@@ -6,6 +6,9 @@
 use chrono::{Datelike, NaiveDate};
 use regex::Regex;
 
+/// How far before a date a "DOB" label may stand.
+pub const LABEL_REACH: usize = 40;
+
 pub struct DateDetector {
     /// Every form in one pattern: one pass over the text; each match is then read by the
     /// form's own pattern.
@@ -133,9 +136,9 @@ impl DateDetector {
         }
     }
 
-    /// Whether a DOB label stands shortly before `start`.
+    /// Whether a DOB label stands shortly (within [`LABEL_REACH`] bytes) before `start`.
     pub fn labelled(&self, text: &str, start: usize) -> bool {
-        let mut s = start.saturating_sub(40);
+        let mut s = start.saturating_sub(LABEL_REACH);
         while !text.is_char_boundary(s) {
             s -= 1;
         }
@@ -144,6 +147,14 @@ impl DateDetector {
 
     pub fn is_label(&self, text: &str) -> bool {
         self.label.is_match(text)
+    }
+
+    /// Where DOB labels stand in the text.
+    pub fn label_spans(&self, text: &str) -> Vec<(usize, usize)> {
+        self.label
+            .find_iter(text)
+            .map(|m| (m.start(), m.end()))
+            .collect()
     }
 }
 

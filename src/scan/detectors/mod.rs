@@ -291,11 +291,17 @@ impl Detectors {
         let header_dob = header.is_some_and(|h| self.dates.is_label(h));
         // A date counts only near a name or a label: skip the date patterns (and finding
         // where the digits are) when neither is in this segment.
-        let dates_matter = header_dob || !near_names.is_empty() || self.dates.is_label(text);
-        let dates = if dates_matter {
+        let labels = self.dates.label_spans(text);
+        let dates_matter = header_dob || !near_names.is_empty() || !labels.is_empty();
+        let dates = if !dates_matter {
+            Vec::new()
+        } else if table || header_dob {
             self.dates.dates(text, ctx.this_year, &digit_windows(text))
         } else {
-            Vec::new()
+            // Free text: a date counts only near a name or after a label, so only there is
+            // it looked for.
+            let regions = date_regions(text, &near_names.spans, &labels);
+            self.dates.dates(text, ctx.this_year, &regions)
         };
         for d in dates {
             let span = (d.start, d.end);
@@ -529,6 +535,60 @@ impl Detectors {
     }
 }
 
+/// Regions of free text where a date can be a birth date: around each name span (a date
+/// within [`NEAR`] bytes of it counts) and after each DOB label (a date starting within
+/// [`dates::LABEL_REACH`] bytes of it), widened to whitespace and merged; only those holding a
+/// digit. Everywhere else a date is never a finding, so it is not looked for.
+fn date_regions(
+    text: &str,
+    names: &[(usize, usize)],
+    labels: &[(usize, usize)],
+) -> Vec<(usize, usize)> {
+    // Longer than any date form with ordinary spacing ("12th of September, 2013",
+    // "2013-03-12T00:00:00.000+01:00").
+    const LONGEST_DATE: usize = 64;
+    let b = text.as_bytes();
+    let mut spans: Vec<(usize, usize)> = names
+        .iter()
+        .map(|&(s, e)| {
+            (
+                s.saturating_sub(NEAR + LONGEST_DATE),
+                e + NEAR + LONGEST_DATE,
+            )
+        })
+        .chain(
+            labels
+                .iter()
+                .map(|&(s, e)| (s, e + dates::LABEL_REACH + LONGEST_DATE)),
+        )
+        .collect();
+    spans.sort_unstable();
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for (s, e) in spans {
+        let mut ws = s.min(b.len());
+        let last_end = out.last().map_or(0, |l| l.1);
+        while ws > last_end && !b[ws - 1].is_ascii_whitespace() {
+            ws -= 1;
+        }
+        let mut we = e.min(b.len());
+        while we < b.len() && !b[we].is_ascii_whitespace() {
+            we += 1;
+        }
+        while ws > 0 && !text.is_char_boundary(ws) {
+            ws -= 1;
+        }
+        while we < b.len() && !text.is_char_boundary(we) {
+            we += 1;
+        }
+        match out.last_mut() {
+            Some(last) if ws <= last.1 => last.1 = last.1.max(we),
+            _ => out.push((ws, we)),
+        }
+    }
+    out.retain(|&(s, e)| next_digit(&b[..e], s).is_some());
+    out
+}
+
 /// Regions of `text` around its digit runs, widened to whitespace and merged (linear: each
 /// step moves forward). Every pattern that holds a digit (dates) is searched only there.
 pub fn digit_windows(text: &str) -> Vec<(usize, usize)> {
@@ -691,6 +751,52 @@ mod tests {
                 digit_run_windows(&text, min_run),
                 windows_reference(&text, min_run)
             );
+        }
+    }
+
+    /// Birth dates as the scanner keeps them: near a name or after a label.
+    fn kept_dates(
+        d: &dates::DateDetector,
+        text: &str,
+        names: &[(usize, usize)],
+        windows: &[(usize, usize)],
+    ) -> Vec<(usize, usize)> {
+        let near = NearNames::new(names.to_vec(), None);
+        d.dates(text, 2026, windows)
+            .into_iter()
+            .filter(|m| d.labelled(text, m.start) || near.near((m.start, m.end)))
+            .map(|m| (m.start, m.end))
+            .collect()
+    }
+
+    proptest::proptest! {
+        /// Looking for dates only around names and labels keeps every date the full search
+        /// over all digits keeps.
+        #[test]
+        fn date_regions_keep_every_birth_date(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "NAME", "12/03/2013", "12 March 2013", "March 12, 2013", "2013-03-12T08:00:00Z",
+                    "DOB:", "date of birth", "8", " ", "\n", "the", "and", "é", "x".repeat(30).leak() as &str,
+                ]),
+                0..120,
+            ),
+        ) {
+            let mut text = String::new();
+            let mut names = Vec::new();
+            for p in parts {
+                if p == "NAME" {
+                    names.push((text.len(), text.len() + 12));
+                    text.push_str("Olivia Smith");
+                } else {
+                    text.push_str(p);
+                }
+                text.push(' ');
+            }
+            let d = dates::DateDetector::default();
+            let all = kept_dates(&d, &text, &names, &digit_windows(&text));
+            let regions = date_regions(&text, &names, &d.label_spans(&text));
+            proptest::prop_assert_eq!(kept_dates(&d, &text, &names, &regions), all);
         }
     }
 
