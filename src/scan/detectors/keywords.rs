@@ -2,8 +2,13 @@
 //! medical, exclusion, safeguarding terms… from `patterns/special-category.txt`, as whole
 //! words. It counts as pupil data only with a pupil named or identified (the scanner drops it
 //! otherwise).
+//!
+//! Terms are found from their first words: the word pass ([`WordSet`]) says where a word
+//! that begins some term stands, and only there are the term automata run, anchored.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Anchored, Input, MatchKind, StartKind};
+
+use super::words::WordSet;
 
 const TERMS: &str = include_str!("../../../patterns/special-category.txt");
 
@@ -12,6 +17,17 @@ pub struct Keywords {
     exact: AhoCorasick,
     insensitive_terms: Vec<String>,
     exact_terms: Vec<String>,
+    /// The first word of every term (its leading ASCII letters), lower case.
+    first_words: Vec<String>,
+    first_set: WordSet,
+}
+
+/// The leading ASCII letters of a term: where a match of it can start.
+fn first_word(term: &str) -> &str {
+    let end = term
+        .find(|c: char| !c.is_ascii_alphabetic())
+        .unwrap_or(term.len());
+    &term[..end]
 }
 
 impl Default for Keywords {
@@ -30,14 +46,35 @@ impl Default for Keywords {
             AhoCorasickBuilder::new()
                 .ascii_case_insensitive(ci)
                 .match_kind(MatchKind::LeftmostLongest)
+                .start_kind(StartKind::Anchored)
                 .build(terms)
                 .expect("keyword automaton")
         };
+        let mut first_words: Vec<String> = ins
+            .iter()
+            .chain(&exact)
+            .map(|t| {
+                let w = first_word(t);
+                assert!(
+                    !w.is_empty(),
+                    "special-category term {t:?} must start with a letter"
+                );
+                w.to_ascii_lowercase()
+            })
+            .collect();
+        first_words.sort();
+        first_words.dedup();
+        let mut first_set = WordSet::default();
+        for w in &first_words {
+            first_set.insert(w, 1);
+        }
         Keywords {
             insensitive: build(&ins, true),
             exact: build(&exact, false),
             insensitive_terms: ins,
             exact_terms: exact,
+            first_words,
+            first_set,
         }
     }
 }
@@ -49,25 +86,33 @@ fn boundary(text: &str, s: usize, e: usize) -> bool {
 }
 
 impl Keywords {
+    /// The words a term can start with (lower case): for a shared word pass.
+    pub fn first_words(&self) -> &[String] {
+        &self.first_words
+    }
+
     /// Terms found: (start, end, the term as listed).
     pub fn find<'a>(&'a self, text: &str) -> Vec<(usize, usize, &'a str)> {
+        let mut starts = Vec::new();
+        self.first_set
+            .hits(text.as_bytes(), |s, _, _| starts.push(s));
+        self.find_at(text, &starts)
+    }
+
+    /// Terms starting at the given word starts (where a term's first word stands).
+    pub fn find_at<'a>(&'a self, text: &str, starts: &[usize]) -> Vec<(usize, usize, &'a str)> {
         let mut out = Vec::new();
-        for m in self.insensitive.find_iter(text) {
-            if boundary(text, m.start(), m.end()) {
-                out.push((
-                    m.start(),
-                    m.end(),
-                    self.insensitive_terms[m.pattern().as_usize()].as_str(),
-                ));
-            }
-        }
-        for m in self.exact.find_iter(text) {
-            if boundary(text, m.start(), m.end()) {
-                out.push((
-                    m.start(),
-                    m.end(),
-                    self.exact_terms[m.pattern().as_usize()].as_str(),
-                ));
+        for &s in starts {
+            for (ac, terms) in [
+                (&self.insensitive, &self.insensitive_terms),
+                (&self.exact, &self.exact_terms),
+            ] {
+                let input = Input::new(text).range(s..).anchored(Anchored::Yes);
+                if let Some(m) = ac.find(input)
+                    && boundary(text, m.start(), m.end())
+                {
+                    out.push((m.start(), m.end(), terms[m.pattern().as_usize()].as_str()));
+                }
             }
         }
         // Longest first at each position, then drop terms inside a longer one ("SEN" in
@@ -87,6 +132,55 @@ impl Keywords {
 mod tests {
     use super::*;
 
+    /// Every listed term at every word start, checked one by one: what `find` must equal.
+    fn find_reference<'a>(k: &'a Keywords, text: &str) -> Vec<(usize, usize, &'a str)> {
+        let mut out = Vec::new();
+        for (terms, ci) in [(&k.insensitive_terms, true), (&k.exact_terms, false)] {
+            for i in (0..text.len()).filter(|i| text.is_char_boundary(*i)) {
+                let best = terms
+                    .iter()
+                    .filter(|t| {
+                        text.get(i..i + t.len()).is_some_and(|w| {
+                            if ci {
+                                w.eq_ignore_ascii_case(t)
+                            } else {
+                                w == t.as_str()
+                            }
+                        })
+                    })
+                    .max_by_key(|t| t.len());
+                if let Some(t) = best
+                    && boundary(text, i, i + t.len())
+                {
+                    out.push((i, i + t.len(), t.as_str()));
+                }
+            }
+        }
+        out.sort_by_key(|(s, e, _)| (*s, std::cmp::Reverse(*e)));
+        let mut kept: Vec<(usize, usize, &str)> = Vec::new();
+        for t in out {
+            if kept.last().is_none_or(|k| t.0 >= k.1) {
+                kept.push(t);
+            }
+        }
+        kept
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn found_from_first_words_as_term_by_term(parts in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "SEN", "sen", "SEN support", "child", "child in need", "in", "need", "CP plan",
+                "PP+", "looked-after child", "looked", "safeguarding", "x", "2", " ", "-", "é", "\n",
+            ]),
+            0..40,
+        )) {
+            let k = Keywords::default();
+            let text = parts.concat();
+            proptest::prop_assert_eq!(k.find(&text), find_reference(&k, &text));
+        }
+    }
+
     #[test]
     fn terms() {
         let k = Keywords::default();
@@ -99,5 +193,17 @@ mod tests {
         assert!(k.find("I will send it; the sentence sent").is_empty());
         assert!(k.find("lack of care").is_empty());
         assert_eq!(k.find("is LAC").len(), 1);
+        assert_eq!(
+            k.find("PP+ funding; CP plan; looked-after child")
+                .iter()
+                .map(|x| x.2)
+                .collect::<Vec<_>>(),
+            ["PP+", "CP plan", "looked-after child"]
+        );
+        // Found in any case where listed so, and wherever the text starts or ends.
+        assert_eq!(k.find("SAFEGUARDING").len(), 1);
+        assert_eq!(k.find("(safeguarding)").len(), 1);
+        assert!(k.find("xsafeguarding").is_empty());
+        assert!(k.find("2safeguarding").is_empty());
     }
 }

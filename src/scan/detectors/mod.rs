@@ -8,6 +8,7 @@ pub mod keywords;
 pub mod links;
 pub mod names;
 pub mod passwords;
+pub mod words;
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
@@ -20,6 +21,8 @@ use crate::policy::{Classifier, RecipientClass};
 use crate::text::{mask_id, mask_name, name_key, name_words};
 
 pub struct Detectors {
+    /// One word pass per segment finds where forenames and special-category terms may start.
+    cues: words::WordSet,
     pub names: names::NameDetector,
     pub ids: identifiers::IdDetector,
     pub dates: dates::DateDetector,
@@ -121,6 +124,10 @@ fn line_of(starts: &[usize], pos: usize) -> usize {
 
 const NEAR: usize = 60;
 
+/// Flags of the shared word pass ([`Detectors::cues`]).
+const CUE_NAME: u8 = 1;
+const CUE_TERM: u8 = 2;
+
 /// "Is a pupil's name near this span?" in O(log n): within [`NEAR`] bytes in free text, in
 /// the same row in a table. (A linear search per date or number was quadratic on long texts
 /// holding many of both.)
@@ -168,11 +175,21 @@ impl<'a> NearNames<'a> {
 
 impl Detectors {
     pub fn build(config: &Config, dir: &Directory) -> Detectors {
+        let names = names::NameDetector::build(dir);
+        let keywords = keywords::Keywords::default();
+        let mut cues = words::WordSet::default();
+        for w in names.first_words() {
+            cues.insert(w, CUE_NAME);
+        }
+        for w in keywords.first_words() {
+            cues.insert(w, CUE_TERM);
+        }
         Detectors {
-            names: names::NameDetector::build(dir),
+            cues,
+            names,
             ids: identifiers::IdDetector::default(),
             dates: dates::DateDetector::default(),
-            keywords: keywords::Keywords::default(),
+            keywords,
             links: links::LinkDetector::new(&config.trust.cloud_storage_domains),
             passwords: passwords::PasswordDetector::default(),
         }
@@ -210,7 +227,26 @@ impl Detectors {
                 report.name_in_subject = true;
             }
         };
-        for m in self.names.find(dir, text, &ctx.own) {
+        let (mut name_runs, mut term_starts) = (Vec::new(), Vec::new());
+        self.cues.hits(text.as_bytes(), |s, e, flags| {
+            if flags & CUE_NAME != 0 {
+                name_runs.push((s, e));
+            }
+            if flags & CUE_TERM != 0 {
+                term_starts.push(s);
+            }
+        });
+        // special_category: kept only when the message also names or identifies a pupil
+        // (decided in `finish`, once every segment is read).
+        for (_, _, term) in self.keywords.find_at(text, &term_starts) {
+            report.add(
+                FindingKind::SpecialCategory,
+                loc,
+                EvidenceKey::Value(term.to_ascii_lowercase()),
+                || term.to_string(),
+            );
+        }
+        for m in self.names.find_from_runs(dir, text, &ctx.own, &name_runs) {
             add_person(report, m.forename, m.surname, &m.pupils);
             name_spans.push((m.start, m.end));
         }
@@ -360,19 +396,9 @@ impl Detectors {
         report: &mut Report,
     ) {
         let identifying = report.kinds().iter().any(|k| k.is_pupil_identifying());
-        // special_category counts only in a message that also names or identifies a pupil:
-        // look for the terms only then.
-        if identifying {
-            for seg in &walked.segments {
-                for (_, _, term) in self.keywords.find(&seg.text) {
-                    report.add(
-                        FindingKind::SpecialCategory,
-                        &seg.location,
-                        EvidenceKey::Value(term.to_ascii_lowercase()),
-                        || term.to_string(),
-                    );
-                }
-            }
+        // special_category counts only in a message that also names or identifies a pupil.
+        if !identifying {
+            report.remove_kind(FindingKind::SpecialCategory);
         }
         // Locations with pupil data.
         let locs: Vec<Location> = report

@@ -10,11 +10,13 @@
 //! holds the name surname first. (A pupil's own email address in the text also names them: see
 //! `Detectors::scan_segment`.)
 //!
-//! Speed: an Aho-Corasick automaton over pupils' forenames finds candidate positions (so the
-//! cost does not grow with the roster); only there are words folded and looked up.
+//! Speed: the letter runs of the text are looked up in the set of forenames' first words
+//! ([`WordSet`], one hash probe per word, so the cost does not grow with the roster); only at
+//! those candidates are the following words folded and looked up.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use rustc_hash::FxHashSet;
+
+use super::words::WordSet;
 
 use crate::directory::{Directory, PupilId};
 use crate::text::{Words, fold_word, is_capitalised, is_word_char};
@@ -31,7 +33,9 @@ pub struct NameMatch {
 }
 
 pub struct NameDetector {
-    ac: Option<AhoCorasick>,
+    /// Folded first words of forenames that are ASCII letters (looked up along letter runs).
+    first_words: WordSet,
+    first_list: Vec<String>,
     /// Folded first words of forenames that are not ASCII once folded (found word by word).
     non_ascii_first: FxHashSet<String>,
     common: FxHashSet<String>,
@@ -60,37 +64,22 @@ impl OwnNames {
 
 impl NameDetector {
     pub fn build(dir: &Directory) -> NameDetector {
-        let mut patterns: FxHashSet<String> = FxHashSet::default();
+        let mut first_words = WordSet::default();
+        let mut first_list = Vec::new();
         let mut non_ascii_first = FxHashSet::default();
         for key in dir.forename_keys() {
             let first = key.split(' ').next().unwrap_or(key);
             if first.is_empty() {
                 continue;
             }
-            if first.is_ascii() {
-                patterns.insert(first.to_string());
+            if first_words.insert(first, 1) {
+                first_list.push(first.to_string());
             } else {
                 non_ascii_first.insert(first.to_string());
             }
         }
-        let mut patterns: Vec<String> = patterns.into_iter().collect();
-        patterns.sort();
-        let ac = if patterns.is_empty() {
-            None
-        } else {
-            // A full DFA is the fastest search; past a few thousand forenames its memory
-            // grows, and the library's own choice (a contiguous NFA) is used instead.
-            let kind = (patterns.len() <= 4000).then_some(AhoCorasickKind::DFA);
-            Some(
-                AhoCorasickBuilder::new()
-                    .ascii_case_insensitive(true)
-                    .match_kind(MatchKind::LeftmostLongest)
-                    .prefilter(false)
-                    .kind(kind)
-                    .build(&patterns)
-                    .expect("forename automaton"),
-            )
-        };
+        first_list.sort();
+        first_list.dedup();
         let common = COMMON_WORDS
             .lines()
             .map(str::trim)
@@ -98,36 +87,52 @@ impl NameDetector {
             .map(fold_word)
             .collect();
         NameDetector {
-            ac,
+            first_words,
+            first_list,
             non_ascii_first,
             common,
         }
     }
 
+    /// The forenames' first words made of ASCII letters (folded): for a shared word pass.
+    pub fn first_words(&self) -> &[String] {
+        &self.first_list
+    }
+
     /// Full names in free text.
     pub fn find(&self, dir: &Directory, text: &str, own: &OwnNames) -> Vec<NameMatch> {
+        let mut runs = Vec::new();
+        self.first_words
+            .hits(text.as_bytes(), |s, e, _| runs.push((s, e)));
+        self.find_from_runs(dir, text, own, &runs)
+    }
+
+    /// Full names in free text, given the letter runs of it that are forenames' first words
+    /// (from [`Self::find`]'s own word pass, or a shared one).
+    pub fn find_from_runs(
+        &self,
+        dir: &Directory,
+        text: &str,
+        own: &OwnNames,
+        runs: &[(usize, usize)],
+    ) -> Vec<NameMatch> {
         let mut out: Vec<NameMatch> = Vec::new();
         let bytes = text.as_bytes();
-        let mut candidates: Vec<usize> = Vec::new();
-        if let Some(ac) = &self.ac {
-            for m in ac.find_iter(text) {
-                let (s, e) = (m.start(), m.end());
-                if s > 0 && prev_is_word(text, s) {
-                    continue;
-                }
-                if next_is_word(text, e) {
-                    // "Zoe\u{308}" (decomposed) or a longer word: the non-ASCII pass or
-                    // nothing handles it.
-                    if !bytes.get(e).is_some_and(|b| *b >= 0x80) {
-                        continue;
-                    }
-                }
-                candidates.push(s);
+        let mut candidates: Vec<usize> = Vec::with_capacity(runs.len());
+        for &(s, e) in runs {
+            if s > 0 && prev_is_word(text, s) {
+                continue;
             }
+            // "Olivia2": not a word of its own. ("Zoe\u{308}" (decomposed), "D'Arcy": the
+            // non-ASCII and apostrophe passes look at whole words too; verify reads the whole
+            // word either way.)
+            if bytes.get(e).is_some_and(u8::is_ascii_digit) {
+                continue;
+            }
+            candidates.push(s);
         }
-        if !self.non_ascii_first.is_empty() || self.ac.is_some() {
-            self.non_ascii_candidates(text, &mut candidates);
-        }
+        self.non_ascii_candidates(text, &mut candidates);
+        self.apostrophe_candidates(text, &mut candidates);
         candidates.sort_unstable();
         candidates.dedup();
         let mut covered_to = 0;
@@ -154,10 +159,9 @@ impl NameDetector {
         let bytes = text.as_bytes();
         let mut i = 0;
         while i < bytes.len() {
-            let Some(off) = bytes[i..].iter().position(|b| *b >= 0x80) else {
+            let Some(pos) = next_non_ascii(bytes, i) else {
                 break;
             };
-            let pos = i + off;
             // Word start: step back over word characters.
             let mut start = pos;
             while start > 0 {
@@ -173,8 +177,7 @@ impl NameDetector {
                 Some((ws, we)) => {
                     if ws <= pos && pos < we.max(ws + 1) {
                         let folded = fold_word(&text[ws..we]);
-                        if self.non_ascii_first.contains(&folded) || self.ac_matches_exact(&folded)
-                        {
+                        if self.is_first_word(&folded) {
                             out.push(ws);
                         }
                     }
@@ -188,11 +191,34 @@ impl NameDetector {
         }
     }
 
-    fn ac_matches_exact(&self, folded: &str) -> bool {
-        self.ac.as_ref().is_some_and(|ac| {
-            ac.find(folded)
-                .is_some_and(|m| m.start() == 0 && m.end() == folded.len())
-        })
+    /// Word starts of words joined by a straight apostrophe ("D'Arcy") whose folded whole
+    /// ("darcy") is a forename's first word.
+    fn apostrophe_candidates(&self, text: &str, out: &mut Vec<usize>) {
+        let bytes = text.as_bytes();
+        for at in memchr::memchr_iter(b'\'', bytes) {
+            if at == 0 || !bytes[at - 1].is_ascii_alphabetic() {
+                continue;
+            }
+            if !bytes.get(at + 1).is_some_and(u8::is_ascii_alphabetic) {
+                continue;
+            }
+            let mut start = at;
+            while start > 0 && (bytes[start - 1].is_ascii_alphabetic() || bytes[start - 1] == b'\'')
+            {
+                start -= 1;
+            }
+            if let Some((ws, we)) = Words::at(text, start).next()
+                && ws == start
+                && !prev_is_word(text, ws)
+                && self.is_first_word(&fold_word(&text[ws..we]))
+            {
+                out.push(ws);
+            }
+        }
+    }
+
+    fn is_first_word(&self, folded: &str) -> bool {
+        self.first_words.get(folded.as_bytes()) != 0 || self.non_ascii_first.contains(folded)
     }
 
     fn is_common(&self, key: &str) -> bool {
@@ -603,11 +629,18 @@ fn prev_is_word(text: &str, s: usize) -> bool {
         .is_some_and(|c| is_word_char(c) || c.is_ascii_digit())
 }
 
-fn next_is_word(text: &str, e: usize) -> bool {
-    text[e..]
-        .chars()
-        .next()
-        .is_some_and(|c| is_word_char(c) || c.is_ascii_digit())
+/// The first byte at or after `from` that is not ASCII (eight bytes a step).
+fn next_non_ascii(b: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while i + 8 <= b.len() {
+        let w = u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        let high = w & 0x8080_8080_8080_8080;
+        if high != 0 {
+            return Some(i + (high.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b[i..].iter().position(|c| *c >= 0x80).map(|o| i + o)
 }
 
 fn floor_boundary(text: &str, mut i: usize) -> usize {
@@ -658,6 +691,7 @@ mod tests {
             ("Rose", "Hill", "", ""),
             ("Anna-Maria", "Evans", "", ""),
             ("Łukasz", "Nowak", "", ""),
+            ("D'Arcy", "Evans", "", ""),
         ] {
             d.add_pupil(
                 0,
@@ -723,6 +757,11 @@ mod tests {
             found("Lukasz Nowak and Łukasz Nowak"),
             ["Łukasz Nowak", "Łukasz Nowak"]
         );
+        // An apostrophe inside the forename, straight or curly, or left out.
+        for t in ["D'Arcy Evans", "D’Arcy Evans", "DArcy Evans", "d'arcy evans's"] {
+            assert_eq!(found(t), ["D'Arcy Evans"], "{t:?}");
+        }
+        assert!(found("D'Arcy2 Evans").is_empty());
     }
 
     #[test]

@@ -1,0 +1,281 @@
+//! Word cues: one pass over the runs of ASCII letters in a text, each run looked up
+//! (case-folded) in a [`WordSet`] of short words, such as the first words of pupils' forenames
+//! or of special-category terms.
+//!
+//! A detector that needs a list of words to start on asks this pass where they stand instead
+//! of stepping an automaton byte by byte: the runs come from a 64-byte letter mask, and each
+//! costs one multiply and a bit test (a Bloom filter) before any hash lookup. The cost follows
+//! the text's length and word count, not the size of the list, so a roster of a million
+//! pupils costs about what a roster of two thousand does. Words with non-ASCII letters are not
+//! runs of this pass; the detectors that care look for them on their own.
+
+use rustc_hash::FxHashMap;
+
+/// A set of ASCII words, each with flag bits saying which detector wants it.
+pub struct WordSet {
+    bloom: Box<[u64]>,
+    short: FxHashMap<u128, u8>,
+    long: FxHashMap<Box<[u8]>, u8>,
+    max_len: usize,
+}
+
+const BLOOM_BITS: u32 = 16;
+
+impl Default for WordSet {
+    fn default() -> Self {
+        WordSet {
+            bloom: vec![0u64; 1 << (BLOOM_BITS - 6)].into_boxed_slice(),
+            short: FxHashMap::default(),
+            long: FxHashMap::default(),
+            max_len: 0,
+        }
+    }
+}
+
+/// The folded key of a word of at most 16 bytes: its bytes with the ASCII case bit set, in a
+/// u128 (padding bytes are 0, which no folded byte is).
+#[inline]
+fn short_key(word: &[u8]) -> u128 {
+    debug_assert!(word.len() <= 16);
+    let mut buf = [0u8; 16];
+    buf[..word.len()].copy_from_slice(word);
+    let case = u128::from_le_bytes([0x20; 16]);
+    let keep = if word.len() == 16 {
+        u128::MAX
+    } else {
+        (1u128 << (8 * word.len())) - 1
+    };
+    (u128::from_le_bytes(buf) | case) & keep
+}
+
+#[inline]
+fn bloom_index(key: u128) -> usize {
+    let h =
+        ((key as u64) ^ ((key >> 64) as u64).rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h >> (64 - BLOOM_BITS)) as usize
+}
+
+fn folded(word: &[u8]) -> Box<[u8]> {
+    word.iter().map(|b| b | 0x20).collect()
+}
+
+impl WordSet {
+    /// Adds a word (ASCII letters, any case) with `flag`. Anything else is not a word of this
+    /// set: false.
+    pub fn insert(&mut self, word: &str, flag: u8) -> bool {
+        let w = word.as_bytes();
+        if w.is_empty() || !w.iter().all(u8::is_ascii_alphabetic) {
+            return false;
+        }
+        self.max_len = self.max_len.max(w.len());
+        if w.len() <= 16 {
+            let k = short_key(w);
+            let i = bloom_index(k);
+            self.bloom[i >> 6] |= 1 << (i & 63);
+            *self.short.entry(k).or_insert(0) |= flag;
+        } else {
+            *self.long.entry(folded(w)).or_insert(0) |= flag;
+        }
+        true
+    }
+
+    /// The flags of a word (any bytes, any case); 0 when it is not in the set.
+    #[inline]
+    pub fn get(&self, word: &[u8]) -> u8 {
+        self.get_at(word, 0, word.len())
+    }
+
+    /// The flags of the word `text[s..e]`. (Reading it from the whole text lets a short word
+    /// be loaded in one 16-byte read.)
+    #[inline]
+    fn get_at(&self, text: &[u8], s: usize, e: usize) -> u8 {
+        let len = e - s;
+        if len == 0 || len > self.max_len {
+            return 0;
+        }
+        if len <= 16 {
+            let k = match text.get(s..s + 16) {
+                Some(w) => {
+                    let w = u128::from_le_bytes(w.try_into().expect("16 bytes"));
+                    let keep = if len == 16 {
+                        u128::MAX
+                    } else {
+                        (1u128 << (8 * len)) - 1
+                    };
+                    (w | u128::from_le_bytes([0x20; 16])) & keep
+                }
+                None => short_key(&text[s..e]),
+            };
+            let i = bloom_index(k);
+            if self.bloom[i >> 6] & (1 << (i & 63)) == 0 {
+                return 0;
+            }
+            return self.short.get(&k).copied().unwrap_or(0);
+        }
+        self.long.get(&folded(&text[s..e])).copied().unwrap_or(0)
+    }
+
+    /// Calls `f(start, end, flags)` for every run of ASCII letters in `text` that is in the
+    /// set, in order.
+    pub fn hits(&self, text: &[u8], mut f: impl FnMut(usize, usize, u8)) {
+        if self.max_len == 0 {
+            return;
+        }
+        letter_runs(text, |s, e| {
+            let flags = self.get_at(text, s, e);
+            if flags != 0 {
+                f(s, e, flags);
+            }
+        });
+    }
+}
+
+/// Bit i set when `chunk[i]` is an ASCII letter, for a whole 64-byte block (SSE2, which
+/// every x86-64 CPU has: 16 bytes a step).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn block_mask(chunk: &[u8; 64]) -> u64 {
+    use std::arch::x86_64::*;
+    let mut m = 0u64;
+    for k in 0..4 {
+        // SAFETY: SSE2 is part of x86-64, so these instructions always exist; the 16 bytes
+        // read are inside `chunk` (k * 16 + 16 <= 64), with an unaligned load.
+        let bits = unsafe {
+            let v = _mm_loadu_si128(chunk.as_ptr().add(k * 16) as *const __m128i);
+            // (c | 0x20) - 'a' < 26, unsigned: a signed compare once 'a' is moved to -128.
+            let folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
+            let shifted = _mm_add_epi8(folded, _mm_set1_epi8(128u8.wrapping_sub(b'a') as i8));
+            _mm_movemask_epi8(_mm_cmplt_epi8(shifted, _mm_set1_epi8(-128 + 26)))
+        };
+        m |= (bits as u16 as u64) << (16 * k);
+    }
+    m
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn block_mask(chunk: &[u8; 64]) -> u64 {
+    letter_mask(chunk)
+}
+
+/// Bit i set when `chunk[i]` is an ASCII letter.
+#[inline]
+fn letter_mask(chunk: &[u8]) -> u64 {
+    let mut m = 0u64;
+    for (i, &c) in chunk.iter().enumerate() {
+        m |= (((c | 0x20).wrapping_sub(b'a') < 26) as u64) << i;
+    }
+    m
+}
+
+/// Calls `f(start, end)` for every maximal run of ASCII letters in `text`, in order.
+pub fn letter_runs(text: &[u8], mut f: impl FnMut(usize, usize)) {
+    let mut start = 0usize;
+    // Whether the byte before the current block is a letter.
+    let mut carry = 0u64;
+    let mut base = 0usize;
+    for chunk in text.chunks(64) {
+        let m = if let Ok(c) = <&[u8; 64]>::try_from(chunk) {
+            block_mask(c)
+        } else {
+            letter_mask(chunk)
+        };
+        let prev = (m << 1) | carry;
+        let mut edges = (m & !prev) | (!m & prev);
+        while edges != 0 {
+            let i = edges.trailing_zeros() as usize;
+            edges &= edges - 1;
+            if m & (1 << i) != 0 {
+                start = base + i;
+            } else {
+                f(start, base + i);
+            }
+        }
+        carry = m >> 63;
+        base += chunk.len();
+    }
+    // A run reaching the end of a text that fills its last block.
+    if text.len() % 64 == 0 && carry == 1 {
+        f(start, text.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runs(t: &str) -> Vec<&str> {
+        let mut v = Vec::new();
+        letter_runs(t.as_bytes(), |s, e| v.push(&t[s..e]));
+        v
+    }
+
+    fn runs_reference(t: &[u8]) -> Vec<(usize, usize)> {
+        let mut v = Vec::new();
+        let mut i = 0;
+        while i < t.len() {
+            if t[i].is_ascii_alphabetic() {
+                let s = i;
+                while i < t.len() && t[i].is_ascii_alphabetic() {
+                    i += 1;
+                }
+                v.push((s, i));
+            } else {
+                i += 1;
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn letter_runs_of_a_text() {
+        assert_eq!(
+            runs("Olivia Smith's 12 books"),
+            ["Olivia", "Smith", "s", "books"]
+        );
+        assert_eq!(runs("Zoë"), ["Zo"]);
+        assert_eq!(runs(""), Vec::<&str>::new());
+        let long = "a".repeat(64);
+        assert_eq!(runs(&long), [long.as_str()]);
+        let t = format!("{} {}", "x".repeat(63), "y".repeat(70));
+        assert_eq!(runs(&t).len(), 2);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn letter_runs_agree_with_the_reference(t in proptest::collection::vec(
+            proptest::sample::select(vec![b'a', b'Z', b' ', b'1', b'@', b'[', b'`', b'{', 0xc3, 0xa9]),
+            0..300,
+        )) {
+            let mut v = Vec::new();
+            letter_runs(&t, |s, e| v.push((s, e)));
+            proptest::prop_assert_eq!(v, runs_reference(&t));
+        }
+    }
+
+    #[test]
+    fn lookup_is_case_folded_and_exact() {
+        let mut set = WordSet::default();
+        assert!(set.insert("Olivia", 1));
+        assert!(set.insert("olivia", 2));
+        assert!(set.insert("Maximilianalexander", 1));
+        assert!(!set.insert("Zoë", 1));
+        assert!(!set.insert("", 1));
+        assert_eq!(set.get(b"OLIVIA"), 3);
+        assert_eq!(set.get(b"olivi"), 0);
+        assert_eq!(set.get(b"olivias"), 0);
+        assert_eq!(set.get(b"MAXIMILIANALEXANDER"), 1);
+        // Bytes that are not letters never fold onto one.
+        assert_eq!(set.get(b"oliv\x09a"), 0);
+        assert_eq!(set.get(b"@livia"), 0);
+        // The same word read from inside a longer text (a 16-byte load past its end).
+        let t = b"xx Olivia and more text after it";
+        assert_eq!(set.get_at(t, 3, 9), 3);
+        assert_eq!(set.get_at(t, 3, 8), 0);
+        let mut hits = Vec::new();
+        set.hits(b"Dear Olivia, olivia2 and xolivia", |s, e, f| {
+            hits.push((s, e, f))
+        });
+        assert_eq!(hits, [(5, 11, 3), (13, 19, 3)]);
+    }
+}
