@@ -271,7 +271,7 @@ impl Scanner {
             .into_iter()
             .map(|m| (m.start, m.end))
             .collect();
-        let windows = detectors::digit_run_windows(text, 2);
+        let windows = detectors::id_windows(text);
         spans.extend(
             d.ids
                 .find(text, None, &windows)

@@ -68,8 +68,8 @@ fn before(text: &str, start: usize, n: usize) -> &str {
 
 impl IdDetector {
     /// Identifiers in a text. `header` is the header row of a table, if the text is one.
-    /// `windows` are the regions holding two digits in a row (see `digit_run_windows`); every
-    /// identifier has them, so nothing outside them can match.
+    /// `windows` are the regions around six-digit groups (see `id_windows`); every identifier
+    /// has one, so nothing outside them can match.
     pub fn find(
         &self,
         text: &str,
@@ -221,7 +221,7 @@ mod tests {
 
     fn kinds(t: &str) -> Vec<(FindingKind, String)> {
         IdDetector::default()
-            .find(t, None, &crate::scan::detectors::digit_run_windows(t, 2))
+            .find(t, None, &crate::scan::detectors::id_windows(t))
             .into_iter()
             .map(|m| (m.kind, text_of(t, &m)))
             .collect()
@@ -295,12 +295,8 @@ mod tests {
         let d = IdDetector::default();
         let t = "Olivia\t8377917385";
         assert_eq!(
-            d.find(
-                t,
-                Some("Name\tULN"),
-                &crate::scan::detectors::digit_run_windows(t, 2)
-            )
-            .len(),
+            d.find(t, Some("Name\tULN"), &crate::scan::detectors::id_windows(t))
+                .len(),
             1
         );
         assert!(kinds("NHS 0000000000").is_empty());

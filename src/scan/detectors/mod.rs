@@ -283,7 +283,7 @@ impl Detectors {
         let near_names = NearNames::new(name_spans, table.then_some(line_starts.as_slice()));
 
         // identifiers, admission numbers and dates all hold digits: look only around them
-        for m in self.ids.find(text, header, &digit_run_windows(text, 2)) {
+        for m in self.ids.find(text, header, &id_windows(text)) {
             let value = m.value.clone();
             report.add(m.kind, loc, EvidenceKey::Value(value.clone()), || {
                 mask_id(&value)
@@ -618,14 +618,6 @@ fn date_regions(
 /// Regions of `text` around its digit runs, widened to whitespace and merged (linear: each
 /// step moves forward). Every pattern that holds a digit (dates) is searched only there.
 pub fn digit_windows(text: &str) -> Vec<(usize, usize)> {
-    digit_run_windows(text, 1)
-}
-
-/// As [`digit_windows`], around runs of at least `min_run` digits only. Every identifier
-/// (UPN, ULN, NHS and NI numbers) holds two digits in a row, so they are searched in the
-/// windows of `min_run` 2: text with only lone digits ("Year 8", list numbers) costs nothing.
-pub fn digit_run_windows(text: &str, min_run: usize) -> Vec<(usize, usize)> {
-    const PAD: usize = 48;
     let b = text.as_bytes();
     let mut out: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
@@ -635,36 +627,77 @@ pub fn digit_run_windows(text: &str, min_run: usize) -> Vec<(usize, usize)> {
             e += 1;
         }
         i = e;
-        if e - s < min_run {
-            continue;
-        }
-        // Widen to whitespace, so that a word boundary at a window's edge is a real one. Never
-        // back into or forward over what the last window already covers: text without
-        // whitespace must not be walked again for every digit in it.
-        let last_end = out.last().map_or(0, |l| l.1);
-        if e + PAD <= last_end {
-            continue;
-        }
-        let mut ws = s.saturating_sub(PAD);
-        while ws > last_end && !b[ws - 1].is_ascii_whitespace() {
-            ws -= 1;
-        }
-        let mut we = (e + PAD).min(b.len());
-        while we < b.len() && !b[we].is_ascii_whitespace() {
-            we += 1;
-        }
-        while ws > 0 && !text.is_char_boundary(ws) {
-            ws -= 1;
-        }
-        while we < b.len() && !text.is_char_boundary(we) {
-            we += 1;
-        }
-        match out.last_mut() {
-            Some(last) if ws <= last.1 => last.1 = last.1.max(we),
-            _ => out.push((ws, we)),
-        }
+        widen_into(text, s, e, &mut out);
     }
     out
+}
+
+/// Regions around the digit groups an identifier can be made of: digit runs joined by single
+/// spaces or hyphens ("905 156 4081", "QQ 12 34 56 C", "A123456789012") holding six digits or
+/// more. Every identifier form has such a group (a NI number's three pairs are the fewest),
+/// so dates written with slashes, times, years and list numbers cost nothing.
+pub fn id_windows(text: &str) -> Vec<(usize, usize)> {
+    const MIN_DIGITS: usize = 6;
+    let b = text.as_bytes();
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    // The group being read: start, end, digits in it.
+    let mut group: Option<(usize, usize, usize)> = None;
+    let mut i = 0;
+    while let Some(s) = next_digit(b, i) {
+        let mut e = s;
+        while e < b.len() && b[e].is_ascii_digit() {
+            e += 1;
+        }
+        i = e;
+        group = match group {
+            Some((gs, ge, n)) if s == ge + 1 && matches!(b[ge], b' ' | b'-') => {
+                Some((gs, e, n + e - s))
+            }
+            Some((gs, ge, n)) => {
+                if n >= MIN_DIGITS {
+                    widen_into(text, gs, ge, &mut out);
+                }
+                Some((s, e, e - s))
+            }
+            None => Some((s, e, e - s)),
+        };
+    }
+    if let Some((gs, ge, n)) = group
+        && n >= MIN_DIGITS
+    {
+        widen_into(text, gs, ge, &mut out);
+    }
+    out
+}
+
+/// Adds the region around `s..e` (padded, widened to whitespace) to `out`, merging it with
+/// the last region when they touch. Never walks back into or forward over what the last
+/// region already covers: text without whitespace must not be walked again for every digit.
+fn widen_into(text: &str, s: usize, e: usize, out: &mut Vec<(usize, usize)>) {
+    const PAD: usize = 48;
+    let b = text.as_bytes();
+    let last_end = out.last().map_or(0, |l| l.1);
+    if e + PAD <= last_end {
+        return;
+    }
+    let mut ws = s.saturating_sub(PAD);
+    while ws > last_end && !b[ws - 1].is_ascii_whitespace() {
+        ws -= 1;
+    }
+    let mut we = (e + PAD).min(b.len());
+    while we < b.len() && !b[we].is_ascii_whitespace() {
+        we += 1;
+    }
+    while ws > 0 && !text.is_char_boundary(ws) {
+        ws -= 1;
+    }
+    while we < b.len() && !text.is_char_boundary(we) {
+        we += 1;
+    }
+    match out.last_mut() {
+        Some(last) if ws <= last.1 => last.1 = last.1.max(we),
+        _ => out.push((ws, we)),
+    }
 }
 
 /// The first ASCII digit at or after `from`; 16 bytes at a time where there are none.
@@ -727,7 +760,7 @@ mod tests {
 
     /// The windows as first written: every digit widened on its own (quadratic on text
     /// without whitespace), the reference the fast version must agree with.
-    fn windows_reference(text: &str, min_run: usize) -> Vec<(usize, usize)> {
+    fn windows_reference(text: &str) -> Vec<(usize, usize)> {
         let b = text.as_bytes();
         let mut out: Vec<(usize, usize)> = Vec::new();
         let mut i = 0;
@@ -738,9 +771,6 @@ mod tests {
                 e += 1;
             }
             i = e;
-            if e - s < min_run {
-                continue;
-            }
             let mut ws = s.saturating_sub(48);
             while ws > 0 && !b[ws - 1].is_ascii_whitespace() {
                 ws -= 1;
@@ -770,13 +800,36 @@ mod tests {
                 proptest::sample::select(vec!["1", "23", "a", "bcdefghij", " ", "\n", "é", "x".repeat(60).leak() as &str]),
                 0..200,
             ),
-            min_run in 1usize..3,
         ) {
             let text: String = parts.concat();
-            proptest::prop_assert_eq!(
-                digit_run_windows(&text, min_run),
-                windows_reference(&text, min_run)
-            );
+            proptest::prop_assert_eq!(digit_windows(&text), windows_reference(&text));
+        }
+
+        /// Looking for identifiers only around six-digit groups finds every identifier the
+        /// search around every digit finds.
+        #[test]
+        fn id_windows_keep_every_identifier(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "A123456789012", "9995363763", "943 476 5919", "943-476-5919", "3386 979 946",
+                    "AB 12 34 56 C", "JG103759A", "ULN", "NHS", "12/03/2013", "1", "23", "456",
+                    "-", "x", "é", "and the class will meet in the hall after lunch on Friday",
+                ]),
+                0..16,
+            ),
+        ) {
+            let text: String = parts.join(" ");
+            let ids = identifiers::IdDetector::default();
+            let found = |w: &[(usize, usize)]| {
+                let mut v: Vec<_> = ids
+                    .find(&text, None, w)
+                    .into_iter()
+                    .map(|m| (m.start, m.end, m.kind))
+                    .collect();
+                v.sort();
+                v
+            };
+            proptest::prop_assert_eq!(found(&id_windows(&text)), found(&digit_windows(&text)));
         }
     }
 
@@ -827,17 +880,19 @@ mod tests {
     }
 
     #[test]
-    fn identifier_windows_need_two_digits_in_a_row() {
-        let lone = "Year 8 trip, room 4, item 1 of 3";
+    fn identifier_windows_need_six_digits_in_a_group() {
+        let lone = "Year 8 trip, room 4, item 12 of 30, on 12/03/2027 at 10:30";
         assert_eq!(digit_windows(lone).len(), 1);
-        assert!(digit_run_windows(lone, 2).is_empty());
+        assert!(id_windows(lone).is_empty());
         let upn = "Year 8 pupil A123456789012 on the list";
-        let w = digit_run_windows(upn, 2);
+        let w = id_windows(upn);
         assert_eq!(w.len(), 1);
         let at = upn.find("A12").unwrap();
         assert!(w[0].0 <= at && w[0].1 >= at + 13, "{w:?}");
         let nino = "NI QQ 12 34 56 C";
-        assert_eq!(digit_run_windows(nino, 2), vec![(0, nino.len())]);
+        assert_eq!(id_windows(nino), vec![(0, nino.len())]);
+        assert_eq!(id_windows("NHS 943-476-5919").len(), 1);
+        assert!(id_windows("pairs 12 34 5 and 12-3").is_empty());
     }
 
     #[test]

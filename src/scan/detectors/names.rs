@@ -758,7 +758,12 @@ mod tests {
             ["Łukasz Nowak", "Łukasz Nowak"]
         );
         // An apostrophe inside the forename, straight or curly, or left out.
-        for t in ["D'Arcy Evans", "D’Arcy Evans", "DArcy Evans", "d'arcy evans's"] {
+        for t in [
+            "D'Arcy Evans",
+            "D’Arcy Evans",
+            "DArcy Evans",
+            "d'arcy evans's",
+        ] {
             assert_eq!(found(t), ["D'Arcy Evans"], "{t:?}");
         }
         assert!(found("D'Arcy2 Evans").is_empty());
