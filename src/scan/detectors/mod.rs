@@ -124,9 +124,10 @@ fn line_of(starts: &[usize], pos: usize) -> usize {
 
 const NEAR: usize = 60;
 
-/// Flags of the shared word pass ([`Detectors::cues`]).
-const CUE_NAME: u8 = 1;
-const CUE_TERM: u8 = 2;
+/// Flags of the shared word pass ([`Detectors::cues`]): the name detector's own
+/// ([`names::FIRST_WORD`], [`names::COMMON_WORD`]), and a special-category term's first word.
+const CUE_NAME_FLAGS: u8 = names::FIRST_WORD | names::COMMON_WORD;
+const CUE_TERM: u8 = 4;
 
 /// "Is a pupil's name near this span?" in O(log n): within [`NEAR`] bytes in free text, in
 /// the same row in a table. (A linear search per date or number was quadratic on long texts
@@ -178,8 +179,8 @@ impl Detectors {
         let names = names::NameDetector::build(dir);
         let keywords = keywords::Keywords::default();
         let mut cues = words::WordSet::default();
-        for w in names.first_words() {
-            cues.insert(w, CUE_NAME);
+        for (w, flags) in names.first_words() {
+            cues.insert(w, *flags);
         }
         for w in keywords.first_words() {
             cues.insert(w, CUE_TERM);
@@ -229,8 +230,8 @@ impl Detectors {
         };
         let (mut name_runs, mut term_starts) = (Vec::new(), Vec::new());
         self.cues.hits(text.as_bytes(), |s, e, flags| {
-            if flags & CUE_NAME != 0 {
-                name_runs.push((s, e));
+            if flags & names::FIRST_WORD != 0 {
+                name_runs.push((s, e, flags & CUE_NAME_FLAGS));
             }
             if flags & CUE_TERM != 0 {
                 term_starts.push(s);

@@ -35,11 +35,15 @@ pub struct NameMatch {
 pub struct NameDetector {
     /// Folded first words of forenames that are ASCII letters (looked up along letter runs).
     first_words: WordSet,
-    first_list: Vec<String>,
+    first_list: Vec<(String, u8)>,
     /// Folded first words of forenames that are not ASCII once folded (found word by word).
     non_ascii_first: FxHashSet<String>,
     common: FxHashSet<String>,
 }
+
+/// Flags of a forename's first word in the word pass: it is one, and it is a common word.
+pub const FIRST_WORD: u8 = 1;
+pub const COMMON_WORD: u8 = 2;
 
 const COMMON_WORDS: &str = include_str!("../../../patterns/common-words.txt");
 
@@ -64,6 +68,12 @@ impl OwnNames {
 
 impl NameDetector {
     pub fn build(dir: &Directory) -> NameDetector {
+        let common: FxHashSet<String> = COMMON_WORDS
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(fold_word)
+            .collect();
         let mut first_words = WordSet::default();
         let mut first_list = Vec::new();
         let mut non_ascii_first = FxHashSet::default();
@@ -72,20 +82,19 @@ impl NameDetector {
             if first.is_empty() {
                 continue;
             }
-            if first_words.insert(first, 1) {
-                first_list.push(first.to_string());
+            let flags = if common.contains(first) {
+                FIRST_WORD | COMMON_WORD
+            } else {
+                FIRST_WORD
+            };
+            if first_words.insert(first, flags) {
+                first_list.push((first.to_string(), flags));
             } else {
                 non_ascii_first.insert(first.to_string());
             }
         }
         first_list.sort();
         first_list.dedup();
-        let common = COMMON_WORDS
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(fold_word)
-            .collect();
         NameDetector {
             first_words,
             first_list,
@@ -94,8 +103,9 @@ impl NameDetector {
         }
     }
 
-    /// The forenames' first words made of ASCII letters (folded): for a shared word pass.
-    pub fn first_words(&self) -> &[String] {
+    /// The forenames' first words made of ASCII letters (folded), with their flags
+    /// ([`FIRST_WORD`], [`COMMON_WORD`]): for a shared word pass.
+    pub fn first_words(&self) -> &[(String, u8)] {
         &self.first_list
     }
 
@@ -103,30 +113,39 @@ impl NameDetector {
     pub fn find(&self, dir: &Directory, text: &str, own: &OwnNames) -> Vec<NameMatch> {
         let mut runs = Vec::new();
         self.first_words
-            .hits(text.as_bytes(), |s, e, _| runs.push((s, e)));
+            .hits(text.as_bytes(), |s, e, flags| runs.push((s, e, flags)));
         self.find_from_runs(dir, text, own, &runs)
     }
 
     /// Full names in free text, given the letter runs of it that are forenames' first words
-    /// (from [`Self::find`]'s own word pass, or a shared one).
+    /// with their flags (from [`Self::find`]'s own word pass, or a shared one).
     pub fn find_from_runs(
         &self,
         dir: &Directory,
         text: &str,
         own: &OwnNames,
-        runs: &[(usize, usize)],
+        runs: &[(usize, usize, u8)],
     ) -> Vec<NameMatch> {
         let mut out: Vec<NameMatch> = Vec::new();
         let bytes = text.as_bytes();
         let mut candidates: Vec<usize> = Vec::with_capacity(runs.len());
-        for &(s, e) in runs {
+        for &(s, e, flags) in runs {
             if s > 0 && prev_is_word(text, s) {
                 continue;
             }
             // "Olivia2": not a word of its own. ("Zoe\u{308}" (decomposed), "D'Arcy": the
             // non-ASCII and apostrophe passes look at whole words too; verify reads the whole
             // word either way.)
-            if bytes.get(e).is_some_and(u8::is_ascii_digit) {
+            let next = bytes.get(e).copied();
+            if next.is_some_and(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            // A lower-case common word ("will", "may") never starts a name (as in verify),
+            // when the run is the whole word.
+            if flags & COMMON_WORD != 0
+                && bytes[s].is_ascii_lowercase()
+                && !next.is_some_and(|b| b >= 0x80 || b == b'\'')
+            {
                 continue;
             }
             candidates.push(s);
