@@ -147,7 +147,8 @@ struct Bucket {
 /// The result of scanning one message.
 #[derive(Debug, Default)]
 pub struct Report {
-    buckets: BTreeMap<(FindingKind, Location), Bucket>,
+    /// Per kind, per location (two levels, so recording a finding clones no location).
+    buckets: BTreeMap<FindingKind, BTreeMap<Location, Bucket>>,
     pub not_scanned: Vec<NotScanned>,
     /// Each distinct named person (forename+surname, or a pupil found by identifier) with the
     /// pupils it may be.
@@ -172,7 +173,11 @@ impl Report {
         key: EvidenceKey,
         masked: impl FnOnce() -> String,
     ) {
-        let b = self.buckets.entry((kind, location.clone())).or_default();
+        let per_kind = self.buckets.entry(kind).or_default();
+        let b = match per_kind.get_mut(location) {
+            Some(b) => b,
+            None => per_kind.entry(location.clone()).or_default(),
+        };
         if b.keys.insert(key) && b.masked.len() < 3 {
             let m = masked();
             if !b.masked.contains(&m) {
@@ -183,12 +188,16 @@ impl Report {
 
     /// Drops every finding of a kind.
     pub fn remove_kind(&mut self, kind: FindingKind) {
-        self.buckets.retain(|(k, _), _| *k != kind);
+        self.buckets.remove(&kind);
     }
 
     /// Overrides the count of one finding (for message-wide counts such as bulk).
     pub fn set_count(&mut self, kind: FindingKind, location: &Location, count: usize) {
-        if let Some(b) = self.buckets.get_mut(&(kind, location.clone())) {
+        if let Some(b) = self
+            .buckets
+            .get_mut(&kind)
+            .and_then(|per_kind| per_kind.get_mut(location))
+        {
             b.count = Some(count);
         }
     }
@@ -205,19 +214,20 @@ impl Report {
     }
 
     pub fn has_at(&self, kind: FindingKind, location: &Location) -> bool {
-        self.buckets.contains_key(&(kind, location.clone()))
+        self.buckets
+            .get(&kind)
+            .is_some_and(|per_kind| per_kind.contains_key(location))
     }
 
     pub fn kinds(&self) -> BTreeSet<FindingKind> {
-        self.buckets.keys().map(|(k, _)| *k).collect()
+        self.buckets.keys().copied().collect()
     }
 
     pub fn locations_of(&self, kind: FindingKind) -> Vec<Location> {
         self.buckets
-            .keys()
-            .filter(|(k, _)| *k == kind)
-            .map(|(_, l)| l.clone())
-            .collect()
+            .get(&kind)
+            .map(|per_kind| per_kind.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// A location as shown: pupil names in it masked.
@@ -234,8 +244,9 @@ impl Report {
     pub fn attachment_paths(&self) -> Vec<String> {
         let mut out: Vec<String> = self
             .buckets
-            .keys()
-            .filter_map(|(_, l)| match l {
+            .values()
+            .flat_map(|per_kind| per_kind.keys())
+            .filter_map(|l| match l {
                 Location::Attachment(p) | Location::AttachmentName(p) => Some(p.clone()),
                 _ => None,
             })
@@ -250,7 +261,8 @@ impl Report {
     pub fn findings(&self) -> Vec<Finding> {
         self.buckets
             .iter()
-            .map(|((kind, loc), b)| Finding {
+            .flat_map(|(kind, per_kind)| per_kind.iter().map(move |(loc, b)| (kind, loc, b)))
+            .map(|(kind, loc, b)| Finding {
                 kind: *kind,
                 location: self.mask_location(loc.to_string()),
                 count: b.count.unwrap_or(b.keys.len()),

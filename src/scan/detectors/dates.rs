@@ -5,20 +5,32 @@
 
 use chrono::{Datelike, NaiveDate};
 use regex::Regex;
+use regex_automata::{Anchored, Input, meta};
 
 /// How far before a date a "DOB" label may stand.
 pub const LABEL_REACH: usize = 40;
 
 pub struct DateDetector {
-    /// Every form in one pattern: one pass over the text; each match is then read by the
-    /// form's own pattern.
-    any: Regex,
-    numeric: Regex,
-    iso: Regex,
-    words: Regex,
-    month_first: Regex,
+    /// Every form as the patterns of one regex ([`Form`] order): one pass over the text; each
+    /// match says its form, whose groups are then read from the match alone.
+    any: meta::Regex,
     label: Regex,
 }
+
+/// The patterns of [`DateDetector::any`], in its order.
+#[derive(Clone, Copy)]
+enum Form {
+    /// day, month, year
+    Numeric,
+    /// year, month, day
+    Iso,
+    /// day, month name, year
+    Words,
+    /// month name, day, year
+    MonthFirst,
+}
+
+const FORMS: [Form; 4] = [Form::Numeric, Form::Iso, Form::Words, Form::MonthFirst];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DateMatch {
@@ -43,11 +55,13 @@ impl Default for DateDetector {
             r"(?-u:\b){MONTH}\.?\s+([0-3]?[0-9])(?:st|nd|rd|th)?,?\s+([12][0-9]{{3}})(?-u:\b)"
         );
         DateDetector {
-            any: Regex::new(&format!("{NUMERIC}|{ISO}|(?i:{words})|(?i:{month_first})")).unwrap(),
-            numeric: Regex::new(NUMERIC).unwrap(),
-            iso: Regex::new(ISO).unwrap(),
-            words: Regex::new(&format!("(?i){words}")).unwrap(),
-            month_first: Regex::new(&format!("(?i){month_first}")).unwrap(),
+            any: meta::Regex::new_many(&[
+                NUMERIC.to_string(),
+                ISO.to_string(),
+                format!("(?i){words}"),
+                format!("(?i){month_first}"),
+            ])
+            .unwrap(),
             label: Regex::new(r"(?i)(?:(?-u:\b)dob(?-u:\b)|(?-u:\b)d\.o\.b(?-u:\b)\.?|(?-u:\b)date of birth(?-u:\b)|(?-u:\b)born(?-u:\b)|(?-u:\b)birth ?date(?-u:\b)|(?-u:\b)birthday(?-u:\b))").unwrap(),
         }
     }
@@ -91,26 +105,21 @@ impl DateDetector {
                 n
             }
         };
-        // Find with the DFA, then take the groups from the match alone: a captures search over
-        // the whole text costs several times more. (The match starts and ends on a digit or a
-        // letter at a word boundary, so the patterns' \b hold at the slice's ends too.)
-        let found: Vec<regex::Match> =
-            super::identifiers::find_from(&self.any, text, from).collect();
-        if found.is_empty() {
-            return;
-        }
-        let caps = |re: &'_ Regex| {
-            let mut v = Vec::new();
-            for m in &found {
-                if let Some(c) = re.captures(m.as_str())
-                    && c.get(0).is_some_and(|w| w.len() == m.len())
-                {
-                    v.push((*m, c));
-                }
-            }
-            v
-        };
-        let mut push = |m: regex::Match<'_>, y: Option<i32>, mo: Option<u32>, d: Option<u32>| {
+        // Find with the DFA, then take the groups of the matching form from the match
+        // alone: a captures search over the whole text costs several times more.
+        let mut caps = self.any.create_captures();
+        for m in super::identifiers::find_from(&self.any, text, from) {
+            let input = Input::new(text)
+                .span(m.range())
+                .anchored(Anchored::Pattern(m.pattern()));
+            self.any.search_captures(&input, &mut caps);
+            let g = |i: usize| caps.get_group(i).map_or("", |s| &text[s.range()]);
+            let (y, mo, d) = match FORMS[m.pattern().as_usize()] {
+                Form::Numeric => (Some(year(g(3))), g(2).parse().ok(), g(1).parse().ok()),
+                Form::Iso => (g(1).parse().ok(), g(2).parse().ok(), g(3).parse().ok()),
+                Form::Words => (Some(year(g(3))), month_number(g(2)), g(1).parse().ok()),
+                Form::MonthFirst => (g(3).parse().ok(), month_number(g(1)), g(2).parse().ok()),
+            };
             if let (Some(y), Some(mo), Some(d)) = (y, mo, d)
                 && let Some(date) = NaiveDate::from_ymd_opt(y, mo, d)
                 && plausible(date)
@@ -121,18 +130,6 @@ impl DateDetector {
                     date,
                 });
             }
-        };
-        for (m, c) in caps(&self.numeric) {
-            push(m, Some(year(&c[3])), c[2].parse().ok(), c[1].parse().ok());
-        }
-        for (m, c) in caps(&self.iso) {
-            push(m, c[1].parse().ok(), c[2].parse().ok(), c[3].parse().ok());
-        }
-        for (m, c) in caps(&self.month_first) {
-            push(m, c[3].parse().ok(), month_number(&c[1]), c[2].parse().ok());
-        }
-        for (m, c) in caps(&self.words) {
-            push(m, Some(year(&c[3])), month_number(&c[2]), c[1].parse().ok());
         }
     }
 

@@ -5,6 +5,7 @@
 //! prefix or keyword are passed over.
 
 use regex::Regex;
+use regex_automata::{Input, meta};
 
 use crate::identifiers::{
     nhs_placeholder, nhs_valid_normalised, nino_valid_normalised, normalise, uln_valid_normalised,
@@ -22,18 +23,31 @@ pub struct IdMatch {
 }
 
 pub struct IdDetector {
-    /// The four forms in one pattern: one pass over the text, then each match is sorted to
-    /// its form by the pattern that matches it whole.
-    any: Regex,
-    upn: Regex,
-    ten: Regex,
-    nhs_spaced: Regex,
-    spaced_433: Regex,
-    nino: Regex,
+    /// The five forms as the patterns of one regex: one pass over the text, and each match
+    /// says which form it is ([`Form`]).
+    any: meta::Regex,
     uln_kw: Regex,
     nhs_kw: Regex,
     phone_kw: Regex,
 }
+
+/// The patterns of [`IdDetector::any`], in its order.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Upn,
+    Ten,
+    NhsSpaced,
+    Spaced433,
+    Nino,
+}
+
+const FORMS: [Form; 5] = [
+    Form::Upn,
+    Form::Ten,
+    Form::NhsSpaced,
+    Form::Spaced433,
+    Form::Nino,
+];
 
 const UPN: &str =
     r"(?-u:\b)[A-HJ-NP-RT-Za-hj-np-rt-z][0-9]{11}[0-9A-HJ-NP-RT-Za-hj-np-rt-z](?-u:\b)";
@@ -45,12 +59,7 @@ const NINO: &str = r"(?-u:\b)[A-CEGHJ-PR-TW-Za-ceghj-pr-tw-z][A-CEGHJ-NPR-TW-Za-
 impl Default for IdDetector {
     fn default() -> Self {
         IdDetector {
-            any: Regex::new(&format!("{UPN}|{TEN}|{NHS_SPACED}|{SPACED_433}|{NINO}")).unwrap(),
-            spaced_433: Regex::new(SPACED_433).unwrap(),
-            upn: Regex::new(UPN).unwrap(),
-            ten: Regex::new(TEN).unwrap(),
-            nhs_spaced: Regex::new(NHS_SPACED).unwrap(),
-            nino: Regex::new(NINO).unwrap(),
+            any: meta::Regex::new_many(&[UPN, TEN, NHS_SPACED, SPACED_433, NINO]).unwrap(),
             uln_kw: Regex::new(r"(?i)(?-u:\b)(?:uln|unique learner(?: number)?|learner (?:no|number))(?-u:\b)").unwrap(),
             nhs_kw: Regex::new(r"(?i)(?-u:\b)nhs(?-u:\b)").unwrap(),
             phone_kw: Regex::new(r"(?i)(?:\+44|(?-u:\b)0044|(?-u:\b)tel(?-u:\b)|(?-u:\b)phone(?-u:\b)|(?-u:\b)mobile(?-u:\b)|(?-u:\b)mob(?-u:\b)|(?-u:\b)fax(?-u:\b)|(?-u:\b)call(?-u:\b)|(?-u:\b)ring(?-u:\b)|(?-u:\b)telephone(?-u:\b))").unwrap(),
@@ -93,37 +102,14 @@ impl IdDetector {
     ) {
         let text = full;
         let hay = &full[..we];
-        let found: Vec<regex::Match> = find_from(&self.any, hay, ws).collect();
-        if found.is_empty() {
-            return;
-        }
-        let of = |re: &Regex| -> Vec<regex::Match> {
-            found
-                .iter()
-                .filter(|m| re.find(m.as_str()).is_some_and(|x| x.len() == m.len()))
-                .copied()
-                .collect()
-        };
-        for m in of(&self.upn) {
-            if let Some(n) = normalise(m.as_str())
-                && upn_valid_normalised(n.as_bytes())
-            {
-                out.push(IdMatch {
-                    kind: FindingKind::Upn,
-                    start: m.start(),
-                    end: m.end(),
-                    value: n,
-                });
-            }
-        }
         let header_uln = header.is_some_and(|h| self.uln_kw.is_match(h));
         let header_nhs = header.is_some_and(|h| self.nhs_kw.is_match(h));
         // Ten digits that may be a ULN or an NHS number: only with a keyword shortly before
         // (or in the table's header), never after a phone prefix.
-        let keyed = |m: &regex::Match, v: &str, out: &mut Vec<IdMatch>| {
+        let keyed = |start: usize, end: usize, v: &str, out: &mut Vec<IdMatch>| {
             let b = v.as_bytes();
-            let ctx = before(text, m.start(), 40);
-            let phone = self.phone_kw.is_match(before(text, m.start(), 16));
+            let ctx = before(text, start, 40);
+            let phone = self.phone_kw.is_match(before(text, start, 16));
             let kind = if uln_valid_normalised(b) {
                 (!phone && (header_uln || self.uln_kw.is_match(ctx))).then_some(FindingKind::Uln)
             } else {
@@ -136,51 +122,50 @@ impl IdDetector {
             if let Some(kind) = kind {
                 out.push(IdMatch {
                     kind,
-                    start: m.start(),
-                    end: m.end(),
+                    start,
+                    end,
                     value: v.into(),
                 });
             }
         };
-        for m in of(&self.ten) {
-            keyed(&m, m.as_str(), out);
-        }
-        // 3-3-4 is the NHS display form: no keyword needed for a valid NHS number; a spaced
-        // ULN ("ULN: 905 156 4081") needs its keyword like a bare one.
-        for m in of(&self.nhs_spaced) {
-            let Some(n) = normalise(m.as_str()) else {
-                continue;
+        for m in find_from(&self.any, hay, ws) {
+            let (start, end) = (m.start(), m.end());
+            let found = &hay[start..end];
+            let Some(n) = normalise(found) else { continue };
+            let push = |kind, out: &mut Vec<IdMatch>| {
+                out.push(IdMatch {
+                    kind,
+                    start,
+                    end,
+                    value: n.clone(),
+                })
             };
-            if nhs_valid_normalised(n.as_bytes())
-                && !nhs_placeholder(n.as_bytes())
-                && !self.phone_kw.is_match(before(text, m.start(), 16))
-            {
-                out.push(IdMatch {
-                    kind: FindingKind::NhsNumber,
-                    start: m.start(),
-                    end: m.end(),
-                    value: n,
-                });
-            } else {
-                keyed(&m, &n, out);
-            }
-        }
-        // 4-3-3 ("3386 979 946"): a ULN or NHS number only with its keyword.
-        for m in of(&self.spaced_433) {
-            if let Some(n) = normalise(m.as_str()) {
-                keyed(&m, &n, out);
-            }
-        }
-        for m in of(&self.nino) {
-            if let Some(n) = normalise(m.as_str())
-                && nino_valid_normalised(n.as_bytes())
-            {
-                out.push(IdMatch {
-                    kind: FindingKind::NiNumber,
-                    start: m.start(),
-                    end: m.end(),
-                    value: n,
-                });
+            match FORMS[m.pattern().as_usize()] {
+                Form::Upn => {
+                    if upn_valid_normalised(n.as_bytes()) {
+                        push(FindingKind::Upn, out);
+                    }
+                }
+                Form::Ten => keyed(start, end, found, out),
+                // 3-3-4 is the NHS display form: no keyword needed for a valid NHS number; a
+                // spaced ULN ("ULN: 905 156 4081") needs its keyword like a bare one.
+                Form::NhsSpaced => {
+                    if nhs_valid_normalised(n.as_bytes())
+                        && !nhs_placeholder(n.as_bytes())
+                        && !self.phone_kw.is_match(before(text, start, 16))
+                    {
+                        push(FindingKind::NhsNumber, out);
+                    } else {
+                        keyed(start, end, &n, out);
+                    }
+                }
+                // 4-3-3 ("3386 979 946"): a ULN or NHS number only with its keyword.
+                Form::Spaced433 => keyed(start, end, &n, out),
+                Form::Nino => {
+                    if nino_valid_normalised(n.as_bytes()) {
+                        push(FindingKind::NiNumber, out);
+                    }
+                }
             }
         }
     }
@@ -196,23 +181,14 @@ pub fn unicode_bounded(text: &str, start: usize, end: usize) -> bool {
 }
 
 /// Matches of `re` in `hay` from byte `from` on, with `\b` judged against the text before
-/// `from` too (offsets are into `hay`).
+/// `from` too (offsets are into `hay`); each says which of `re`'s patterns it is.
 pub fn find_from<'h>(
-    re: &Regex,
+    re: &'h meta::Regex,
     hay: &'h str,
     from: usize,
-) -> impl Iterator<Item = regex::Match<'h>> {
-    let mut at = Some(from);
-    std::iter::from_fn(move || {
-        loop {
-            let m = re.find_at(hay, at?)?;
-            let next = m.end().max(m.start() + 1);
-            at = (next <= hay.len()).then_some(next);
-            if unicode_bounded(hay, m.start(), m.end()) {
-                return Some(m);
-            }
-        }
-    })
+) -> impl Iterator<Item = regex_automata::Match> + 'h {
+    re.find_iter(Input::new(hay).range(from..))
+        .filter(move |m| unicode_bounded(hay, m.start(), m.end()))
 }
 
 #[cfg(test)]

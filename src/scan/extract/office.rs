@@ -11,7 +11,7 @@
 
 use std::io::Cursor;
 
-use calamine::{Data, Reader};
+use calamine::{Data, DataRef, Reader};
 use quick_xml::events::Event;
 
 use super::{Sink, archive::read_member};
@@ -395,7 +395,8 @@ fn xlsx_workbook(location: &Location, bytes: &[u8], sink: &mut Sink) {
     let names: Vec<String> = wb.sheet_names().to_vec();
     sink.push(Segment::text(location.clone(), names.join("\n")));
     for name in names {
-        let mut rows: std::collections::BTreeMap<u32, Vec<(u32, String)>> = Default::default();
+        // Cells as (row, column, text), in the order the sheet stores them (row by row).
+        let mut found: Vec<(u32, u32, String)> = Vec::new();
         let mut cells = 0usize;
         {
             let mut reader = match wb.worksheet_cells_reader(&name) {
@@ -409,7 +410,11 @@ fn xlsx_workbook(location: &Location, bytes: &[u8], sink: &mut Sink) {
                 match reader.next_cell() {
                     Ok(Some(cell)) => {
                         let (r, c) = cell.get_position();
-                        let v = cell_text(&Data::from(cell.get_value().clone()));
+                        let v = match cell.get_value() {
+                            DataRef::SharedString(t) => t.to_string(),
+                            DataRef::String(t) => t.clone(),
+                            other => cell_text(&Data::from(other.clone())),
+                        };
                         if v.is_empty() {
                             continue;
                         }
@@ -423,7 +428,7 @@ fn xlsx_workbook(location: &Location, bytes: &[u8], sink: &mut Sink) {
                             );
                             break;
                         }
-                        rows.entry(r).or_default().push((c, v));
+                        found.push((r, c, v));
                     }
                     Ok(None) => break,
                     Err(e) => {
@@ -433,13 +438,23 @@ fn xlsx_workbook(location: &Location, bytes: &[u8], sink: &mut Sink) {
                 }
             }
         }
-        let rows: Vec<Vec<String>> = rows
-            .into_values()
-            .map(|mut r| {
-                r.sort_by_key(|(c, _)| *c);
-                r.into_iter().map(|(_, v)| v).collect()
-            })
-            .collect();
+        // A hand-made file may store them out of order: sorted then (stable, so a repeated
+        // cell keeps its place).
+        if found
+            .windows(2)
+            .any(|w| (w[0].0, w[0].1) > (w[1].0, w[1].1))
+        {
+            found.sort_by_key(|(r, c, _)| (*r, *c));
+        }
+        let mut rows: Vec<Vec<String>> = Vec::new();
+        let mut last_row = None;
+        for (r, _, v) in found {
+            if last_row != Some(r) {
+                rows.push(Vec::new());
+                last_row = Some(r);
+            }
+            rows.last_mut().expect("pushed").push(v);
+        }
         if !rows.is_empty() {
             sink.push(Segment::table(location.clone(), rows));
         }
