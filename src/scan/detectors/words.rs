@@ -13,18 +13,24 @@ use rustc_hash::FxHashMap;
 
 /// A set of ASCII words, each with flag bits saying which detector wants it.
 pub struct WordSet {
+    /// Two bits per word, from the two halves of one hash; sized to the set (about 16 bits a
+    /// word), so a big roster's forenames stay as selective as a small one's.
     bloom: Box<[u64]>,
+    bloom_bits: u32,
     short: FxHashMap<u128, u8>,
     long: FxHashMap<Box<[u8]>, u8>,
     max_len: usize,
 }
 
-const BLOOM_BITS: u32 = 16;
+/// The smallest and largest Bloom filters: 8 KiB, 4 MiB.
+const MIN_BLOOM_BITS: u32 = 16;
+const MAX_BLOOM_BITS: u32 = 25;
 
 impl Default for WordSet {
     fn default() -> Self {
         WordSet {
-            bloom: vec![0u64; 1 << (BLOOM_BITS - 6)].into_boxed_slice(),
+            bloom: vec![0u64; 1 << (MIN_BLOOM_BITS - 6)].into_boxed_slice(),
+            bloom_bits: MIN_BLOOM_BITS,
             short: FxHashMap::default(),
             long: FxHashMap::default(),
             max_len: 0,
@@ -48,11 +54,14 @@ fn short_key(word: &[u8]) -> u128 {
     (u128::from_le_bytes(buf) | case) & keep
 }
 
+/// The two Bloom filter bits of a key, for a filter of 2^`bits` bits.
 #[inline]
-fn bloom_index(key: u128) -> usize {
+fn bloom_indexes(key: u128, bits: u32) -> (usize, usize) {
     let h =
         ((key as u64) ^ ((key >> 64) as u64).rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (h >> (64 - BLOOM_BITS)) as usize
+    let a = (h >> (64 - bits)) as usize;
+    let b = ((h >> 7) & ((1 << bits) - 1)) as usize;
+    (a, b)
 }
 
 fn folded(word: &[u8]) -> Box<[u8]> {
@@ -70,13 +79,37 @@ impl WordSet {
         self.max_len = self.max_len.max(w.len());
         if w.len() <= 16 {
             let k = short_key(w);
-            let i = bloom_index(k);
-            self.bloom[i >> 6] |= 1 << (i & 63);
             *self.short.entry(k).or_insert(0) |= flag;
+            let wanted = (self.short.len() * 16)
+                .next_power_of_two()
+                .trailing_zeros()
+                .clamp(MIN_BLOOM_BITS, MAX_BLOOM_BITS);
+            if wanted > self.bloom_bits {
+                self.rebuild_bloom(wanted);
+            } else {
+                self.set_bloom(k);
+            }
         } else {
             *self.long.entry(folded(w)).or_insert(0) |= flag;
         }
         true
+    }
+
+    fn set_bloom(&mut self, k: u128) {
+        let (a, b) = bloom_indexes(k, self.bloom_bits);
+        self.bloom[a >> 6] |= 1 << (a & 63);
+        self.bloom[b >> 6] |= 1 << (b & 63);
+    }
+
+    /// A filter of 2^`bits` bits holding every short word (grown as words are added; the
+    /// doubling keeps the total work linear).
+    fn rebuild_bloom(&mut self, bits: u32) {
+        self.bloom_bits = bits;
+        self.bloom = vec![0u64; 1 << (bits - 6)].into_boxed_slice();
+        let keys: Vec<u128> = self.short.keys().copied().collect();
+        for k in keys {
+            self.set_bloom(k);
+        }
     }
 
     /// The flags of a word (any bytes, any case); 0 when it is not in the set.
@@ -106,8 +139,10 @@ impl WordSet {
                 }
                 None => short_key(&text[s..e]),
             };
-            let i = bloom_index(k);
-            if self.bloom[i >> 6] & (1 << (i & 63)) == 0 {
+            let (a, b) = bloom_indexes(k, self.bloom_bits);
+            if self.bloom[a >> 6] & (1 << (a & 63)) == 0
+                || self.bloom[b >> 6] & (1 << (b & 63)) == 0
+            {
                 return 0;
             }
             return self.short.get(&k).copied().unwrap_or(0);
@@ -251,6 +286,32 @@ mod tests {
             letter_runs(&t, |s, e| v.push((s, e)));
             proptest::prop_assert_eq!(v, runs_reference(&t));
         }
+    }
+
+    #[test]
+    fn a_big_set_grows_its_filter_and_keeps_every_word() {
+        let mut set = WordSet::default();
+        let words: Vec<String> = (0..50_000u32)
+            .map(|i| {
+                let mut w = String::new();
+                let mut n = i;
+                for _ in 0..5 {
+                    w.push((b'a' + (n % 26) as u8) as char);
+                    n /= 26;
+                }
+                w
+            })
+            .collect();
+        for w in &words {
+            set.insert(w, 1);
+        }
+        assert!(set.bloom_bits > MIN_BLOOM_BITS);
+        assert!(
+            words
+                .iter()
+                .all(|w| set.get(w.to_uppercase().as_bytes()) == 1)
+        );
+        assert_eq!(set.get(b"zzzzzz"), 0);
     }
 
     #[test]
