@@ -284,7 +284,11 @@ impl Detectors {
         let near_names = NearNames::new(name_spans, table.then_some(line_starts.as_slice()));
 
         // identifiers, admission numbers and dates all hold digits: look only around them
-        for m in self.ids.find(text, header, &id_windows(text)) {
+        let digit_runs = digit_runs(text);
+        for m in self
+            .ids
+            .find(text, header, &id_windows_from(text, &digit_runs))
+        {
             let value = m.value.clone();
             report.add(m.kind, loc, EvidenceKey::Value(value.clone()), || {
                 mask_id(&value)
@@ -302,14 +306,13 @@ impl Detectors {
         }
 
         // admission_number: an Adno of the directory next to a pupil's name or an Adno label
-        for m in self.adno_candidates(text) {
+        let header_adno = header.is_some_and(adno_label);
+        for m in adno_candidates(text, &digit_runs) {
             let pupils = dir.pupils_with_adno(&text[m.0..m.1]);
             if pupils.is_empty() {
                 continue;
             }
-            let labelled = self.adno_labelled(text, m.0) || header.is_some_and(|h| adno_label(h));
-            let by_name = near_names.near(m);
-            if labelled || by_name {
+            if header_adno || near_names.near(m) || self.adno_labelled(text, m.0) {
                 let v = text[m.0..m.1].trim_start_matches('0').to_string();
                 report.add(
                     FindingKind::AdmissionNumber,
@@ -359,24 +362,6 @@ impl Detectors {
                 || host.clone(),
             );
         }
-    }
-
-    fn adno_candidates(&self, text: &str) -> Vec<(usize, usize)> {
-        let b = text.as_bytes();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while let Some(s) = next_digit(b, i) {
-            i = s;
-            while i < b.len() && b[i].is_ascii_digit() {
-                i += 1;
-            }
-            let ok_start = s == 0 || !b[s - 1].is_ascii_alphanumeric();
-            let ok_end = i == b.len() || !b[i].is_ascii_alphanumeric();
-            if ok_start && ok_end && (3..=10).contains(&(i - s)) {
-                out.push((s, i));
-            }
-        }
-        out
     }
 
     fn adno_labelled(&self, text: &str, start: usize) -> bool {
@@ -633,23 +618,53 @@ pub fn digit_windows(text: &str) -> Vec<(usize, usize)> {
     out
 }
 
-/// Regions around the digit groups an identifier can be made of: digit runs joined by single
-/// spaces or hyphens ("905 156 4081", "QQ 12 34 56 C", "A123456789012") holding six digits or
-/// more. Every identifier form has such a group (a NI number's three pairs are the fewest),
-/// so dates written with slashes, times, years and list numbers cost nothing.
-pub fn id_windows(text: &str) -> Vec<(usize, usize)> {
-    const MIN_DIGITS: usize = 6;
+/// The runs of ASCII digits in a text, in order: found once per segment for the identifier
+/// windows and the admission-number candidates.
+fn digit_runs(text: &str) -> Vec<(usize, usize)> {
     let b = text.as_bytes();
-    let mut out: Vec<(usize, usize)> = Vec::new();
-    // The group being read: start, end, digits in it.
-    let mut group: Option<(usize, usize, usize)> = None;
+    let mut out = Vec::new();
     let mut i = 0;
     while let Some(s) = next_digit(b, i) {
         let mut e = s;
         while e < b.len() && b[e].is_ascii_digit() {
             e += 1;
         }
+        out.push((s, e));
         i = e;
+    }
+    out
+}
+
+/// Numbers of 3 to 10 digits standing alone (not inside a word or a longer code): what an
+/// admission number can be.
+fn adno_candidates(text: &str, runs: &[(usize, usize)]) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    runs.iter()
+        .copied()
+        .filter(|&(s, e)| {
+            let ok_start = s == 0 || !b[s - 1].is_ascii_alphanumeric();
+            let ok_end = e == b.len() || !b[e].is_ascii_alphanumeric();
+            ok_start && ok_end && (3..=10).contains(&(e - s))
+        })
+        .collect()
+}
+
+/// Regions around the digit groups an identifier can be made of: digit runs joined by single
+/// spaces or hyphens ("905 156 4081", "QQ 12 34 56 C", "A123456789012") holding six digits or
+/// more. Every identifier form has such a group (a NI number's three pairs are the fewest),
+/// so dates written with slashes, times, years and list numbers cost nothing.
+pub fn id_windows(text: &str) -> Vec<(usize, usize)> {
+    id_windows_from(text, &digit_runs(text))
+}
+
+/// [`id_windows`] from the text's digit runs.
+fn id_windows_from(text: &str, runs: &[(usize, usize)]) -> Vec<(usize, usize)> {
+    const MIN_DIGITS: usize = 6;
+    let b = text.as_bytes();
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    // The group being read: start, end, digits in it.
+    let mut group: Option<(usize, usize, usize)> = None;
+    for &(s, e) in runs {
         group = match group {
             Some((gs, ge, n)) if s == ge + 1 && matches!(b[ge], b' ' | b'-') => {
                 Some((gs, e, n + e - s))
@@ -727,18 +742,23 @@ fn within_hours(ctx: &MessageContext) -> bool {
 }
 
 fn adno_label(text: &str) -> bool {
-    let t = text.to_ascii_lowercase();
-    [
-        "adno",
-        "adm no",
-        "adm. no",
-        "admission no",
-        "admission number",
-        "admissions number",
-        "admission #",
-    ]
-    .iter()
-    .any(|l| t.contains(l))
+    const LABELS: [&[u8]; 7] = [
+        b"adno",
+        b"adm no",
+        b"adm. no",
+        b"admission no",
+        b"admission number",
+        b"admissions number",
+        b"admission #",
+    ];
+    let t = text.as_bytes();
+    // Every label starts with "ad".
+    if !t.windows(2).any(|w| w.eq_ignore_ascii_case(b"ad")) {
+        return false;
+    }
+    LABELS
+        .iter()
+        .any(|l| t.windows(l.len()).any(|w| w.eq_ignore_ascii_case(l)))
 }
 
 #[cfg(test)]

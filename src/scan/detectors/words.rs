@@ -120,7 +120,7 @@ impl WordSet {
 
     /// The flags of the word `text[s..e]`. (Reading it from the whole text lets a short word
     /// be loaded in one 16-byte read.)
-    #[inline]
+    #[inline(always)]
     fn get_at(&self, text: &[u8], s: usize, e: usize) -> u8 {
         let len = e - s;
         if len == 0 || len > self.max_len {
