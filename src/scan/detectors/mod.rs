@@ -917,6 +917,16 @@ mod tests {
     }
 
     #[test]
+    fn admission_number_labels() {
+        for t in ["Adno: ", "ADM. NO ", "pupil's admission number", "Admissions Number\t"] {
+            assert!(adno_label(t), "{t}");
+        }
+        for t in ["", "a", "add no", "order no", "admin no", "ad"] {
+            assert!(!adno_label(t), "{t}");
+        }
+    }
+
+    #[test]
     fn near_names_in_tables_means_same_row() {
         let text = "Name\tDOB\nOlivia Smith\t01/02/2013\nNobody\t03/04/2013\n";
         let starts: Vec<usize> = std::iter::once(0)
