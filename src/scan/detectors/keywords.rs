@@ -17,10 +17,15 @@ pub struct Keywords {
     exact: AhoCorasick,
     insensitive_terms: Vec<String>,
     exact_terms: Vec<String>,
-    /// The first word of every term (its leading ASCII letters), lower case.
-    first_words: Vec<String>,
+    /// The first word of every term (its leading ASCII letters), lower case, with whether it
+    /// starts a term of any case ([`ANY_CASE`]) or one written exactly ([`EXACT`]).
+    first_words: Vec<(String, u8)>,
     first_set: WordSet,
 }
+
+/// Flags of a term's first word: it starts a case-insensitive term, an exact-case one.
+pub const ANY_CASE: u8 = 1;
+pub const EXACT: u8 = 2;
 
 /// The leading ASCII letters of a term: where a match of it can start.
 fn first_word(term: &str) -> &str {
@@ -50,23 +55,22 @@ impl Default for Keywords {
                 .build(terms)
                 .expect("keyword automaton")
         };
-        let mut first_words: Vec<String> = ins
-            .iter()
-            .chain(&exact)
-            .map(|t| {
+        let mut first_words: Vec<(String, u8)> = Vec::new();
+        for (terms, flag) in [(&ins, ANY_CASE), (&exact, EXACT)] {
+            for t in terms.iter() {
                 let w = first_word(t);
                 assert!(
                     !w.is_empty(),
                     "special-category term {t:?} must start with a letter"
                 );
-                w.to_ascii_lowercase()
-            })
-            .collect();
+                first_words.push((w.to_ascii_lowercase(), flag));
+            }
+        }
         first_words.sort();
         first_words.dedup();
         let mut first_set = WordSet::default();
-        for w in &first_words {
-            first_set.insert(w, 1);
+        for (w, flag) in &first_words {
+            first_set.insert(w, *flag);
         }
         Keywords {
             insensitive: build(&ins, true),
@@ -86,8 +90,8 @@ fn boundary(text: &str, s: usize, e: usize) -> bool {
 }
 
 impl Keywords {
-    /// The words a term can start with (lower case): for a shared word pass.
-    pub fn first_words(&self) -> &[String] {
+    /// The words a term can start with (lower case) and their flags: for a shared word pass.
+    pub fn first_words(&self) -> &[(String, u8)] {
         &self.first_words
     }
 
@@ -95,18 +99,26 @@ impl Keywords {
     pub fn find<'a>(&'a self, text: &str) -> Vec<(usize, usize, &'a str)> {
         let mut starts = Vec::new();
         self.first_set
-            .hits(text.as_bytes(), |s, _, _| starts.push(s));
+            .hits(text.as_bytes(), |s, _, flags| starts.push((s, flags)));
         self.find_at(text, &starts)
     }
 
-    /// Terms starting at the given word starts (where a term's first word stands).
-    pub fn find_at<'a>(&'a self, text: &str, starts: &[usize]) -> Vec<(usize, usize, &'a str)> {
+    /// Terms starting at the given word starts (where a term's first word stands, with its
+    /// flags: which terms it starts).
+    pub fn find_at<'a>(
+        &'a self,
+        text: &str,
+        starts: &[(usize, u8)],
+    ) -> Vec<(usize, usize, &'a str)> {
         let mut out = Vec::new();
-        for &s in starts {
-            for (ac, terms) in [
-                (&self.insensitive, &self.insensitive_terms),
-                (&self.exact, &self.exact_terms),
+        for &(s, flags) in starts {
+            for (ac, terms, flag) in [
+                (&self.insensitive, &self.insensitive_terms, ANY_CASE),
+                (&self.exact, &self.exact_terms, EXACT),
             ] {
+                if flags & flag == 0 {
+                    continue;
+                }
                 let input = Input::new(text).range(s..).anchored(Anchored::Yes);
                 if let Some(m) = ac.find(input)
                     && boundary(text, m.start(), m.end())

@@ -125,9 +125,10 @@ fn line_of(starts: &[usize], pos: usize) -> usize {
 const NEAR: usize = 60;
 
 /// Flags of the shared word pass ([`Detectors::cues`]): the name detector's own
-/// ([`names::FIRST_WORD`], [`names::COMMON_WORD`]), and a special-category term's first word.
+/// ([`names::FIRST_WORD`], [`names::COMMON_WORD`]) in the low bits, the special-category
+/// terms' ([`keywords::ANY_CASE`], [`keywords::EXACT`]) shifted above them.
 const CUE_NAME_FLAGS: u8 = names::FIRST_WORD | names::COMMON_WORD;
-const CUE_TERM: u8 = 4;
+const CUE_TERM_SHIFT: u8 = 2;
 
 /// "Is a pupil's name near this span?" in O(log n): within [`NEAR`] bytes in free text, in
 /// the same row in a table. (A linear search per date or number was quadratic on long texts
@@ -182,8 +183,8 @@ impl Detectors {
         for (w, flags) in names.first_words() {
             cues.insert(w, *flags);
         }
-        for w in keywords.first_words() {
-            cues.insert(w, CUE_TERM);
+        for (w, flags) in keywords.first_words() {
+            cues.insert(w, flags << CUE_TERM_SHIFT);
         }
         Detectors {
             cues,
@@ -233,8 +234,9 @@ impl Detectors {
             if flags & names::FIRST_WORD != 0 {
                 name_runs.push((s, e, flags & CUE_NAME_FLAGS));
             }
-            if flags & CUE_TERM != 0 {
-                term_starts.push(s);
+            let term = flags >> CUE_TERM_SHIFT;
+            if term != 0 {
+                term_starts.push((s, term));
             }
         });
         // special_category: kept only when the message also names or identifies a pupil
@@ -918,7 +920,12 @@ mod tests {
 
     #[test]
     fn admission_number_labels() {
-        for t in ["Adno: ", "ADM. NO ", "pupil's admission number", "Admissions Number\t"] {
+        for t in [
+            "Adno: ",
+            "ADM. NO ",
+            "pupil's admission number",
+            "Admissions Number\t",
+        ] {
             assert!(adno_label(t), "{t}");
         }
         for t in ["", "a", "add no", "order no", "admin no", "ad"] {

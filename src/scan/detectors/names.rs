@@ -130,22 +130,22 @@ impl NameDetector {
         let bytes = text.as_bytes();
         let mut candidates: Vec<usize> = Vec::with_capacity(runs.len());
         for &(s, e, flags) in runs {
-            if s > 0 && prev_is_word(text, s) {
-                continue;
-            }
-            // "Olivia2": not a word of its own. ("Zoe\u{308}" (decomposed), "D'Arcy": the
-            // non-ASCII and apostrophe passes look at whole words too; verify reads the whole
-            // word either way.)
             let next = bytes.get(e).copied();
-            if next.is_some_and(|b| b.is_ascii_digit()) {
-                continue;
-            }
             // A lower-case common word ("will", "may") never starts a name (as in verify),
             // when the run is the whole word.
             if flags & COMMON_WORD != 0
                 && bytes[s].is_ascii_lowercase()
                 && !next.is_some_and(|b| b >= 0x80 || b == b'\'')
             {
+                continue;
+            }
+            // "Olivia2": not a word of its own. ("Zoe\u{308}" (decomposed), "D'Arcy": the
+            // non-ASCII and apostrophe passes look at whole words too; verify reads the whole
+            // word either way.)
+            if next.is_some_and(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            if s > 0 && prev_is_word(text, s) {
                 continue;
             }
             candidates.push(s);
