@@ -52,6 +52,37 @@ fn a_two_megabyte_line_still_finds_the_name() {
 }
 
 #[test]
+fn a_long_body_read_in_blocks_misses_nothing_at_a_block_edge() {
+    // Free text over 260 KiB is scanned in 256 KiB blocks that overlap by 4 KiB: a name, its
+    // date of birth (counted only beside the name) and an identifier written across where a
+    // block starts are still found.
+    let filler = "the class will meet in the hall after lunch on Friday. ";
+    for edge in [256 << 10, 512 << 10] {
+        for shift in [-40i64, -23, -11, -5, 0, 3, 9, 17] {
+            let at = (edge as i64 + shift) as usize;
+            let mut body = filler.repeat(at / filler.len() + 1);
+            body.truncate(at);
+            body.push_str(" Leah Walker 25/11/2010 M881401193754 ");
+            while body.len() < (700 << 10) {
+                body.push_str(filler);
+            }
+            let m =
+                format!("Subject: notes\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}");
+            let (r, a) = scan(m.as_bytes());
+            let kinds: Vec<&str> = r.kinds().iter().map(|k| k.as_str()).collect();
+            for k in ["pupil_name", "date_of_birth", "upn"] {
+                assert!(
+                    kinds.contains(&k),
+                    "{k} missing at {edge}{shift:+}: {kinds:?}"
+                );
+            }
+            assert_eq!(a, Action::Reject);
+            assert_eq!(r.distinct_persons(), 1, "one pupil, seen by two blocks");
+        }
+    }
+}
+
+#[test]
 fn fifty_levels_of_nesting_do_not_hide_or_crash() {
     let mut m = String::from("Subject: deep\r\nMIME-Version: 1.0\r\n");
     for i in 0..50 {

@@ -205,9 +205,28 @@ impl Detectors {
         seg: &Segment,
         report: &mut Report,
     ) {
-        let loc = &seg.location;
-        let text = seg.text.as_str();
-        let table = seg.rows.is_some();
+        let rows = seg.rows.as_deref();
+        if rows.is_some() || seg.text.len() <= BLOCK + BLOCK_OVERLAP {
+            return self.scan_text(dir, ctx, &seg.location, &seg.text, rows, report);
+        }
+        // Long free text in blocks that stay in the CPU cache through every detector's pass
+        // (findings are per distinct value or person, so what two blocks share counts once).
+        for (s, e) in blocks(&seg.text) {
+            self.scan_text(dir, ctx, &seg.location, &seg.text[s..e], None, report);
+        }
+    }
+
+    /// Every detector over one text: free text, or a table's text with its rows.
+    fn scan_text(
+        &self,
+        dir: &Directory,
+        ctx: &MessageContext,
+        loc: &Location,
+        text: &str,
+        rows: Option<&[Vec<String>]>,
+        report: &mut Report,
+    ) {
+        let table = rows.is_some();
         let line_starts: Vec<usize> = if table {
             std::iter::once(0)
                 .chain(text.match_indices('\n').map(|(i, _)| i + 1))
@@ -274,7 +293,7 @@ impl Detectors {
                 }
             }
         }
-        if let Some(rows) = &seg.rows {
+        if let Some(rows) = rows {
             for (ri, m) in self.names.find_in_rows(dir, rows, &ctx.own) {
                 add_person(report, m.forename, m.surname, &m.pupils);
                 if let Some(s) = line_starts.get(ri) {
@@ -547,6 +566,54 @@ impl Detectors {
             );
         }
     }
+}
+
+/// Free text longer than a block is scanned block by block.
+const BLOCK: usize = 256 << 10;
+/// How far each block runs into the next: longer than anything a detector reads around what
+/// it finds (a name's 120 bytes back, a date's 60 bytes to a name, an email address).
+const BLOCK_OVERLAP: usize = 4 << 10;
+/// How far a block's start or end moves to reach whitespace, so no word is cut.
+const BLOCK_SLACK: usize = 1 << 10;
+
+/// Overlapping blocks of a long text: block k starts just after whitespace at or after
+/// k × [`BLOCK`] (within [`BLOCK_SLACK`]) and ends at least [`BLOCK_OVERLAP`] bytes past the
+/// next block's start, so every stretch of text up to `BLOCK_OVERLAP` long lies whole inside
+/// one block.
+fn blocks(text: &str) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let to_boundary = |mut i: usize| {
+        while i < b.len() && !text.is_char_boundary(i) {
+            i += 1;
+        }
+        i
+    };
+    // After the first whitespace at or after `i` (close by), else `i` itself.
+    let after_space = |i: usize| {
+        let limit = (i + BLOCK_SLACK).min(b.len());
+        match b[i..limit].iter().position(u8::is_ascii_whitespace) {
+            Some(o) => i + o + 1,
+            None => to_boundary(i),
+        }
+    };
+    let mut starts = vec![0];
+    let mut k = 1;
+    while k * BLOCK < b.len() {
+        starts.push(after_space(k * BLOCK));
+        k += 1;
+    }
+    let mut out = Vec::with_capacity(starts.len());
+    for (i, &s) in starts.iter().enumerate() {
+        let e = match starts.get(i + 1) {
+            Some(&next) if next + BLOCK_OVERLAP < b.len() => after_space(next + BLOCK_OVERLAP),
+            _ => b.len(),
+        };
+        out.push((s, e));
+        if e == b.len() {
+            break;
+        }
+    }
+    out
 }
 
 /// Regions of free text where a date can be a birth date: around each name span (a date
@@ -916,6 +983,37 @@ mod tests {
         assert_eq!(id_windows(nino), vec![(0, nino.len())]);
         assert_eq!(id_windows("NHS 943-476-5919").len(), 1);
         assert!(id_windows("pairs 12 34 5 and 12-3").is_empty());
+    }
+
+    proptest::proptest! {
+        /// Blocks cover the text, start on a character boundary after whitespace where there
+        /// is some, and every stretch up to the overlap long lies inside one block.
+        #[test]
+        fn blocks_cover_every_short_stretch(
+            len in 0usize..(3 * BLOCK),
+            spaces in 1usize..200,
+            probe in 0usize..(3 * BLOCK),
+            width in 1usize..=BLOCK_OVERLAP,
+        ) {
+            let text: String = (0..len)
+                .map(|i| if i % spaces == 0 { ' ' } else if i % 7 == 0 { 'é' } else { 'x' })
+                .collect();
+            let bl = blocks(&text);
+            proptest::prop_assert_eq!(bl.first().map(|b| b.0), Some(0));
+            proptest::prop_assert_eq!(bl.last().map(|b| b.1), Some(text.len()));
+            for w in bl.windows(2) {
+                proptest::prop_assert!(w[1].0 < w[0].1, "blocks overlap");
+            }
+            for &(s, e) in &bl {
+                proptest::prop_assert!(text.is_char_boundary(s) && text.is_char_boundary(e));
+            }
+            let p = probe.min(text.len());
+            let q = (p + width).min(text.len());
+            proptest::prop_assert!(
+                bl.iter().any(|&(s, e)| s <= p && q <= e),
+                "{p}..{q} not inside one block of {bl:?}"
+            );
+        }
     }
 
     #[test]
