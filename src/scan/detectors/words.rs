@@ -38,6 +38,17 @@ impl Default for WordSet {
     }
 }
 
+/// `KEEP[n]`: the low n bytes of a u128 set.
+const KEEP: [u128; 17] = {
+    let mut k = [0u128; 17];
+    let mut n = 1;
+    while n <= 16 {
+        k[n] = u128::MAX >> (8 * (16 - n));
+        n += 1;
+    }
+    k
+};
+
 /// The folded key of a word of at most 16 bytes: its bytes with the ASCII case bit set, in a
 /// u128 (padding bytes are 0, which no folded byte is).
 #[inline]
@@ -130,12 +141,7 @@ impl WordSet {
             let k = match text.get(s..s + 16) {
                 Some(w) => {
                     let w = u128::from_le_bytes(w.try_into().expect("16 bytes"));
-                    let keep = if len == 16 {
-                        u128::MAX
-                    } else {
-                        (1u128 << (8 * len)) - 1
-                    };
-                    (w | u128::from_le_bytes([0x20; 16])) & keep
+                    (w | u128::from_le_bytes([0x20; 16])) & KEEP[len]
                 }
                 None => short_key(&text[s..e]),
             };

@@ -165,7 +165,15 @@ impl Sink<'_> {
     /// A text holding percent-encoded spaces (a link to "Leah%20Walker%20EHCP.docx") is also
     /// scanned decoded.
     pub fn push_text(&mut self, location: Location, text: String) {
-        if text.contains("%20") || text.contains("%5F") || text.contains("%2C") {
+        // "%20", "%5F", "%2C" (any case): one pass for '%' finds them.
+        let b = text.as_bytes();
+        let encoded = memchr::memchr_iter(b'%', b).any(|i| {
+            matches!(
+                b.get(i + 1..i + 3),
+                Some([b'2', b'0' | b'C' | b'c'] | [b'5', b'F' | b'f'])
+            )
+        });
+        if encoded {
             // Only the encoded words (links, paths), one a line: not the whole text again.
             let decoded: Vec<String> = text
                 .split_whitespace()
