@@ -150,6 +150,9 @@ fn legacy_doc_ppt_and_xls() {
     );
     assert!(r.complete(), "{:?}", r.not_scanned);
     assert_eq!(a, Action::Reject);
+    // An empty middle cell does not split Freya Rogers' row (before: only Harry Fisher).
+    let (r, _) = scan_file("seating-gaps.doc", "Seating attached.");
+    assert_eq!(r.distinct_persons(), 2, "{:?}", r.findings());
     let (r, a) = scan_file("pta-minutes.doc", "Minutes.");
     assert!(kinds(&r).is_empty() && r.complete(), "{:?}", r.not_scanned);
     assert_eq!(a, Action::Allow);

@@ -80,8 +80,11 @@ pub fn doc_text(word: &[u8], table: &[u8]) -> Result<(String, Vec<Vec<String>>),
 /// Word's special characters: 0x0D paragraph, 0x0B line break, 0x0C page/section break,
 /// 0x07 end of a table cell (a second one right after ends the table row), 0x13 field begin
 /// (its code up to 0x14 is not text), 0x15 field end, 0x01/0x08 embedded objects, 0x1E
-/// non-breaking hyphen, 0x1F optional hyphen. (An empty cell also reads as a row end: rows
-/// with empty cells may split, never merge.)
+/// non-breaking hyphen, 0x1F optional hyphen. An empty cell reads like a row end (two marks in
+/// a row); the table's width (its widest row so far, usually the header) tells them apart: a
+/// row still short of it gets an empty cell, so "Walker | | Leah" stays one row for the
+/// same-row rule. Before any row is known, it is a row end (a row may split). A paragraph
+/// outside a table forgets the width, so a narrower table after it is not merged row to row.
 fn doc_structure(chars: &[char]) -> (String, Vec<Vec<String>>) {
     let mut text = String::with_capacity(chars.len());
     let mut rows: Vec<Vec<String>> = Vec::new();
@@ -90,6 +93,7 @@ fn doc_structure(chars: &[char]) -> (String, Vec<Vec<String>>) {
     let mut cur = String::new();
     let mut field_code = 0usize;
     let mut prev_cell_end = false;
+    let mut width = 0usize;
     for &c in chars {
         if field_code > 0 {
             match c {
@@ -102,8 +106,18 @@ fn doc_structure(chars: &[char]) -> (String, Vec<Vec<String>>) {
         let cell_end = c == '\u{07}';
         match c {
             '\u{13}' => field_code = 1,
+            '\u{07}' if prev_cell_end && cur.trim().is_empty() && row.len() < width => {
+                // An empty cell inside a row.
+                cur.clear();
+                text.push('\t');
+                row.push(String::new());
+                // This mark ended a cell: the next one may end the row.
+                prev_cell_end = true;
+                continue;
+            }
             '\u{07}' if prev_cell_end && cur.trim().is_empty() => {
                 text.push('\n');
+                width = width.max(row.len());
                 rows.push(std::mem::take(&mut row));
                 cur.clear();
             }
@@ -118,6 +132,7 @@ fn doc_structure(chars: &[char]) -> (String, Vec<Vec<String>>) {
                 text.push_str(&cur);
                 text.push('\n');
                 cur.clear();
+                width = 0;
             }
             '\u{1E}' => cur.push('-'),
             '\u{A0}' | '\t' => cur.push(' '),
@@ -226,6 +241,43 @@ mod tests {
             );
             assert!(text.contains("Smith\t8C\tZoë\t\nJones"), "{text:?}");
         }
+    }
+
+    #[test]
+    fn an_empty_cell_does_not_split_a_doc_table_row() {
+        let chars: Vec<char> = "Surname\u{07}Notes\u{07}Forename\u{07}\u{07}\
+             Walker\u{07}\u{07}Leah\u{07}\u{07}\
+             Clark\u{07}late\u{07}Tom\u{07}\u{07}\
+             \u{07}\u{07}Ann\u{07}\u{07}"
+            .chars()
+            .collect();
+        let (text, rows) = doc_structure(&chars);
+        let row = |r: &[&str]| r.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            rows,
+            vec![
+                row(&["Surname", "Notes", "Forename"]),
+                row(&["Walker", "", "Leah"]),
+                row(&["Clark", "late", "Tom"]),
+                row(&["", "", "Ann"]),
+            ]
+        );
+        assert!(text.contains("Walker\t\tLeah\t\n"), "{text:?}");
+        // Before a row is known, two marks end the row (split, never merged).
+        let chars: Vec<char> = "Walker\u{07}\u{07}Leah\u{07}\u{07}".chars().collect();
+        assert_eq!(
+            doc_structure(&chars).1,
+            vec![row(&["Walker"]), row(&["Leah"])]
+        );
+        // A narrower table after a paragraph keeps its own rows.
+        let chars: Vec<char> =
+            "a\u{07}b\u{07}c\u{07}\u{07}Next\rx\u{07}y\u{07}\u{07}z\u{07}w\u{07}\u{07}"
+                .chars()
+                .collect();
+        assert_eq!(
+            doc_structure(&chars).1,
+            vec![row(&["a", "b", "c"]), row(&["x", "y"]), row(&["z", "w"])]
+        );
     }
 
     #[test]
