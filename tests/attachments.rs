@@ -186,10 +186,9 @@ fn outlook_msg(subject: &str, body: &str, attachments: &[(&str, &[u8])]) -> Vec<
     let mut cf =
         cfb::CompoundFile::create_with_version(cfb::Version::V3, std::io::Cursor::new(Vec::new()))
             .unwrap();
-    let mut put =
-        |cf: &mut cfb::CompoundFile<std::io::Cursor<Vec<u8>>>, path: &str, data: &[u8]| {
-            cf.create_stream(path).unwrap().write_all(data).unwrap();
-        };
+    let put = |cf: &mut cfb::CompoundFile<std::io::Cursor<Vec<u8>>>, path: &str, data: &[u8]| {
+        cf.create_stream(path).unwrap().write_all(data).unwrap();
+    };
     put(&mut cf, "/__properties_version1.0", &[0u8; 32]);
     put(&mut cf, "/__substg1.0_0037001F", &utf16(subject));
     put(&mut cf, "/__substg1.0_1000001F", &utf16(body));

@@ -4,7 +4,7 @@
 //!
 //! A detector that needs a list of words to start on asks this pass where they stand instead
 //! of stepping an automaton byte by byte: the runs come from a 64-byte letter mask, and each
-//! costs one multiply and a bit test (a Bloom filter) before any hash lookup. The cost follows
+//! costs one multiply and a bit test or two (a Bloom filter) before any hash lookup. The cost follows
 //! the text's length and word count, not the size of the list, so a roster of a million
 //! pupils costs about what a roster of two thousand does. Words with non-ASCII letters are not
 //! runs of this pass; the detectors that care look for them on their own.
@@ -56,13 +56,7 @@ fn short_key(word: &[u8]) -> u128 {
     debug_assert!(word.len() <= 16);
     let mut buf = [0u8; 16];
     buf[..word.len()].copy_from_slice(word);
-    let case = u128::from_le_bytes([0x20; 16]);
-    let keep = if word.len() == 16 {
-        u128::MAX
-    } else {
-        (1u128 << (8 * word.len())) - 1
-    };
-    (u128::from_le_bytes(buf) | case) & keep
+    (u128::from_le_bytes(buf) | u128::from_le_bytes([0x20; 16])) & KEEP[word.len()]
 }
 
 /// The two Bloom filter bits of a key, for a filter of 2^`bits` bits.
