@@ -646,25 +646,7 @@ fn date_regions(
     spans.sort_unstable();
     let mut out: Vec<(usize, usize)> = Vec::new();
     for (s, e) in spans {
-        let mut ws = s.min(b.len());
-        let last_end = out.last().map_or(0, |l| l.1);
-        while ws > last_end && !b[ws - 1].is_ascii_whitespace() {
-            ws -= 1;
-        }
-        let mut we = e.min(b.len());
-        while we < b.len() && !b[we].is_ascii_whitespace() {
-            we += 1;
-        }
-        while ws > 0 && !text.is_char_boundary(ws) {
-            ws -= 1;
-        }
-        while we < b.len() && !text.is_char_boundary(we) {
-            we += 1;
-        }
-        match out.last_mut() {
-            Some(last) if ws <= last.1 => last.1 = last.1.max(we),
-            _ => out.push((ws, we)),
-        }
+        widen_into(text, s, e, &mut out);
     }
     out.retain(|&(s, e)| next_digit(&b[..e], s).is_some());
     out
@@ -682,7 +664,7 @@ pub fn digit_windows(text: &str) -> Vec<(usize, usize)> {
             e += 1;
         }
         i = e;
-        widen_into(text, s, e, &mut out);
+        widen_into(text, s.saturating_sub(DIGIT_PAD), e + DIGIT_PAD, &mut out);
     }
     out
 }
@@ -740,7 +722,7 @@ fn id_windows_from(text: &str, runs: &[(usize, usize)]) -> Vec<(usize, usize)> {
             }
             Some((gs, ge, n)) => {
                 if n >= MIN_DIGITS {
-                    widen_into(text, gs, ge, &mut out);
+                    widen_into(text, gs.saturating_sub(DIGIT_PAD), ge + DIGIT_PAD, &mut out);
                 }
                 Some((s, e, e - s))
             }
@@ -750,26 +732,29 @@ fn id_windows_from(text: &str, runs: &[(usize, usize)]) -> Vec<(usize, usize)> {
     if let Some((gs, ge, n)) = group
         && n >= MIN_DIGITS
     {
-        widen_into(text, gs, ge, &mut out);
+        widen_into(text, gs.saturating_sub(DIGIT_PAD), ge + DIGIT_PAD, &mut out);
     }
     out
 }
 
-/// Adds the region around `s..e` (padded, widened to whitespace) to `out`, merging it with
-/// the last region when they touch. Never walks back into or forward over what the last
-/// region already covers: text without whitespace must not be walked again for every digit.
-fn widen_into(text: &str, s: usize, e: usize, out: &mut Vec<(usize, usize)>) {
-    const PAD: usize = 48;
+/// Around every digit run a region this long each side is searched.
+const DIGIT_PAD: usize = 48;
+
+/// Adds the region `from..to`, widened to whitespace (and character boundaries), to `out`,
+/// merging it with the last region when they touch; regions come in order of `from`. Never
+/// walks back into or forward over what the last region already covers: text without
+/// whitespace must not be walked again for every digit.
+fn widen_into(text: &str, from: usize, to: usize, out: &mut Vec<(usize, usize)>) {
     let b = text.as_bytes();
     let last_end = out.last().map_or(0, |l| l.1);
-    if e + PAD <= last_end {
+    if to <= last_end {
         return;
     }
-    let mut ws = s.saturating_sub(PAD);
+    let mut ws = from.min(b.len());
     while ws > last_end && !b[ws - 1].is_ascii_whitespace() {
         ws -= 1;
     }
-    let mut we = (e + PAD).min(b.len());
+    let mut we = to.min(b.len());
     while we < b.len() && !b[we].is_ascii_whitespace() {
         we += 1;
     }
