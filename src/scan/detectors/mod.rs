@@ -248,16 +248,21 @@ impl Detectors {
                 report.name_in_subject = true;
             }
         };
-        let (mut name_runs, mut term_starts) = (Vec::new(), Vec::new());
-        self.cues.hits(text.as_bytes(), |s, e, flags| {
-            if flags & names::FIRST_WORD != 0 {
-                name_runs.push((s, e, flags & CUE_NAME_FLAGS));
-            }
-            let term = flags >> CUE_TERM_SHIFT;
-            if term != 0 {
-                term_starts.push((s, term));
-            }
-        });
+        // One pass over the bytes: the cue words, the digit runs, any non-ASCII byte.
+        let (mut name_runs, mut term_starts, mut digit_runs) = (Vec::new(), Vec::new(), Vec::new());
+        let first_non_ascii = self.cues.scan(
+            text.as_bytes(),
+            |s, e, flags| {
+                if flags & names::FIRST_WORD != 0 {
+                    name_runs.push((s, e, flags & CUE_NAME_FLAGS));
+                }
+                let term = flags >> CUE_TERM_SHIFT;
+                if term != 0 {
+                    term_starts.push((s, term));
+                }
+            },
+            |s, e| digit_runs.push((s, e)),
+        );
         // special_category: kept only when the message also names or identifies a pupil
         // (decided in `finish`, once every segment is read).
         for (_, _, term) in self.keywords.find_at(text, &term_starts) {
@@ -268,7 +273,10 @@ impl Detectors {
                 || term.to_string(),
             );
         }
-        for m in self.names.find_from_runs(dir, text, &ctx.own, &name_runs) {
+        for m in self
+            .names
+            .find_from_runs(dir, text, &ctx.own, &name_runs, first_non_ascii)
+        {
             add_person(report, m.forename, m.surname, &m.pupils);
             name_spans.push((m.start, m.end));
         }
@@ -305,7 +313,6 @@ impl Detectors {
         let near_names = NearNames::new(name_spans, table.then_some(line_starts.as_slice()));
 
         // identifiers, admission numbers and dates all hold digits: look only around them
-        let digit_runs = digit_runs(text);
         for m in self
             .ids
             .find(text, header, &id_windows_from(text, &digit_runs))
@@ -357,11 +364,12 @@ impl Detectors {
         let dates = if !dates_matter {
             Vec::new()
         } else if table || header_dob {
-            self.dates.dates(text, ctx.this_year, &digit_windows(text))
+            self.dates
+                .dates(text, ctx.this_year, &digit_windows_from(text, &digit_runs))
         } else {
             // Free text: a date counts only near a name or after a label, so only there is
             // it looked for.
-            let regions = date_regions(text, &near_names.spans, &labels);
+            let regions = date_regions(text, &digit_runs, &near_names.spans, &labels);
             self.dates.dates(text, ctx.this_year, &regions)
         };
         for d in dates {
@@ -616,19 +624,19 @@ fn blocks(text: &str) -> Vec<(usize, usize)> {
     out
 }
 
-/// Regions of free text where a date can be a birth date: around each name span (a date
-/// within [`NEAR`] bytes of it counts) and after each DOB label (a date starting within
-/// [`dates::LABEL_REACH`] bytes of it), widened to whitespace and merged; only those holding a
-/// digit. Everywhere else a date is never a finding, so it is not looked for.
+/// Regions of free text where a date can be a birth date: the digit windows (as
+/// [`digit_windows`]) of the digit runs near a name (a date within [`NEAR`] bytes of it
+/// counts) or after a DOB label (a date starting within [`dates::LABEL_REACH`] bytes of it).
+/// Everywhere else a date is never a finding, so it is not looked for.
 fn date_regions(
     text: &str,
+    digits: &[(usize, usize)],
     names: &[(usize, usize)],
     labels: &[(usize, usize)],
 ) -> Vec<(usize, usize)> {
     // Longer than any date form with ordinary spacing ("12th of September, 2013",
     // "2013-03-12T00:00:00.000+01:00").
     const LONGEST_DATE: usize = 64;
-    let b = text.as_bytes();
     let mut spans: Vec<(usize, usize)> = names
         .iter()
         .map(|&(s, e)| {
@@ -644,44 +652,40 @@ fn date_regions(
         )
         .collect();
     spans.sort_unstable();
-    let mut out: Vec<(usize, usize)> = Vec::new();
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
     for (s, e) in spans {
-        widen_into(text, s, e, &mut out);
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
     }
-    out.retain(|&(s, e)| next_digit(&b[..e], s).is_some());
-    out
+    // The digit runs that meet a span (both lists in order).
+    let mut near = Vec::new();
+    let mut j = 0;
+    for &(s, e) in digits {
+        while merged.get(j).is_some_and(|m| m.1 <= s) {
+            j += 1;
+        }
+        match merged.get(j) {
+            Some(m) if m.0 < e => near.push((s, e)),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    digit_windows_from(text, &near)
 }
 
 /// Regions of `text` around its digit runs, widened to whitespace and merged (linear: each
 /// step moves forward). Every pattern that holds a digit (dates) is searched only there.
 pub fn digit_windows(text: &str) -> Vec<(usize, usize)> {
-    let b = text.as_bytes();
-    let mut out: Vec<(usize, usize)> = Vec::new();
-    let mut i = 0;
-    while let Some(s) = next_digit(b, i) {
-        let mut e = s;
-        while e < b.len() && b[e].is_ascii_digit() {
-            e += 1;
-        }
-        i = e;
-        widen_into(text, s.saturating_sub(DIGIT_PAD), e + DIGIT_PAD, &mut out);
-    }
-    out
+    digit_windows_from(text, &words::digit_runs(text.as_bytes()))
 }
 
-/// The runs of ASCII digits in a text, in order: found once per segment for the identifier
-/// windows and the admission-number candidates.
-fn digit_runs(text: &str) -> Vec<(usize, usize)> {
-    let b = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while let Some(s) = next_digit(b, i) {
-        let mut e = s;
-        while e < b.len() && b[e].is_ascii_digit() {
-            e += 1;
-        }
-        out.push((s, e));
-        i = e;
+/// [`digit_windows`] from the text's digit runs.
+fn digit_windows_from(text: &str, runs: &[(usize, usize)]) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for &(s, e) in runs {
+        widen_into(text, s.saturating_sub(DIGIT_PAD), e + DIGIT_PAD, &mut out);
     }
     out
 }
@@ -705,7 +709,7 @@ fn adno_candidates(text: &str, runs: &[(usize, usize)]) -> Vec<(usize, usize)> {
 /// more. Every identifier form has such a group (a NI number's three pairs are the fewest),
 /// so dates written with slashes, times, years and list numbers cost nothing.
 pub fn id_windows(text: &str) -> Vec<(usize, usize)> {
-    id_windows_from(text, &digit_runs(text))
+    id_windows_from(text, &words::digit_runs(text.as_bytes()))
 }
 
 /// [`id_windows`] from the text's digit runs.
@@ -768,23 +772,6 @@ fn widen_into(text: &str, from: usize, to: usize, out: &mut Vec<(usize, usize)>)
         Some(last) if ws <= last.1 => last.1 = last.1.max(we),
         _ => out.push((ws, we)),
     }
-}
-
-/// The first ASCII digit at or after `from`; 16 bytes at a time where there are none.
-#[inline]
-fn next_digit(b: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
-    while i + 16 <= b.len() {
-        let chunk: &[u8; 16] = b[i..i + 16].try_into().expect("16 bytes");
-        if chunk
-            .iter()
-            .fold(false, |any, c| any | (c.wrapping_sub(b'0') < 10))
-        {
-            break;
-        }
-        i += 16;
-    }
-    b[i..].iter().position(u8::is_ascii_digit).map(|o| i + o)
 }
 
 fn within_hours(ctx: &MessageContext) -> bool {
@@ -949,7 +936,12 @@ mod tests {
             }
             let d = dates::DateDetector::default();
             let all = kept_dates(&d, &text, &names, &digit_windows(&text));
-            let regions = date_regions(&text, &names, &d.label_spans(&text));
+            let regions = date_regions(
+                &text,
+                &words::digit_runs(text.as_bytes()),
+                &names,
+                &d.label_spans(&text),
+            );
             proptest::prop_assert_eq!(kept_dates(&d, &text, &names, &regions), all);
         }
     }

@@ -112,19 +112,24 @@ impl NameDetector {
     /// Full names in free text.
     pub fn find(&self, dir: &Directory, text: &str, own: &OwnNames) -> Vec<NameMatch> {
         let mut runs = Vec::new();
-        self.first_words
-            .hits(text.as_bytes(), |s, e, flags| runs.push((s, e, flags)));
-        self.find_from_runs(dir, text, own, &runs)
+        let first_non_ascii = self.first_words.scan(
+            text.as_bytes(),
+            |s, e, flags| runs.push((s, e, flags)),
+            |_, _| {},
+        );
+        self.find_from_runs(dir, text, own, &runs, first_non_ascii)
     }
 
     /// Full names in free text, given the letter runs of it that are forenames' first words
-    /// with their flags (from [`Self::find`]'s own word pass, or a shared one).
+    /// with their flags (from [`Self::find`]'s own word pass, or a shared one), and where its
+    /// first non-ASCII byte is.
     pub fn find_from_runs(
         &self,
         dir: &Directory,
         text: &str,
         own: &OwnNames,
         runs: &[(usize, usize, u8)],
+        first_non_ascii: Option<usize>,
     ) -> Vec<NameMatch> {
         let mut out: Vec<NameMatch> = Vec::new();
         let bytes = text.as_bytes();
@@ -150,7 +155,9 @@ impl NameDetector {
             }
             candidates.push(s);
         }
-        self.non_ascii_candidates(text, &mut candidates);
+        if let Some(from) = first_non_ascii {
+            self.non_ascii_candidates(text, from, &mut candidates);
+        }
         self.apostrophe_candidates(text, &mut candidates);
         candidates.sort_unstable();
         candidates.dedup();
@@ -174,9 +181,9 @@ impl NameDetector {
     }
 
     /// Word starts of words that hold non-ASCII letters and fold to a forename's first word.
-    fn non_ascii_candidates(&self, text: &str, out: &mut Vec<usize>) {
+    fn non_ascii_candidates(&self, text: &str, from: usize, out: &mut Vec<usize>) {
         let bytes = text.as_bytes();
-        let mut i = 0;
+        let mut i = from;
         while i < bytes.len() {
             let Some(pos) = next_non_ascii(bytes, i) else {
                 break;

@@ -17,9 +17,91 @@ pub struct WordSet {
     /// word), so a big roster's forenames stay as selective as a small one's.
     bloom: Box<[u64]>,
     bloom_bits: u32,
-    short: FxHashMap<u128, u8>,
+    short: KeyTable,
     long: FxHashMap<Box<[u8]>, u8>,
     max_len: usize,
+}
+
+/// The short words' folded keys and flags: open addressing with linear probing, at most half
+/// full, so a lookup (a word that passed the Bloom filter) is one or two slot reads. A key is
+/// never 0 (every folded byte has its 0x20 bit), so 0 marks an empty slot.
+struct KeyTable {
+    keys: Box<[u128]>,
+    flags: Box<[u8]>,
+    bits: u32,
+    len: usize,
+}
+
+impl Default for KeyTable {
+    fn default() -> Self {
+        KeyTable::with_bits(4)
+    }
+}
+
+impl KeyTable {
+    fn with_bits(bits: u32) -> Self {
+        KeyTable {
+            keys: vec![0u128; 1 << bits].into_boxed_slice(),
+            flags: vec![0u8; 1 << bits].into_boxed_slice(),
+            bits,
+            len: 0,
+        }
+    }
+
+    #[inline]
+    fn slot(&self, key: u128) -> usize {
+        let h = ((key as u64) ^ ((key >> 64) as u64).rotate_left(23))
+            .wrapping_mul(0xD6E8_FEB8_6659_FD93);
+        (h >> (64 - self.bits)) as usize
+    }
+
+    fn insert(&mut self, key: u128, flag: u8) {
+        debug_assert!(key != 0);
+        if (self.len + 1) * 2 > self.keys.len() {
+            let old = std::mem::replace(self, KeyTable::with_bits(self.bits + 1));
+            for (i, &k) in old.keys.iter().enumerate() {
+                if k != 0 {
+                    self.insert(k, old.flags[i]);
+                }
+            }
+        }
+        let mask = self.keys.len() - 1;
+        let mut i = self.slot(key);
+        loop {
+            if self.keys[i] == key {
+                self.flags[i] |= flag;
+                return;
+            }
+            if self.keys[i] == 0 {
+                self.keys[i] = key;
+                self.flags[i] = flag;
+                self.len += 1;
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// The flags of `key`; 0 when it is not in the table.
+    #[inline]
+    fn get(&self, key: u128) -> u8 {
+        let mask = self.keys.len() - 1;
+        let mut i = self.slot(key);
+        loop {
+            let k = self.keys[i];
+            if k == key {
+                return self.flags[i];
+            }
+            if k == 0 {
+                return 0;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn keys(&self) -> impl Iterator<Item = u128> + '_ {
+        self.keys.iter().copied().filter(|&k| k != 0)
+    }
 }
 
 /// The smallest and largest Bloom filters: 8 KiB, 4 MiB.
@@ -31,7 +113,7 @@ impl Default for WordSet {
         WordSet {
             bloom: vec![0u64; 1 << (MIN_BLOOM_BITS - 6)].into_boxed_slice(),
             bloom_bits: MIN_BLOOM_BITS,
-            short: FxHashMap::default(),
+            short: KeyTable::default(),
             long: FxHashMap::default(),
             max_len: 0,
         }
@@ -84,8 +166,8 @@ impl WordSet {
         self.max_len = self.max_len.max(w.len());
         if w.len() <= 16 {
             let k = short_key(w);
-            *self.short.entry(k).or_insert(0) |= flag;
-            let wanted = (self.short.len() * 16)
+            self.short.insert(k, flag);
+            let wanted = (self.short.len * 16)
                 .next_power_of_two()
                 .trailing_zeros()
                 .clamp(MIN_BLOOM_BITS, MAX_BLOOM_BITS);
@@ -111,7 +193,7 @@ impl WordSet {
     fn rebuild_bloom(&mut self, bits: u32) {
         self.bloom_bits = bits;
         self.bloom = vec![0u64; 1 << (bits - 6)].into_boxed_slice();
-        let keys: Vec<u128> = self.short.keys().copied().collect();
+        let keys: Vec<u128> = self.short.keys().collect();
         for k in keys {
             self.set_bloom(k);
         }
@@ -145,113 +227,197 @@ impl WordSet {
             {
                 return 0;
             }
-            return self.short.get(&k).copied().unwrap_or(0);
+            return self.short.get(k);
         }
         self.long.get(&folded(&text[s..e])).copied().unwrap_or(0)
     }
 
     /// Calls `f(start, end, flags)` for every run of ASCII letters in `text` that is in the
     /// set, in order.
-    pub fn hits(&self, text: &[u8], mut f: impl FnMut(usize, usize, u8)) {
+    pub fn hits(&self, text: &[u8], f: impl FnMut(usize, usize, u8)) {
         if self.max_len == 0 {
             return;
         }
-        letter_runs(text, |s, e| {
-            let flags = self.get_at(text, s, e);
-            if flags != 0 {
-                f(s, e, flags);
-            }
-        });
+        self.scan(text, f, |_, _| {});
+    }
+
+    /// [`Self::hits`], and in the same pass `digit(start, end)` for every run of ASCII digits;
+    /// returns where the first non-ASCII byte is, if any.
+    pub fn scan(
+        &self,
+        text: &[u8],
+        mut f: impl FnMut(usize, usize, u8),
+        digit: impl FnMut(usize, usize),
+    ) -> Option<usize> {
+        runs(
+            text,
+            |s, e| {
+                let flags = self.get_at(text, s, e);
+                if flags != 0 {
+                    f(s, e, flags);
+                }
+            },
+            digit,
+        )
     }
 }
 
-/// Bit i set when `chunk[i]` is an ASCII letter, for a whole 64-byte block (SSE2, which
-/// every x86-64 CPU has: 16 bytes a step).
+/// For one 64-byte block, bit i set when byte i is: an ASCII letter, an ASCII digit, not ASCII.
+struct Masks {
+    letters: u64,
+    digits: u64,
+    high: u64,
+}
+
+/// [`Masks`] of a whole 64-byte block (SSE2, which every x86-64 CPU has: 16 bytes a step).
 #[cfg(target_arch = "x86_64")]
 #[inline]
-fn block_mask(chunk: &[u8; 64]) -> u64 {
+fn block_masks(chunk: &[u8; 64]) -> Masks {
     use std::arch::x86_64::*;
-    let mut m = 0u64;
+    let (mut letters, mut digits, mut high) = (0u64, 0u64, 0u64);
     for k in 0..4 {
         // SAFETY: SSE2 is part of x86-64, so these instructions always exist; the 16 bytes
         // read are inside `chunk` (k * 16 + 16 <= 64), with an unaligned load.
-        let bits = unsafe {
+        let (l, d, h) = unsafe {
             let v = _mm_loadu_si128(chunk.as_ptr().add(k * 16) as *const __m128i);
-            // (c | 0x20) - 'a' < 26, unsigned: a signed compare once 'a' is moved to -128.
-            let folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
-            let shifted = _mm_add_epi8(folded, _mm_set1_epi8(128u8.wrapping_sub(b'a') as i8));
-            _mm_movemask_epi8(_mm_cmplt_epi8(shifted, _mm_set1_epi8(-128 + 26)))
+            // c - lo < n, unsigned: a signed compare once lo is moved to -128.
+            let in_range = |v: __m128i, lo: u8, n: i8| {
+                let shifted = _mm_add_epi8(v, _mm_set1_epi8(128u8.wrapping_sub(lo) as i8));
+                _mm_movemask_epi8(_mm_cmplt_epi8(shifted, _mm_set1_epi8(-128 + n)))
+            };
+            (
+                in_range(_mm_or_si128(v, _mm_set1_epi8(0x20)), b'a', 26),
+                in_range(v, b'0', 10),
+                _mm_movemask_epi8(v),
+            )
         };
-        m |= (bits as u16 as u64) << (16 * k);
+        letters |= (l as u16 as u64) << (16 * k);
+        digits |= (d as u16 as u64) << (16 * k);
+        high |= (h as u16 as u64) << (16 * k);
     }
-    m
+    Masks {
+        letters,
+        digits,
+        high,
+    }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
 #[inline]
-fn block_mask(chunk: &[u8; 64]) -> u64 {
-    letter_mask(chunk)
+fn block_masks(chunk: &[u8; 64]) -> Masks {
+    masks(chunk)
 }
 
-/// Bit i set when `chunk[i]` is an ASCII letter.
+/// [`Masks`] of up to 64 bytes, a byte at a time.
 #[inline]
-fn letter_mask(chunk: &[u8]) -> u64 {
-    let mut m = 0u64;
+fn masks(chunk: &[u8]) -> Masks {
+    let (mut letters, mut digits, mut high) = (0u64, 0u64, 0u64);
     for (i, &c) in chunk.iter().enumerate() {
-        m |= (((c | 0x20).wrapping_sub(b'a') < 26) as u64) << i;
+        letters |= (((c | 0x20).wrapping_sub(b'a') < 26) as u64) << i;
+        digits |= ((c.wrapping_sub(b'0') < 10) as u64) << i;
+        high |= ((c >= 0x80) as u64) << i;
     }
-    m
+    Masks {
+        letters,
+        digits,
+        high,
+    }
 }
 
-/// Calls `f(start, end)` for every maximal run of ASCII letters in `text`, in order.
-pub fn letter_runs(text: &[u8], mut f: impl FnMut(usize, usize)) {
-    let mut start = 0usize;
-    // Whether the byte before the current block is a letter.
-    let mut carry = 0u64;
-    let mut base = 0usize;
-    for chunk in text.chunks(64) {
-        let m = if let Ok(c) = <&[u8; 64]>::try_from(chunk) {
-            block_mask(c)
-        } else {
-            letter_mask(chunk)
-        };
-        let prev = (m << 1) | carry;
-        let mut edges = (m & !prev) | (!m & prev);
+/// The runs of one class of byte across blocks: where the open run started, and whether the
+/// last byte of the previous block was in the class.
+#[derive(Default)]
+struct Runs {
+    start: usize,
+    carry: u64,
+}
+
+impl Runs {
+    /// Reports every run of `m` (the class mask of the block at `base`) that ends in it.
+    #[inline]
+    fn block(&mut self, m: u64, base: usize, f: &mut impl FnMut(usize, usize)) {
+        let prev = (m << 1) | self.carry;
+        let mut edges = m ^ prev;
         while edges != 0 {
             let i = edges.trailing_zeros() as usize;
             edges &= edges - 1;
             if m & (1 << i) != 0 {
-                start = base + i;
+                self.start = base + i;
             } else {
-                f(start, base + i);
+                f(self.start, base + i);
             }
         }
-        carry = m >> 63;
+        self.carry = m >> 63;
+    }
+
+    /// A run reaching the end of a text that fills its last block.
+    fn end(&self, len: usize, f: &mut impl FnMut(usize, usize)) {
+        if len % 64 == 0 && self.carry == 1 {
+            f(self.start, len);
+        }
+    }
+}
+
+/// One pass over `text`: `letter(start, end)` for every maximal run of ASCII letters,
+/// `digit(start, end)` for every maximal run of ASCII digits, each in order; returns where
+/// the first non-ASCII byte is, if any.
+pub fn runs(
+    text: &[u8],
+    mut letter: impl FnMut(usize, usize),
+    mut digit: impl FnMut(usize, usize),
+) -> Option<usize> {
+    let (mut letters, mut digits) = (Runs::default(), Runs::default());
+    let mut first_high = None;
+    let mut base = 0usize;
+    for chunk in text.chunks(64) {
+        let m = if let Ok(c) = <&[u8; 64]>::try_from(chunk) {
+            block_masks(c)
+        } else {
+            masks(chunk)
+        };
+        if m.high != 0 && first_high.is_none() {
+            first_high = Some(base + m.high.trailing_zeros() as usize);
+        }
+        letters.block(m.letters, base, &mut letter);
+        if (m.digits | digits.carry) != 0 {
+            digits.block(m.digits, base, &mut digit);
+        }
         base += chunk.len();
     }
-    // A run reaching the end of a text that fills its last block.
-    if text.len() % 64 == 0 && carry == 1 {
-        f(start, text.len());
-    }
+    letters.end(text.len(), &mut letter);
+    digits.end(text.len(), &mut digit);
+    first_high
+}
+
+/// Calls `f(start, end)` for every maximal run of ASCII letters in `text`, in order.
+pub fn letter_runs(text: &[u8], f: impl FnMut(usize, usize)) {
+    runs(text, f, |_, _| {});
+}
+
+/// The maximal runs of ASCII digits in `text`, in order.
+pub fn digit_runs(text: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    runs(text, |_, _| {}, |s, e| out.push((s, e)));
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn runs(t: &str) -> Vec<&str> {
+    fn letters(t: &str) -> Vec<&str> {
         let mut v = Vec::new();
         letter_runs(t.as_bytes(), |s, e| v.push(&t[s..e]));
         v
     }
 
-    fn runs_reference(t: &[u8]) -> Vec<(usize, usize)> {
+    fn runs_reference(t: &[u8], class: fn(&u8) -> bool) -> Vec<(usize, usize)> {
         let mut v = Vec::new();
         let mut i = 0;
         while i < t.len() {
-            if t[i].is_ascii_alphabetic() {
+            if class(&t[i]) {
                 let s = i;
-                while i < t.len() && t[i].is_ascii_alphabetic() {
+                while i < t.len() && class(&t[i]) {
                     i += 1;
                 }
                 v.push((s, i));
@@ -265,26 +431,35 @@ mod tests {
     #[test]
     fn letter_runs_of_a_text() {
         assert_eq!(
-            runs("Olivia Smith's 12 books"),
+            letters("Olivia Smith's 12 books"),
             ["Olivia", "Smith", "s", "books"]
         );
-        assert_eq!(runs("Zoë"), ["Zo"]);
-        assert_eq!(runs(""), Vec::<&str>::new());
+        assert_eq!(letters("Zoë"), ["Zo"]);
+        assert_eq!(letters(""), Vec::<&str>::new());
         let long = "a".repeat(64);
-        assert_eq!(runs(&long), [long.as_str()]);
+        assert_eq!(letters(&long), [long.as_str()]);
         let t = format!("{} {}", "x".repeat(63), "y".repeat(70));
-        assert_eq!(runs(&t).len(), 2);
+        assert_eq!(letters(&t).len(), 2);
+        let t = format!("{} 2013-03-12 {}", "x".repeat(60), "9".repeat(64));
+        assert_eq!(
+            digit_runs(t.as_bytes()),
+            [(61, 65), (66, 68), (69, 71), (72, 136)]
+        );
     }
 
     proptest::proptest! {
         #[test]
-        fn letter_runs_agree_with_the_reference(t in proptest::collection::vec(
-            proptest::sample::select(vec![b'a', b'Z', b' ', b'1', b'@', b'[', b'`', b'{', 0xc3, 0xa9]),
+        fn runs_agree_with_the_reference(t in proptest::collection::vec(
+            proptest::sample::select(vec![
+                b'a', b'Z', b' ', b'1', b'0', b'9', b'/', b':', b'@', b'[', b'`', b'{', 0xc3, 0xa9,
+            ]),
             0..300,
         )) {
-            let mut v = Vec::new();
-            letter_runs(&t, |s, e| v.push((s, e)));
-            proptest::prop_assert_eq!(v, runs_reference(&t));
+            let (mut l, mut d) = (Vec::new(), Vec::new());
+            let high = runs(&t, |s, e| l.push((s, e)), |s, e| d.push((s, e)));
+            proptest::prop_assert_eq!(l, runs_reference(&t, u8::is_ascii_alphabetic));
+            proptest::prop_assert_eq!(d, runs_reference(&t, u8::is_ascii_digit));
+            proptest::prop_assert_eq!(high, t.iter().position(|&c| c >= 0x80));
         }
     }
 
