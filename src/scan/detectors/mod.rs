@@ -793,13 +793,14 @@ fn adno_label(text: &str) -> bool {
         b"admission #",
     ];
     let t = text.as_bytes();
-    // Every label starts with "ad".
-    if !t.windows(2).any(|w| w.eq_ignore_ascii_case(b"ad")) {
-        return false;
-    }
-    LABELS
-        .iter()
-        .any(|l| t.windows(l.len()).any(|w| w.eq_ignore_ascii_case(l)))
+    // Every label starts with "ad": try them only where it stands.
+    memchr::memchr2_iter(b'a', b'A', t).any(|i| {
+        t.get(i + 1).is_some_and(|c| c | 0x20 == b'd')
+            && LABELS.iter().any(|l| {
+                t.get(i..i + l.len())
+                    .is_some_and(|w| w.eq_ignore_ascii_case(l))
+            })
+    })
 }
 
 #[cfg(test)]
@@ -1000,6 +1001,7 @@ mod tests {
             "ADM. NO ",
             "pupil's admission number",
             "Admissions Number\t",
+            "Mrs Adams, adno",
         ] {
             assert!(adno_label(t), "{t}");
         }

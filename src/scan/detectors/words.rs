@@ -202,34 +202,44 @@ impl WordSet {
     /// The flags of a word (any bytes, any case); 0 when it is not in the set.
     #[inline]
     pub fn get(&self, word: &[u8]) -> u8 {
+        if word.is_empty() {
+            return 0;
+        }
         self.get_at(word, 0, word.len())
     }
 
-    /// The flags of the word `text[s..e]`. (Reading it from the whole text lets a short word
-    /// be loaded in one 16-byte read.)
+    /// The flags of the word `text[s..e]` (not empty). A short word is loaded in one 16-byte
+    /// read from the whole text; the rest (long words, the last bytes of a text) go the slow
+    /// way, kept out of line so this stays small enough to inline into the word pass.
     #[inline(always)]
     fn get_at(&self, text: &[u8], s: usize, e: usize) -> u8 {
         let len = e - s;
-        if len == 0 || len > self.max_len {
+        let Some(w) = text.get(s..s + 16).filter(|_| len <= 16) else {
+            return self.get_slow(&text[s..e]);
+        };
+        let w = u128::from_le_bytes(w.try_into().expect("16 bytes"));
+        self.get_short((w | u128::from_le_bytes([0x20; 16])) & KEEP[len])
+    }
+
+    #[inline(always)]
+    fn get_short(&self, k: u128) -> u8 {
+        let (a, b) = bloom_indexes(k, self.bloom_bits);
+        if self.bloom[a >> 6] & (1 << (a & 63)) == 0 || self.bloom[b >> 6] & (1 << (b & 63)) == 0 {
             return 0;
         }
-        if len <= 16 {
-            let k = match text.get(s..s + 16) {
-                Some(w) => {
-                    let w = u128::from_le_bytes(w.try_into().expect("16 bytes"));
-                    (w | u128::from_le_bytes([0x20; 16])) & KEEP[len]
-                }
-                None => short_key(&text[s..e]),
-            };
-            let (a, b) = bloom_indexes(k, self.bloom_bits);
-            if self.bloom[a >> 6] & (1 << (a & 63)) == 0
-                || self.bloom[b >> 6] & (1 << (b & 63)) == 0
-            {
-                return 0;
-            }
-            return self.short.get(k);
+        self.short.get(k)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn get_slow(&self, word: &[u8]) -> u8 {
+        if word.len() > self.max_len {
+            0
+        } else if word.len() <= 16 {
+            self.get_short(short_key(word))
+        } else {
+            self.long.get(&folded(word)).copied().unwrap_or(0)
         }
-        self.long.get(&folded(&text[s..e])).copied().unwrap_or(0)
     }
 
     /// Calls `f(start, end, flags)` for every run of ASCII letters in `text` that is in the
@@ -246,19 +256,42 @@ impl WordSet {
     pub fn scan(
         &self,
         text: &[u8],
-        mut f: impl FnMut(usize, usize, u8),
+        f: impl FnMut(usize, usize, u8),
         digit: impl FnMut(usize, usize),
     ) -> Option<usize> {
-        runs(
-            text,
-            |s, e| {
-                let flags = self.get_at(text, s, e);
-                if flags != 0 {
-                    f(s, e, flags);
-                }
-            },
-            digit,
-        )
+        scan_runs(text, &mut Lookup { set: self, text, f }, &mut Call(digit))
+    }
+}
+
+/// What is done with each run of a pass; always inlined into the pass's loop.
+trait OnRun {
+    fn run(&mut self, start: usize, end: usize);
+}
+
+/// A closure called for each run.
+struct Call<F>(F);
+
+impl<F: FnMut(usize, usize)> OnRun for Call<F> {
+    #[inline(always)]
+    fn run(&mut self, start: usize, end: usize) {
+        (self.0)(start, end)
+    }
+}
+
+/// Each letter run looked up in a word set; `f` called for those in it.
+struct Lookup<'a, F> {
+    set: &'a WordSet,
+    text: &'a [u8],
+    f: F,
+}
+
+impl<F: FnMut(usize, usize, u8)> OnRun for Lookup<'_, F> {
+    #[inline(always)]
+    fn run(&mut self, start: usize, end: usize) {
+        let flags = self.set.get_at(self.text, start, end);
+        if flags != 0 {
+            (self.f)(start, end, flags);
+        }
     }
 }
 
@@ -334,8 +367,8 @@ struct Runs {
 
 impl Runs {
     /// Reports every run of `m` (the class mask of the block at `base`) that ends in it.
-    #[inline]
-    fn block(&mut self, m: u64, base: usize, f: &mut impl FnMut(usize, usize)) {
+    #[inline(always)]
+    fn block(&mut self, m: u64, base: usize, f: &mut impl OnRun) {
         let prev = (m << 1) | self.carry;
         let mut edges = m ^ prev;
         while edges != 0 {
@@ -344,16 +377,16 @@ impl Runs {
             if m & (1 << i) != 0 {
                 self.start = base + i;
             } else {
-                f(self.start, base + i);
+                f.run(self.start, base + i);
             }
         }
         self.carry = m >> 63;
     }
 
     /// A run reaching the end of a text that fills its last block.
-    fn end(&self, len: usize, f: &mut impl FnMut(usize, usize)) {
+    fn end(&self, len: usize, f: &mut impl OnRun) {
         if len % 64 == 0 && self.carry == 1 {
-            f(self.start, len);
+            f.run(self.start, len);
         }
     }
 }
@@ -363,9 +396,14 @@ impl Runs {
 /// the first non-ASCII byte is, if any.
 pub fn runs(
     text: &[u8],
-    mut letter: impl FnMut(usize, usize),
-    mut digit: impl FnMut(usize, usize),
+    letter: impl FnMut(usize, usize),
+    digit: impl FnMut(usize, usize),
 ) -> Option<usize> {
+    scan_runs(text, &mut Call(letter), &mut Call(digit))
+}
+
+#[inline(always)]
+fn scan_runs(text: &[u8], letter: &mut impl OnRun, digit: &mut impl OnRun) -> Option<usize> {
     let (mut letters, mut digits) = (Runs::default(), Runs::default());
     let mut first_high = None;
     let mut base = 0usize;
@@ -378,14 +416,14 @@ pub fn runs(
         if m.high != 0 && first_high.is_none() {
             first_high = Some(base + m.high.trailing_zeros() as usize);
         }
-        letters.block(m.letters, base, &mut letter);
+        letters.block(m.letters, base, letter);
         if (m.digits | digits.carry) != 0 {
-            digits.block(m.digits, base, &mut digit);
+            digits.block(m.digits, base, digit);
         }
         base += chunk.len();
     }
-    letters.end(text.len(), &mut letter);
-    digits.end(text.len(), &mut digit);
+    letters.end(text.len(), letter);
+    digits.end(text.len(), digit);
     first_high
 }
 
