@@ -15,7 +15,16 @@ pub struct DateDetector {
     /// match says its form, whose groups are then read from the match alone.
     any: meta::Regex,
     label: Regex,
+    /// The same labels, searched anchored where one of [`LABEL_FIRST_WORDS`] stands.
+    label_at: meta::Regex,
 }
+
+/// The letters each DOB label starts with, as a whole run of ASCII letters ("d" of "d.o.b"):
+/// where the shared word pass says one stands, a label is looked for.
+pub const LABEL_FIRST_WORDS: [&str; 7] =
+    ["dob", "d", "date", "born", "birth", "birthdate", "birthday"];
+
+const LABEL: &str = r"(?i)(?:(?-u:\b)dob(?-u:\b)|(?-u:\b)d\.o\.b(?-u:\b)\.?|(?-u:\b)date of birth(?-u:\b)|(?-u:\b)born(?-u:\b)|(?-u:\b)birth ?date(?-u:\b)|(?-u:\b)birthday(?-u:\b))";
 
 /// The patterns of [`DateDetector::any`], in its order.
 #[derive(Clone, Copy)]
@@ -62,7 +71,8 @@ impl Default for DateDetector {
                 format!("(?i){month_first}"),
             ])
             .unwrap(),
-            label: Regex::new(r"(?i)(?:(?-u:\b)dob(?-u:\b)|(?-u:\b)d\.o\.b(?-u:\b)\.?|(?-u:\b)date of birth(?-u:\b)|(?-u:\b)born(?-u:\b)|(?-u:\b)birth ?date(?-u:\b)|(?-u:\b)birthday(?-u:\b))").unwrap(),
+            label: Regex::new(LABEL).unwrap(),
+            label_at: meta::Regex::new(LABEL).unwrap(),
         }
     }
 }
@@ -146,12 +156,30 @@ impl DateDetector {
         self.label.is_match(text)
     }
 
-    /// Where DOB labels stand in the text.
+    /// Where DOB labels stand in the text: the whole search, the reference for
+    /// [`Self::label_spans_at`].
+    #[cfg(test)]
     pub fn label_spans(&self, text: &str) -> Vec<(usize, usize)> {
         self.label
             .find_iter(text)
             .map(|m| (m.start(), m.end()))
             .collect()
+    }
+
+    /// Where DOB labels stand in the text, given the starts of its letter runs that are
+    /// [`LABEL_FIRST_WORDS`] (in order): each tried there, anchored.
+    pub fn label_spans_at(&self, text: &str, starts: &[usize]) -> Vec<(usize, usize)> {
+        let mut out: Vec<(usize, usize)> = Vec::new();
+        for &s in starts {
+            if out.last().is_some_and(|l| s < l.1) {
+                continue;
+            }
+            let input = Input::new(text).range(s..).anchored(Anchored::Yes);
+            if let Some(m) = self.label_at.find(input) {
+                out.push((m.start(), m.end()));
+            }
+        }
+        out
     }
 }
 
@@ -195,6 +223,32 @@ mod tests {
         assert!(d.dates("31/02/2013", 2026, &[(0, 10)]).is_empty());
         assert!(d.dates("born 12/03/1970", 2026, &[(0, 15)]).is_empty());
         assert!(d.dates("version 1.2.3", 2026, &[(0, 13)]).is_empty());
+    }
+
+    proptest::proptest! {
+        /// Labels tried only where a label's first word stands are the labels the whole
+        /// search finds.
+        #[test]
+        fn labels_at_their_first_words_are_every_label(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "DOB", "dob:", "d.o.b", "D.O.B.", "date of birth", "Date Of Birth", "born",
+                    "birth date", "birthdate", "Birthday", "date", "birth", "of", "x", " ", "1",
+                    "_", "é", "\n", ".", "K",
+                ]),
+                0..40,
+            ),
+        ) {
+            let text: String = parts.concat();
+            let mut starts = Vec::new();
+            crate::scan::detectors::words::letter_runs(text.as_bytes(), |s, e| {
+                if LABEL_FIRST_WORDS.iter().any(|w| text[s..e].eq_ignore_ascii_case(w)) {
+                    starts.push(s);
+                }
+            });
+            let d = DateDetector::default();
+            proptest::prop_assert_eq!(d.label_spans_at(&text, &starts), d.label_spans(&text));
+        }
     }
 
     #[test]

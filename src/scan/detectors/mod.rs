@@ -129,6 +129,14 @@ const NEAR: usize = 60;
 /// terms' ([`keywords::ANY_CASE`], [`keywords::EXACT`]) shifted above them.
 const CUE_NAME_FLAGS: u8 = names::FIRST_WORD | names::COMMON_WORD;
 const CUE_TERM_SHIFT: u8 = 2;
+const CUE_TERM_FLAGS: u8 = keywords::ANY_CASE | keywords::EXACT;
+/// A DOB label's first word ([`dates::LABEL_FIRST_WORDS`]).
+const CUE_DOB_LABEL: u8 = 1 << 4;
+const _: () = assert!(
+    CUE_NAME_FLAGS & (CUE_TERM_FLAGS << CUE_TERM_SHIFT) == 0
+        && (CUE_NAME_FLAGS | (CUE_TERM_FLAGS << CUE_TERM_SHIFT)) & CUE_DOB_LABEL == 0,
+    "the cue flags of the detectors overlap"
+);
 
 /// "Is a pupil's name near this span?" in O(log n): within [`NEAR`] bytes in free text, in
 /// the same row in a table. (A linear search per date or number was quadratic on long texts
@@ -185,6 +193,9 @@ impl Detectors {
         }
         for (w, flags) in keywords.first_words() {
             cues.insert(w, flags << CUE_TERM_SHIFT);
+        }
+        for w in dates::LABEL_FIRST_WORDS {
+            cues.insert(w, CUE_DOB_LABEL);
         }
         Detectors {
             cues,
@@ -249,16 +260,20 @@ impl Detectors {
             }
         };
         // One pass over the bytes: the cue words, the digit runs, any non-ASCII byte.
-        let (mut name_runs, mut term_starts, mut digit_runs) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut name_runs, mut term_starts, mut label_starts, mut digit_runs) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let first_non_ascii = self.cues.scan(
             text.as_bytes(),
             |s, e, flags| {
                 if flags & names::FIRST_WORD != 0 {
                     name_runs.push((s, e, flags & CUE_NAME_FLAGS));
                 }
-                let term = flags >> CUE_TERM_SHIFT;
+                let term = (flags >> CUE_TERM_SHIFT) & CUE_TERM_FLAGS;
                 if term != 0 {
                     term_starts.push((s, term));
+                }
+                if flags & CUE_DOB_LABEL != 0 {
+                    label_starts.push(s);
                 }
             },
             |s, e| digit_runs.push((s, e)),
@@ -336,11 +351,11 @@ impl Detectors {
         // admission_number: an Adno of the directory next to a pupil's name or an Adno label
         let header_adno = header.is_some_and(adno_label);
         for m in adno_candidates(text, &digit_runs) {
-            let pupils = dir.pupils_with_adno(&text[m.0..m.1]);
-            if pupils.is_empty() {
+            if !(header_adno || near_names.near(m) || self.adno_labelled(text, m.0)) {
                 continue;
             }
-            if header_adno || near_names.near(m) || self.adno_labelled(text, m.0) {
+            let pupils = dir.pupils_with_adno(&text[m.0..m.1]);
+            if !pupils.is_empty() {
                 let v = text[m.0..m.1].trim_start_matches('0').to_string();
                 report.add(
                     FindingKind::AdmissionNumber,
@@ -359,7 +374,7 @@ impl Detectors {
         let header_dob = header.is_some_and(|h| self.dates.is_label(h));
         // A date counts only near a name or a label: skip the date patterns (and finding
         // where the digits are) when neither is in this segment.
-        let labels = self.dates.label_spans(text);
+        let labels = self.dates.label_spans_at(text, &label_starts);
         let dates_matter = header_dob || !near_names.is_empty() || !labels.is_empty();
         let dates = if !dates_matter {
             Vec::new()
@@ -793,9 +808,11 @@ fn adno_label(text: &str) -> bool {
         b"admission #",
     ];
     let t = text.as_bytes();
-    // Every label starts with "ad": try them only where it stands.
-    memchr::memchr2_iter(b'a', b'A', t).any(|i| {
-        t.get(i + 1).is_some_and(|c| c | 0x20 == b'd')
+    // Every label starts with "ad": try them only where it stands (a plain loop: the text
+    // is a few dozen bytes).
+    (0..t.len().saturating_sub(1)).any(|i| {
+        t[i] | 0x20 == b'a'
+            && t[i + 1] | 0x20 == b'd'
             && LABELS.iter().any(|l| {
                 t.get(i..i + l.len())
                     .is_some_and(|w| w.eq_ignore_ascii_case(l))
