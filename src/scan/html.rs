@@ -160,7 +160,7 @@ mod tests {
             "<p>Seating:</p><table><tr><td><b>Smith</b></td><td>Olivia</td><td>8A</td></tr>\
              <tr><td>Noah</td></tr></table><p>Thanks</p>",
         );
-        let segs = crate::scan::Segment::text_and_tab_rows(crate::scan::Location::Body, t);
+        let segs = crate::scan::Segment::text_and_tab_rows(crate::scan::Location::Body, t.into());
         assert_eq!(segs.len(), 2);
         assert_eq!(
             segs[0].rows.as_deref(),

@@ -24,8 +24,8 @@ pub struct HeaderInfo {
 
 /// Everything the walk produced.
 #[derive(Debug, Default)]
-pub struct Walked {
-    pub segments: Vec<Segment>,
+pub struct Walked<'m> {
+    pub segments: Vec<Segment<'m>>,
     pub not_scanned: Vec<NotScanned>,
     pub headers: HeaderInfo,
     /// Attachments that were protected (encrypted), by location, with how.
@@ -64,7 +64,7 @@ pub fn envelope_from_headers(raw: &[u8]) -> super::Envelope {
 }
 
 /// Walks a whole message.
-pub fn walk(raw: &[u8], budget: &mut Budget) -> Walked {
+pub fn walk<'m>(raw: &'m [u8], budget: &mut Budget) -> Walked<'m> {
     let mut walked = Walked::default();
     if raw.iter().all(u8::is_ascii_whitespace) {
         return walked;
@@ -102,7 +102,12 @@ pub fn walk(raw: &[u8], budget: &mut Budget) -> Walked {
 }
 
 /// Walks a message: the outer one (`within` = None) or one attached at `within`.
-pub fn walk_message(msg: &Message, within: Option<&Location>, depth: usize, sink: &mut Sink) {
+pub fn walk_message<'m>(
+    msg: &Message<'m>,
+    within: Option<&Location>,
+    depth: usize,
+    sink: &mut Sink<'_, 'm>,
+) {
     let subject_loc = within.cloned().unwrap_or(Location::Subject);
     if let Some(s) = msg.subject() {
         sink.push(Segment::text(subject_loc, s.to_string()));
@@ -123,12 +128,12 @@ fn is_attachment(part: &MessagePart) -> bool {
         || part.attachment_name().is_some()
 }
 
-fn walk_part(
-    msg: &Message,
+fn walk_part<'m>(
+    msg: &Message<'m>,
     id: u32,
     within: Option<&Location>,
     depth: usize,
-    sink: &mut Sink,
+    sink: &mut Sink<'_, 'm>,
     nesting: usize,
 ) {
     let Some(part) = msg.parts.get(id as usize) else {
@@ -179,7 +184,8 @@ fn walk_part(
                 let loc = here(&part_name(part, id as usize));
                 extract::attachment(&loc, t.as_bytes(), depth, sink);
             } else {
-                sink.push_text(body_loc, t.to_string());
+                // Borrowed from the raw message when mail-parser did not decode it: no copy.
+                sink.push_text(body_loc, t.clone());
             }
         }
         PartType::Html(h) => {
@@ -253,7 +259,7 @@ mod tests {
     use super::*;
     use crate::scan::Limits;
 
-    fn walk_str(s: &str) -> Walked {
+    fn walk_str(s: &str) -> Walked<'_> {
         let mut b = Budget::new(&Limits::default());
         walk(s.as_bytes(), &mut b)
     }

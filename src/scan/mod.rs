@@ -13,6 +13,7 @@ pub mod mime;
 pub mod output;
 mod report;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -55,20 +56,22 @@ impl std::fmt::Display for Location {
 }
 
 /// Text to scan, with where it came from and its structure.
+/// Its text borrows from the raw message where mail-parser could (a body that needed no
+/// decoding is not copied); extracted text is owned.
 #[derive(Debug, Clone)]
-pub struct Segment {
+pub struct Segment<'m> {
     pub location: Location,
-    pub text: String,
+    pub text: Cow<'m, str>,
     /// For sheets and delimited files: cells of each row. `text` then holds the rows, one per
     /// line, cells separated by tabs, so text detectors see them too.
     pub rows: Option<Vec<Vec<String>>>,
 }
 
-impl Segment {
-    pub fn text(location: Location, text: String) -> Segment {
+impl<'m> Segment<'m> {
+    pub fn text(location: Location, text: impl Into<Cow<'m, str>>) -> Segment<'m> {
         Segment {
             location,
-            text,
+            text: text.into(),
             rows: None,
         }
     }
@@ -76,7 +79,7 @@ impl Segment {
     /// Free text, plus the table hidden in it: the lines holding a tab (a range pasted from a
     /// spreadsheet, an HTML table read as text, a tab-separated export) as rows, so the
     /// same-row name rule sees "Clark<TAB>Tom" as a pupil. One segment, or two.
-    pub fn text_and_tab_rows(location: Location, text: String) -> Vec<Segment> {
+    pub fn text_and_tab_rows(location: Location, text: Cow<'m, str>) -> Vec<Segment<'m>> {
         if memchr::memchr(b'\t', text.as_bytes()).is_none() {
             return vec![Segment::text(location, text)];
         }
@@ -100,7 +103,7 @@ impl Segment {
         out
     }
 
-    pub fn table(location: Location, rows: Vec<Vec<String>>) -> Segment {
+    pub fn table(location: Location, rows: Vec<Vec<String>>) -> Segment<'m> {
         let mut text = String::new();
         for r in &rows {
             text.push_str(&r.join("\t"));
@@ -108,7 +111,7 @@ impl Segment {
         }
         Segment {
             location,
-            text,
+            text: text.into(),
             rows: Some(rows),
         }
     }

@@ -214,7 +214,7 @@ mod tests {
 
     fn values(t: &str) -> Vec<String> {
         PasswordDetector::default()
-            .candidates(&[Segment::text(Location::Body, t.into())])
+            .candidates(&[Segment::text(Location::Body, t)])
             .into_iter()
             .map(|c| c.value)
             .collect()
@@ -239,7 +239,7 @@ mod tests {
         // Alone on a line: a password-like word, tried against the file only.
         let c = PasswordDetector::default().candidates(&[Segment::text(
             Location::Body,
-            "List attached.\nTr1p2026\nThanks, see www.x.org or 12/03/2026 at 10:30".into(),
+            "List attached.\nTr1p2026\nThanks, see www.x.org or 12/03/2026 at 10:30",
         )]);
         assert_eq!(
             c.iter().map(|c| c.value.as_str()).collect::<Vec<_>>(),

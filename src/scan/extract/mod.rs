@@ -21,6 +21,7 @@ pub use pdf::password_opens as pdf_password_opens;
 
 use super::report::NotScanned;
 use super::{Budget, Location, Segment};
+use std::borrow::Cow;
 
 /// What the bytes of an attachment are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,17 +133,17 @@ impl Locked {
 }
 
 /// Where extractors put what they read.
-pub struct Sink<'a> {
-    pub segments: &'a mut Vec<Segment>,
+pub struct Sink<'a, 'm> {
+    pub segments: &'a mut Vec<Segment<'m>>,
     pub not_scanned: &'a mut Vec<NotScanned>,
     pub encrypted: &'a mut Vec<(Location, String)>,
     pub locked: &'a mut Vec<Locked>,
     pub budget: &'a mut Budget,
 }
 
-impl Sink<'_> {
+impl<'m> Sink<'_, 'm> {
     /// Adds a segment, counting it against the text budget.
-    pub fn push(&mut self, seg: Segment) {
+    pub fn push(&mut self, seg: Segment<'m>) {
         self.budget.text_bytes += seg.text.len();
         if let Some(why) = self.budget.exhausted() {
             self.not_read(seg.location, why);
@@ -164,7 +165,8 @@ impl Sink<'_> {
     /// ([`Segment::text_and_tab_rows`]).
     /// A text holding percent-encoded spaces (a link to "Leah%20Walker%20EHCP.docx") is also
     /// scanned decoded.
-    pub fn push_text(&mut self, location: Location, text: String) {
+    pub fn push_text(&mut self, location: Location, text: impl Into<Cow<'m, str>>) {
+        let text = text.into();
         // "%20", "%5F", "%2C" (any case): one pass for '%' finds them.
         let b = text.as_bytes();
         let encoded = memchr::memchr_iter(b'%', b).any(|i| {

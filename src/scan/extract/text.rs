@@ -157,7 +157,7 @@ impl Extractor for Rfc822 {
             return;
         }
         match mail_parser::MessageParser::default().parse(bytes) {
-            Some(m) => mime::walk_message(&m, Some(location), depth + 1, sink),
+            Some(m) => mime::walk_message(&m.into_owned(), Some(location), depth + 1, sink),
             None => sink.not_read(
                 location.clone(),
                 "attached message could not be parsed".into(),
