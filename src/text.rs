@@ -63,17 +63,23 @@ pub fn fold_word_into(word: &str, out: &mut String) {
 /// "O’Brien-Smith" → "obrien smith"; "  Mary  Jane " → "mary jane".
 pub fn name_key(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
+    name_key_into(name, &mut out);
+    out
+}
+
+/// [`name_key`] written into `out` (cleared first), reusing its allocation.
+pub fn name_key_into(name: &str, out: &mut String) {
+    out.clear();
     for w in name_words(name) {
         let start = out.len();
         if start > 0 {
             out.push(' ');
         }
-        fold_word_into(w, &mut out);
+        fold_word_into(w, out);
         if out.len() == start + 1 || out.len() == start {
             out.truncate(start);
         }
     }
-    out
 }
 
 /// The words of a name: runs of letters (apostrophes inside a word kept).

@@ -362,6 +362,23 @@ impl NameDetector {
             return Some(m);
         }
         // Backward: "Surname, Forename" or "SURNAME Forename".
+        // First, from the bytes just before `s` alone, what rules it out for sure (as the full
+        // reading below would): a gap that is not commas and spaces after a word, more than
+        // one comma, or no comma after a word that is not in capitals. So a forename in a
+        // table row ("Wood<TAB>Grace") costs no backward word scan.
+        let before = &text[..s];
+        let gap_start = before
+            .trim_end_matches(|c: char| c == ',' || c.is_whitespace())
+            .len();
+        let gap = &before[gap_start..];
+        let last = before[..gap_start].chars().next_back();
+        if gap.is_empty()
+            || gap.matches(',').count() > 1
+            || !last.is_some_and(crate::text::is_word_char)
+            || (!gap.contains(',') && last.is_some_and(char::is_lowercase))
+        {
+            return None;
+        }
         let back_from = floor_boundary(text, s.saturating_sub(120));
         let mut prev: Vec<(usize, usize)> = Words::at(text, back_from)
             .take_while(|(_, b)| *b <= s)
@@ -434,19 +451,20 @@ impl NameDetector {
         own: &OwnNames,
     ) -> Vec<(usize, NameMatch)> {
         let mut out = Vec::new();
+        // Reused from row to row.
+        let (mut keys, mut key, mut seen) = (Vec::new(), String::new(), FxHashSet::default());
         for (ri, row) in rows.iter().enumerate() {
-            let keys: Vec<Option<u32>> = row
-                .iter()
-                .map(|c| {
-                    let c = c.trim();
-                    if c.is_empty() || c.len() > 60 {
-                        None
-                    } else {
-                        dir.key_id(&crate::text::name_key(c))
-                    }
-                })
-                .collect();
-            let mut seen = FxHashSet::default();
+            keys.clear();
+            keys.extend(row.iter().map(|c| {
+                let c = c.trim();
+                if c.is_empty() || c.len() > 60 {
+                    None
+                } else {
+                    crate::text::name_key_into(c, &mut key);
+                    dir.key_id(&key)
+                }
+            }));
+            seen.clear();
             // A cell that is a whole name written surname first ("Clark Tom", as MIS "Name"
             // columns often are); the free-text forms are found in the row's text.
             for cell in row {
@@ -473,10 +491,14 @@ impl NameDetector {
                 }
                 for (j, sk) in keys.iter().enumerate() {
                     let Some(s) = sk else { continue };
-                    if i == j || !seen.insert((*f, *s)) {
+                    if i == j {
                         continue;
                     }
-                    if let Some(pupils) = own.others(*f, *s, dir.pupils_named(*f, *s).to_vec()) {
+                    let named = dir.pupils_named(*f, *s);
+                    if named.is_empty() || !seen.insert((*f, *s)) {
+                        continue;
+                    }
+                    if let Some(pupils) = own.others(*f, *s, named.to_vec()) {
                         out.push((
                             ri,
                             NameMatch {
@@ -505,6 +527,16 @@ impl NameDetector {
         f: (usize, usize),
         own: &OwnNames,
     ) -> Option<NameMatch> {
+        // Only "and" after a space, or "&", can follow (checked in full below).
+        let rest = &text[f.1..];
+        let after = rest.trim_start();
+        let and = after.len() < rest.len()
+            && after
+                .get(..3)
+                .is_some_and(|w| w.eq_ignore_ascii_case("and"));
+        if !(and || after.starts_with('&')) {
+            return None;
+        }
         let ws: Vec<(usize, usize)> = Words::at(text, f.1).take(5).collect();
         let first = *ws.first()?;
         let gap = &text[f.1..first.0];
@@ -761,8 +793,22 @@ mod tests {
             "Olivia J Smith",
             "OLIVIA J. SMITH",
             "Olivia K. L. Smith",
+            "SMITH\tOlivia",
+            "SMITH  Olivia",
+            "Smith,\nOlivia",
+            "Smith ,  Olivia",
+            "the list: SMITH Olivia",
         ] {
             assert_eq!(found(t), ["Olivia Smith"], "{t:?}");
+        }
+        // Surname first needs a comma or capitals, and nothing else between.
+        for t in [
+            "Smith Olivia",
+            "Smith,, Olivia",
+            "Smith: Olivia",
+            "SMITH's Olivia",
+        ] {
+            assert!(found(t).is_empty(), "{t:?}");
         }
     }
 
