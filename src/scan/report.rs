@@ -5,6 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rustc_hash::{FxHashMap, FxHashSet};
+
 use serde::{Deserialize, Serialize};
 
 use super::Location;
@@ -139,7 +141,8 @@ mod tests {
 
 #[derive(Debug, Default)]
 struct Bucket {
-    keys: BTreeSet<EvidenceKey>,
+    /// Only counted: a hash set (a sheet adds tens of thousands).
+    keys: FxHashSet<EvidenceKey>,
     masked: Vec<String>,
     count: Option<usize>,
 }
@@ -152,7 +155,7 @@ pub struct Report {
     pub not_scanned: Vec<NotScanned>,
     /// Each distinct named person (forename+surname, or a pupil found by identifier) with the
     /// pupils it may be.
-    pub persons: BTreeMap<EvidenceKey, Vec<PupilId>>,
+    pub persons: FxHashMap<EvidenceKey, Vec<PupilId>>,
     /// A pupil's full name in the Subject.
     pub name_in_subject: bool,
     /// Pupil data found per location (for unencrypted_personal_attachment).

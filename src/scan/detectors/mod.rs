@@ -390,7 +390,12 @@ impl Detectors {
         for d in dates {
             let span = (d.start, d.end);
             if header_dob || self.dates.labelled(text, d.start) || near_names.near(span) {
-                let v = d.date.format("%Y-%m-%d").to_string();
+                let v = format!(
+                    "{:04}-{:02}-{:02}",
+                    d.date.year(),
+                    d.date.month(),
+                    d.date.day()
+                );
                 report.add(FindingKind::DateOfBirth, loc, EvidenceKey::Value(v), || {
                     "**/**/****".into()
                 });
