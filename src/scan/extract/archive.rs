@@ -63,6 +63,19 @@ pub fn read_member(
     i: usize,
     sink: &mut Sink,
 ) -> Result<Vec<u8>, String> {
+    let mut buf = Vec::new();
+    unpack_member(archive, i, sink, &mut buf)?;
+    Ok(buf)
+}
+
+/// Unpacks one member into `out` (a buffer, or nothing when only its real size is checked),
+/// bounded by the budget and the compression ratio; its unpacked size.
+pub fn unpack_member(
+    archive: &mut zip::ZipArchive<Cursor<&[u8]>>,
+    i: usize,
+    sink: &mut Sink,
+    out: &mut impl std::io::Write,
+) -> Result<u64, String> {
     let mut f = archive
         .by_index(i)
         .map_err(|e| format!("cannot open member: {e}"))?;
@@ -74,13 +87,10 @@ pub fn read_member(
     let cap = (left as u64)
         .min(ratio_cap.max(64 * 1024))
         .min(limits.max_member_bytes as u64);
-    let mut buf = Vec::new();
-    (&mut f)
-        .take(cap + 1)
-        .read_to_end(&mut buf)
+    let n = std::io::copy(&mut (&mut f).take(cap + 1), out)
         .map_err(|e| format!("cannot read member: {e}"))?;
-    sink.budget.unpacked_bytes += buf.len();
-    if buf.len() as u64 > cap {
+    sink.budget.unpacked_bytes += n as usize;
+    if n > cap {
         return Err(if cap == ratio_cap.max(64 * 1024) {
             format!(
                 "compression ratio over {}:1 (a ZIP bomb?)",
@@ -90,7 +100,7 @@ pub fn read_member(
             "unpacked size over the limit".to_string()
         });
     }
-    Ok(buf)
+    Ok(n)
 }
 
 impl Extractor for Zip {

@@ -14,7 +14,10 @@ use std::io::Cursor;
 use calamine::{Data, DataRef, Reader};
 use quick_xml::events::Event;
 
-use super::{Sink, archive::read_member};
+use super::{
+    Sink,
+    archive::{read_member, unpack_member},
+};
 use crate::scan::{Location, Segment};
 
 type Archive<'a> = zip::ZipArchive<Cursor<&'a [u8]>>;
@@ -329,7 +332,8 @@ fn within_limits(
     sink: &mut Sink,
 ) -> bool {
     for i in 0..names.len() {
-        if let Err(why) = read_member(archive, i, sink) {
+        // Unpacked for the real size only (a header can lie), not kept.
+        if let Err(why) = unpack_member(archive, i, sink, &mut std::io::sink()) {
             sink.not_read(location.clone(), format!("{}: {why}", names[i]));
             return false;
         }
