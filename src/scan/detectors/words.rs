@@ -5,7 +5,7 @@
 //! A detector that needs a list of words to start on asks this pass where they stand instead
 //! of stepping an automaton byte by byte: each 64-byte block is loaded once into three masks
 //! (letters, digits, non-ASCII), and each letter run costs one multiply and a bit test or two
-//! (a Bloom filter) before any table lookup. The cost follows the text's length and word
+//! (a Bloom filter) before any hash lookup. The cost follows the text's length and word
 //! count, not the size of the list, so a roster of a million pupils costs about what a roster
 //! of two thousand does. Words with non-ASCII letters are not runs of this pass; the detectors
 //! that care look for them on their own, from the first non-ASCII byte on.
@@ -18,91 +18,9 @@ pub struct WordSet {
     /// word), so a big roster's forenames stay as selective as a small one's.
     bloom: Box<[u64]>,
     bloom_bits: u32,
-    short: KeyTable,
+    short: FxHashMap<u128, u8>,
     long: FxHashMap<Box<[u8]>, u8>,
     max_len: usize,
-}
-
-/// The short words' folded keys and flags: open addressing with linear probing, at most half
-/// full, so a lookup (a word that passed the Bloom filter) is one or two slot reads. A key is
-/// never 0 (every folded byte has its 0x20 bit), so 0 marks an empty slot.
-struct KeyTable {
-    keys: Box<[u128]>,
-    flags: Box<[u8]>,
-    bits: u32,
-    len: usize,
-}
-
-impl Default for KeyTable {
-    fn default() -> Self {
-        KeyTable::with_bits(4)
-    }
-}
-
-impl KeyTable {
-    fn with_bits(bits: u32) -> Self {
-        KeyTable {
-            keys: vec![0u128; 1 << bits].into_boxed_slice(),
-            flags: vec![0u8; 1 << bits].into_boxed_slice(),
-            bits,
-            len: 0,
-        }
-    }
-
-    #[inline]
-    fn slot(&self, key: u128) -> usize {
-        let h = ((key as u64) ^ ((key >> 64) as u64).rotate_left(23))
-            .wrapping_mul(0xD6E8_FEB8_6659_FD93);
-        (h >> (64 - self.bits)) as usize
-    }
-
-    fn insert(&mut self, key: u128, flag: u8) {
-        debug_assert!(key != 0);
-        if (self.len + 1) * 2 > self.keys.len() {
-            let old = std::mem::replace(self, KeyTable::with_bits(self.bits + 1));
-            for (i, &k) in old.keys.iter().enumerate() {
-                if k != 0 {
-                    self.insert(k, old.flags[i]);
-                }
-            }
-        }
-        let mask = self.keys.len() - 1;
-        let mut i = self.slot(key);
-        loop {
-            if self.keys[i] == key {
-                self.flags[i] |= flag;
-                return;
-            }
-            if self.keys[i] == 0 {
-                self.keys[i] = key;
-                self.flags[i] = flag;
-                self.len += 1;
-                return;
-            }
-            i = (i + 1) & mask;
-        }
-    }
-
-    /// The flags of `key`; 0 when it is not in the table.
-    #[inline]
-    fn get(&self, key: u128) -> u8 {
-        let mask = self.keys.len() - 1;
-        let mut i = self.slot(key);
-        loop {
-            let k = self.keys[i];
-            if k == key {
-                return self.flags[i];
-            }
-            if k == 0 {
-                return 0;
-            }
-            i = (i + 1) & mask;
-        }
-    }
-
-    fn keys(&self) -> impl Iterator<Item = u128> + '_ {
-        self.keys.iter().copied().filter(|&k| k != 0)
-    }
 }
 
 /// The smallest and largest Bloom filters: 8 KiB, 4 MiB.
@@ -114,7 +32,7 @@ impl Default for WordSet {
         WordSet {
             bloom: vec![0u64; 1 << (MIN_BLOOM_BITS - 6)].into_boxed_slice(),
             bloom_bits: MIN_BLOOM_BITS,
-            short: KeyTable::default(),
+            short: FxHashMap::default(),
             long: FxHashMap::default(),
             max_len: 0,
         }
@@ -167,8 +85,8 @@ impl WordSet {
         self.max_len = self.max_len.max(w.len());
         if w.len() <= 16 {
             let k = short_key(w);
-            self.short.insert(k, flag);
-            let wanted = (self.short.len * 16)
+            *self.short.entry(k).or_insert(0) |= flag;
+            let wanted = (self.short.len() * 16)
                 .next_power_of_two()
                 .trailing_zeros()
                 .clamp(MIN_BLOOM_BITS, MAX_BLOOM_BITS);
@@ -194,7 +112,7 @@ impl WordSet {
     fn rebuild_bloom(&mut self, bits: u32) {
         self.bloom_bits = bits;
         self.bloom = vec![0u64; 1 << (bits - 6)].into_boxed_slice();
-        let keys: Vec<u128> = self.short.keys().collect();
+        let keys: Vec<u128> = self.short.keys().copied().collect();
         for k in keys {
             self.set_bloom(k);
         }
@@ -228,7 +146,7 @@ impl WordSet {
         if self.bloom[a >> 6] & (1 << (a & 63)) == 0 || self.bloom[b >> 6] & (1 << (b & 63)) == 0 {
             return 0;
         }
-        self.short.get(k)
+        self.short.get(&k).copied().unwrap_or(0)
     }
 
     #[cold]
