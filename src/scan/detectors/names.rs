@@ -468,7 +468,7 @@ impl NameDetector {
             // A cell that is a whole name written surname first ("Clark Tom", as MIS "Name"
             // columns often are); the free-text forms are found in the row's text.
             for cell in row {
-                if let Some((f, s)) = self.surname_first_cell(dir, cell)
+                if let Some((f, s)) = self.surname_first_cell(dir, cell, &mut key)
                     && seen.insert((f, s))
                     && let Some(pupils) = own.others(f, s, dir.pupils_named(f, s).to_vec())
                 {
@@ -650,26 +650,54 @@ impl NameDetector {
     }
 
     /// "Surname Forename [middle names or initials]" filling a table cell (2 to 5 words).
-    fn surname_first_cell(&self, dir: &Directory, cell: &str) -> Option<(u32, u32)> {
+    /// `buf` is a scratch buffer, reused from cell to cell.
+    fn surname_first_cell(
+        &self,
+        dir: &Directory,
+        cell: &str,
+        buf: &mut String,
+    ) -> Option<(u32, u32)> {
         let cell = cell.trim();
         if cell.len() > 60 || !cell.contains(' ') {
             return None;
         }
-        let words: Vec<&str> = crate::text::name_words(cell).collect();
-        if !(2..=5).contains(&words.len()) {
+        let mut words = [(0usize, 0usize); 5];
+        let mut n = 0;
+        for w in Words::new(cell) {
+            if n == words.len() {
+                return None;
+            }
+            words[n] = w;
+            n += 1;
+        }
+        if n < 2 {
             return None;
         }
-        let keys: Vec<String> = words.iter().map(|w| fold_word(w)).collect();
-        for sl in 1..=2.min(words.len() - 1) {
-            let skey = keys[..sl].join(" ");
-            let Some(s) = dir.key_id(&skey) else { continue };
-            for fl in 1..=2.min(words.len() - sl) {
-                let fkey = keys[sl..sl + fl].join(" ");
-                let Some(f) = dir.key_id(&fkey) else { continue };
+        let words = &words[..n];
+        // The folded words joined by single spaces, so any run of them is a substring key.
+        buf.clear();
+        let mut keys = [(0usize, 0usize); 5];
+        for (i, (a, b)) in words.iter().enumerate() {
+            if i > 0 {
+                buf.push(' ');
+            }
+            let start = buf.len();
+            crate::text::fold_word_into(&cell[*a..*b], buf);
+            keys[i] = (start, buf.len());
+        }
+        let key = |i: usize, j: usize| &buf[keys[i].0..keys[j - 1].1];
+        for sl in 1..=2.min(n - 1) {
+            let skey = key(0, sl);
+            let Some(s) = dir.key_id(skey) else { continue };
+            for fl in 1..=2.min(n - sl) {
+                let fkey = key(sl, sl + fl);
+                let Some(f) = dir.key_id(fkey) else { continue };
                 if dir.pupils_named(f, s).is_empty()
-                    || words.len() - sl - fl > 2
-                    || ((self.is_common(&fkey) || self.is_common(&skey))
-                        && !words[..sl + fl].iter().all(|w| is_capitalised(w)))
+                    || n - sl - fl > 2
+                    || ((self.is_common(fkey) || self.is_common(skey))
+                        && !words[..sl + fl]
+                            .iter()
+                            .all(|(a, b)| is_capitalised(&cell[*a..*b])))
                 {
                     continue;
                 }
