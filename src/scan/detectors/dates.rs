@@ -77,6 +77,19 @@ impl Default for DateDetector {
     }
 }
 
+/// The first three runs of digits in a date written in digits: its three groups, for the
+/// numeric and ISO forms (whose groups are exactly those runs), without a captures search.
+fn first_digit_groups(date: &str) -> (&str, &str, &str) {
+    let mut g = date
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|g| !g.is_empty());
+    (
+        g.next().unwrap_or(""),
+        g.next().unwrap_or(""),
+        g.next().unwrap_or(""),
+    )
+}
+
 fn month_number(m: &str) -> Option<u32> {
     let m = m.to_ascii_lowercase();
     let names = [
@@ -119,16 +132,27 @@ impl DateDetector {
         // alone: a captures search over the whole text costs several times more.
         let mut caps = self.any.create_captures();
         for m in super::identifiers::find_from(&self.any, text, from) {
-            let input = Input::new(text)
-                .span(m.range())
-                .anchored(Anchored::Pattern(m.pattern()));
-            self.any.search_captures(&input, &mut caps);
-            let g = |i: usize| caps.get_group(i).map_or("", |s| &text[s.range()]);
-            let (y, mo, d) = match FORMS[m.pattern().as_usize()] {
-                Form::Numeric => (Some(year(g(3))), g(2).parse().ok(), g(1).parse().ok()),
-                Form::Iso => (g(1).parse().ok(), g(2).parse().ok(), g(3).parse().ok()),
-                Form::Words => (Some(year(g(3))), month_number(g(2)), g(1).parse().ok()),
-                Form::MonthFirst => (g(3).parse().ok(), month_number(g(1)), g(2).parse().ok()),
+            let form = FORMS[m.pattern().as_usize()];
+            let (y, mo, d) = match form {
+                // All digits: a match's first three digit groups are its three groups.
+                Form::Numeric | Form::Iso => {
+                    let (a, b, c) = first_digit_groups(&text[m.range()]);
+                    match form {
+                        Form::Numeric => (Some(year(c)), b.parse().ok(), a.parse().ok()),
+                        _ => (a.parse().ok(), b.parse().ok(), c.parse().ok()),
+                    }
+                }
+                Form::Words | Form::MonthFirst => {
+                    let input = Input::new(text)
+                        .span(m.range())
+                        .anchored(Anchored::Pattern(m.pattern()));
+                    self.any.search_captures(&input, &mut caps);
+                    let g = |i: usize| caps.get_group(i).map_or("", |s| &text[s.range()]);
+                    match form {
+                        Form::Words => (Some(year(g(3))), month_number(g(2)), g(1).parse().ok()),
+                        _ => (g(3).parse().ok(), month_number(g(1)), g(2).parse().ok()),
+                    }
+                }
             };
             if let (Some(y), Some(mo), Some(d)) = (y, mo, d)
                 && let Some(date) = NaiveDate::from_ymd_opt(y, mo, d)
@@ -226,6 +250,51 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The digit groups read from a numeric or ISO match are the groups its pattern
+        /// captures.
+        #[test]
+        fn digit_groups_are_the_captured_groups(
+            parts in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["", " ", "x", "1", "/", "-"]),
+                    proptest::sample::select(vec!["1", "12", "03", "31", "2013", "1999"]),
+                    proptest::sample::select(vec!["/", "-", ".", " "]),
+                    proptest::sample::select(vec!["3", "03", "12", "1"]),
+                    proptest::sample::select(vec!["/", "-", "."]),
+                    proptest::sample::select(vec!["13", "2013", "12", "01", "7"]),
+                    proptest::sample::select(vec![
+                        "", " ", "T08:00:00", "T00:00:00.000+01:00", "T12:30Z", "Z", "9",
+                    ]),
+                ),
+                0..6,
+            ),
+            iso in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["2013", "1999"]),
+                    proptest::sample::select(vec!["03", "12", "3"]),
+                    proptest::sample::select(vec!["12", "31", "1"]),
+                    proptest::sample::select(vec![
+                        "", " ", "T08:00:00", "T00:00:00.000+01:00", "T12:30Z", "T9",
+                    ]),
+                ),
+                0..4,
+            ),
+        ) {
+            let mut text: String = parts
+                .iter()
+                .map(|(a, b, c, d, e, f, g)| [*a, *b, *c, *d, *e, *f, *g].concat())
+                .collect();
+            for (y, m, d, t) in iso {
+                text.push_str(&format!(" {y}-{m}-{d}{t}"));
+            }
+            for pattern in [NUMERIC, ISO] {
+                for c in Regex::new(pattern).unwrap().captures_iter(&text) {
+                    let groups = first_digit_groups(c.get(0).unwrap().as_str());
+                    proptest::prop_assert_eq!(groups, (&c[1], &c[2], &c[3]), "{}", pattern);
+                }
+            }
+        }
+
         /// Labels tried only where a label's first word stands are the labels the whole
         /// search finds.
         #[test]
