@@ -255,10 +255,10 @@ impl NameDetector {
     fn verify(&self, dir: &Directory, text: &str, s: usize, own: &OwnNames) -> Option<NameMatch> {
         // Up to 7 words from s, as long as the gaps between them are name-like; folded into
         // one buffer joined by single spaces, so any run of words is a substring key.
-        let mut toks = [(0usize, 0usize); 7];
-        let mut keys = [(0usize, 0usize); 7];
+        let mut toks = [(0usize, 0usize); FOLDED_MAX];
         let mut n = 0;
         let mut buf = String::with_capacity(64);
+        let mut folded = Folded::new(&mut buf);
         for (a, b) in Words::at(text, s) {
             if n == 0 {
                 if a != s {
@@ -272,21 +272,14 @@ impl NameDetector {
             {
                 break;
             }
-            if n > 0 {
-                buf.push(' ');
-            }
-            let ks = buf.len();
-            crate::text::fold_word_into(&text[a..b], &mut buf);
-            if n == 0 {
-                // A lower-case common word ("will", "may") can never start a match.
-                if self.common.contains(&buf[ks..]) && !is_capitalised(&text[a..b]) {
-                    return None;
-                }
+            let word = folded.push(&text[a..b]);
+            // A lower-case common word ("will", "may") can never start a match.
+            if n == 0 && self.common.contains(word) && !is_capitalised(&text[a..b]) {
+                return None;
             }
             toks[n] = (a, b);
-            keys[n] = (ks, buf.len());
             n += 1;
-            if n == 7 {
+            if n == FOLDED_MAX {
                 break;
             }
         }
@@ -294,7 +287,7 @@ impl NameDetector {
             return None;
         }
         let toks = &toks[..n];
-        let key = |i: usize, j: usize| &buf[keys[i].0..keys[j - 1].1];
+        let key = |i: usize, j: usize| folded.key(i, j);
         let caps = |range: std::ops::Range<usize>| {
             toks[range]
                 .iter()
@@ -674,18 +667,11 @@ impl NameDetector {
             return None;
         }
         let words = &words[..n];
-        // The folded words joined by single spaces, so any run of them is a substring key.
-        buf.clear();
-        let mut keys = [(0usize, 0usize); 5];
-        for (i, (a, b)) in words.iter().enumerate() {
-            if i > 0 {
-                buf.push(' ');
-            }
-            let start = buf.len();
-            crate::text::fold_word_into(&cell[*a..*b], buf);
-            keys[i] = (start, buf.len());
+        let mut folded = Folded::new(buf);
+        for (a, b) in words {
+            folded.push(&cell[*a..*b]);
         }
-        let key = |i: usize, j: usize| &buf[keys[i].0..keys[j - 1].1];
+        let key = |i: usize, j: usize| folded.key(i, j);
         for sl in 1..=2.min(n - 1) {
             let skey = key(0, sl);
             let Some(s) = dir.key_id(skey) else { continue };
@@ -705,6 +691,46 @@ impl NameDetector {
             }
         }
         None
+    }
+}
+
+/// The most words [`Folded`] holds (a name read from the text: forenames, middle names,
+/// surnames).
+const FOLDED_MAX: usize = 7;
+
+/// Words folded into one buffer joined by single spaces, so that any run of them,
+/// `key(i, j)`, is a directory key without building it again.
+struct Folded<'b> {
+    buf: &'b mut String,
+    spans: [(usize, usize); FOLDED_MAX],
+    n: usize,
+}
+
+impl<'b> Folded<'b> {
+    fn new(buf: &'b mut String) -> Self {
+        buf.clear();
+        Folded {
+            buf,
+            spans: [(0, 0); FOLDED_MAX],
+            n: 0,
+        }
+    }
+
+    /// Adds the next word (at most [`FOLDED_MAX`]); its folded form.
+    fn push(&mut self, word: &str) -> &str {
+        if self.n > 0 {
+            self.buf.push(' ');
+        }
+        let start = self.buf.len();
+        crate::text::fold_word_into(word, self.buf);
+        self.spans[self.n] = (start, self.buf.len());
+        self.n += 1;
+        &self.buf[start..]
+    }
+
+    /// Words `i..j`, folded and joined.
+    fn key(&self, i: usize, j: usize) -> &str {
+        &self.buf[self.spans[i].0..self.spans[j - 1].1]
     }
 }
 
