@@ -4,7 +4,6 @@
 //! in a table with such a header).
 
 use chrono::{Datelike, NaiveDate};
-use regex::Regex;
 use regex_automata::{Anchored, Input, meta};
 
 /// How far before a date a "DOB" label may stand.
@@ -14,9 +13,8 @@ pub struct DateDetector {
     /// Every form as the patterns of one regex ([`Form`] order): one pass over the text; each
     /// match says its form, whose groups are then read from the match alone.
     any: meta::Regex,
-    label: Regex,
-    /// The same labels, searched anchored where one of [`LABEL_FIRST_WORDS`] stands.
-    label_at: meta::Regex,
+    /// DOB labels; in free text searched anchored where one of [`LABEL_FIRST_WORDS`] stands.
+    label: meta::Regex,
 }
 
 /// The letters each DOB label starts with, as a whole run of ASCII letters ("d" of "d.o.b"):
@@ -71,8 +69,7 @@ impl Default for DateDetector {
                 format!("(?i){month_first}"),
             ])
             .unwrap(),
-            label: Regex::new(LABEL).unwrap(),
-            label_at: meta::Regex::new(LABEL).unwrap(),
+            label: meta::Regex::new(LABEL).unwrap(),
         }
     }
 }
@@ -199,7 +196,7 @@ impl DateDetector {
                 continue;
             }
             let input = Input::new(text).range(s..).anchored(Anchored::Yes);
-            if let Some(m) = self.label_at.find(input) {
+            if let Some(m) = self.label.find(input) {
                 out.push((m.start(), m.end()));
             }
         }
@@ -210,6 +207,7 @@ impl DateDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use regex::Regex;
 
     #[test]
     fn uk_forms() {
