@@ -905,6 +905,14 @@ mod tests {
             "Grace Smith is no pupil; Olivia Smith still found after the sibling check"
         );
         assert_eq!(found("Olivia & Rose Smith"), ["Olivia Smith"]);
+        // However the joining word is spaced or cased.
+        for t in [
+            "Olivia&Rose Smith",
+            "Olivia\nAND Rose Smith",
+            "Olivia  and  Rose Smith",
+        ] {
+            assert_eq!(found(t), ["Olivia Smith"], "{t:?}");
+        }
         assert!(
             found("Olivia, Rose Smith")
                 .iter()
