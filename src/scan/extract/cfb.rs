@@ -7,7 +7,7 @@
 
 use std::io::{Cursor, Read};
 
-use super::{Locked, Sink, legacy, office, office_crypto::Verifier, outlook};
+use super::{Locked, Sink, legacy, office_crypto::Verifier, outlook, sheets};
 use crate::scan::{Location, Segment};
 
 /// At most this much of one stream is read (the text budget applies after).
@@ -62,7 +62,7 @@ pub fn extract(location: &Location, bytes: &[u8], depth: usize, sink: &mut Sink)
             ));
             return;
         }
-        office::xls(location, bytes, &xls_sheet_areas(&wb), sink);
+        sheets::xls(location, bytes, &xls_sheet_areas(&wb), sink);
         return;
     }
     if cf.exists("/WordDocument") {

@@ -13,6 +13,8 @@ mod office;
 mod office_crypto;
 mod outlook;
 mod pdf;
+mod sheetml;
+mod sheets;
 mod text;
 
 pub use archive::password_opens as zip_password_opens;

@@ -1,26 +1,21 @@
 //! Office documents inside ZIP containers.
 //!
 //! - Office Open XML: docx (body, tables, headers, footers, comments, foot/endnotes, tracked
-//!   deletions), pptx (slides and notes) with quick-xml; xlsx with calamine (one row per line,
-//!   cells kept, dates as dd/mm/yyyy, sheet names); in all three, charts, drawings/text boxes,
-//!   comments and embedded files (read as attachments of their own). Every member is first
-//!   read through the bounded reader, so calamine never unpacks more than the limits allow.
+//!   deletions), pptx (slides and notes) with quick-xml; xlsx cells in [`super::sheets`]; in
+//!   all three, charts, drawings/text boxes, comments and embedded files (read as attachments
+//!   of their own).
 //! - OpenDocument: odt, ods, odp from content.xml (rows and cells kept) and the content of
 //!   embedded objects (charts); an encrypted ODF
 //!   (manifest `encryption-data`) is reported as protected.
 
 use std::io::Cursor;
 
-use calamine::{Data, DataRef, Reader};
 use quick_xml::events::Event;
 
-use super::{
-    Sink,
-    archive::{read_member, unpack_member},
-};
+use super::{Sink, archive::read_member};
 use crate::scan::{Location, Segment};
 
-type Archive<'a> = zip::ZipArchive<Cursor<&'a [u8]>>;
+pub type Archive<'a> = zip::ZipArchive<Cursor<&'a [u8]>>;
 
 /// Text and table rows of an XML document part.
 pub struct XmlText {
@@ -271,7 +266,7 @@ pub fn ooxml(
     }
     embedded(location, archive, names, depth, sink);
     if names.iter().any(|n| n.starts_with("xl/")) {
-        return xlsx(location, archive, names, sink);
+        return super::sheets::xlsx(location, archive, names, sink);
     }
     let (shape, parts): (&Shape, Vec<usize>) = if names.iter().any(|n| n.starts_with("ppt/")) {
         let mut parts: Vec<usize> = names
@@ -322,168 +317,6 @@ fn natural_key(name: &str) -> (String, u64) {
             .to_string(),
         digits.parse().unwrap_or(0),
     )
-}
-
-/// Every member read through the bounded reader first; `false` (and listed) if any is over.
-fn within_limits(
-    location: &Location,
-    archive: &mut Archive,
-    names: &[String],
-    sink: &mut Sink,
-) -> bool {
-    for i in 0..names.len() {
-        // Unpacked for the real size only (a header can lie), not kept.
-        if let Err(why) = unpack_member(archive, i, sink, &mut std::io::sink()) {
-            sink.not_read(location.clone(), format!("{}: {why}", names[i]));
-            return false;
-        }
-    }
-    true
-}
-
-/// A cell as text; dates as dd/mm/yyyy (so the date-of-birth detector reads them).
-fn cell_text(d: &Data) -> String {
-    match d {
-        Data::Empty => String::new(),
-        Data::DateTime(dt) => match dt.as_datetime() {
-            Some(t) => t.format("%d/%m/%Y").to_string(),
-            None => dt.to_string(),
-        },
-        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
-        other => other.to_string(),
-    }
-}
-
-/// A spreadsheet calamine could not open: listed, so the fail mode decides.
-fn unreadable(location: &Location, sink: &mut Sink, e: impl std::fmt::Display) {
-    sink.not_read(
-        location.clone(),
-        format!("spreadsheet could not be read: {e}"),
-    );
-}
-
-/// At most this many cells are read from one sheet.
-const MAX_CELLS: usize = 4_000_000;
-
-/// A legacy .xls, read by calamine, which lays every sheet out as a dense grid when it
-/// opens the file: the grid's size comes from the (possibly hostile) cell coordinates, so it
-/// is checked first ([`super::cfb::xls_sheet_areas`]).
-fn xls_workbook(location: &Location, bytes: &[u8], sink: &mut Sink) {
-    let mut wb = match calamine::open_workbook_auto_from_rs(Cursor::new(bytes)) {
-        Ok(wb) => wb,
-        Err(e) => return unreadable(location, sink, e),
-    };
-    // Sheet names are text too ("Leah Walker - EHCP costs").
-    let names = wb.sheet_names().join("\n");
-    sink.push(Segment::text(location.clone(), names));
-    for (_, range) in wb.worksheets() {
-        let rows: Vec<Vec<String>> = range
-            .rows()
-            .map(|r| r.iter().map(cell_text).collect())
-            .collect();
-        if rows.is_empty() {
-            continue;
-        }
-        sink.push(Segment::table(location.clone(), rows));
-    }
-}
-
-/// An xlsx, cell by cell (calamine's cell reader): only the cells present are kept, row by
-/// row, so a hostile sheet with a cell at A1 and another at XFD1048576 costs two cells, not a
-/// 17-billion-cell grid.
-fn xlsx_workbook(location: &Location, bytes: &[u8], sink: &mut Sink) {
-    let mut wb = match calamine::Xlsx::new(Cursor::new(bytes)) {
-        Ok(wb) => wb,
-        Err(e) => return unreadable(location, sink, e),
-    };
-    let names: Vec<String> = wb.sheet_names().to_vec();
-    sink.push(Segment::text(location.clone(), names.join("\n")));
-    for name in names {
-        // Cells as (row, column, text), in the order the sheet stores them (row by row).
-        let mut found: Vec<(u32, u32, String)> = Vec::new();
-        let mut cells = 0usize;
-        {
-            let mut reader = match wb.worksheet_cells_reader(&name) {
-                Ok(r) => r,
-                Err(e) => {
-                    sink.not_read(location.clone(), format!("sheet could not be read: {e}"));
-                    continue;
-                }
-            };
-            loop {
-                match reader.next_cell() {
-                    Ok(Some(cell)) => {
-                        let (r, c) = cell.get_position();
-                        let v = match cell.get_value() {
-                            DataRef::SharedString(t) => t.to_string(),
-                            DataRef::String(t) => t.clone(),
-                            other => cell_text(&Data::from(other.clone())),
-                        };
-                        if v.is_empty() {
-                            continue;
-                        }
-                        cells += 1;
-                        if cells > MAX_CELLS {
-                            sink.not_read(
-                                location.clone(),
-                                format!(
-                                    "sheet with more than {MAX_CELLS} cells: the rest not read"
-                                ),
-                            );
-                            break;
-                        }
-                        found.push((r, c, v));
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        sink.not_read(location.clone(), format!("sheet could not be read: {e}"));
-                        break;
-                    }
-                }
-            }
-        }
-        // A hand-made file may store them out of order: sorted then (stable, so a repeated
-        // cell keeps its place).
-        if found
-            .windows(2)
-            .any(|w| (w[0].0, w[0].1) > (w[1].0, w[1].1))
-        {
-            found.sort_by_key(|(r, c, _)| (*r, *c));
-        }
-        let mut rows: Vec<Vec<String>> = Vec::new();
-        let mut last_row = None;
-        for (r, _, v) in found {
-            if last_row != Some(r) {
-                rows.push(Vec::new());
-                last_row = Some(r);
-            }
-            rows.last_mut().expect("pushed").push(v);
-        }
-        if !rows.is_empty() {
-            sink.push(Segment::table(location.clone(), rows));
-        }
-    }
-}
-
-fn xlsx(location: &Location, archive: &mut Archive, names: &[String], sink: &mut Sink) {
-    if !within_limits(location, archive, names, sink) {
-        return;
-    }
-    let bytes = archive.clone().into_inner().into_inner();
-    xlsx_workbook(location, bytes, sink);
-}
-
-/// A legacy .xls (CFB container), read by calamine once its sheets' sizes are known to be
-/// bounded.
-pub fn xls(location: &Location, bytes: &[u8], areas: &[u64], sink: &mut Sink) {
-    if let Some(a) = areas.iter().find(|a| **a > MAX_CELLS as u64) {
-        sink.not_read(
-            location.clone(),
-            format!("spreadsheet sheet spans {a} cells: more than the {MAX_CELLS} read"),
-        );
-        return;
-    }
-    xls_workbook(location, bytes, sink);
 }
 
 /// An odt, ods or odp.
