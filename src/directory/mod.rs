@@ -469,14 +469,22 @@ impl Directory {
 
     /// Pupils with this UPN (any case or spacing).
     pub fn pupils_with_upn(&self, upn: &str) -> Vec<PupilId> {
-        match crate::identifiers::normalise(upn) {
-            Some(n) if n.len() == 13 => {
-                let mut b = [0u8; 13];
-                b.copy_from_slice(n.as_bytes());
-                self.upns.get(&self.address_hasher.hash_one(b)).collect()
+        // Already in canonical form (as the scanner's values are): no copy to normalise.
+        let canonical = upn.len() == 13
+            && upn
+                .bytes()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase());
+        let n = if canonical {
+            std::borrow::Cow::Borrowed(upn)
+        } else {
+            match crate::identifiers::normalise(upn) {
+                Some(n) if n.len() == 13 => std::borrow::Cow::Owned(n),
+                _ => return Vec::new(),
             }
-            _ => Vec::new(),
-        }
+        };
+        let mut b = [0u8; 13];
+        b.copy_from_slice(n.as_bytes());
+        self.upns.get(&self.address_hasher.hash_one(b)).collect()
     }
 
     /// Pupils with this ULN.

@@ -119,6 +119,10 @@ pub struct NotScanned {
 pub enum EvidenceKey {
     Person(u64),
     Value(String),
+    /// A pupil identified by a number of this kind (persons only).
+    Id(FindingKind, String),
+    /// A date (days from the common era).
+    Date(i32),
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@ pub mod names;
 pub mod passwords;
 pub mod words;
 
+use std::collections::hash_map::Entry;
+
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
 use super::mime::{HeaderInfo, Walked};
@@ -332,20 +334,23 @@ impl Detectors {
             .ids
             .find(text, header, &id_windows_from(text, &digit_runs))
         {
-            let value = m.value.clone();
-            report.add(m.kind, loc, EvidenceKey::Value(value.clone()), || {
-                mask_id(&value)
+            report.add(m.kind, loc, EvidenceKey::Value(m.value.clone()), || {
+                mask_id(&m.value)
             });
             // A pupil identified by number is a person the message is about.
-            let pupils = match m.kind {
-                FindingKind::Upn => dir.pupils_with_upn(&value),
-                FindingKind::Uln => dir.pupils_with_uln(&value),
-                _ => continue,
-            };
-            report
-                .persons
-                .entry(EvidenceKey::Value(format!("{}:{value}", m.kind)))
-                .or_insert(pupils);
+            if !matches!(m.kind, FindingKind::Upn | FindingKind::Uln) {
+                continue;
+            }
+            if let Entry::Vacant(v) = report.persons.entry(EvidenceKey::Id(m.kind, m.value)) {
+                let EvidenceKey::Id(kind, value) = v.key() else {
+                    unreachable!("inserted as an Id")
+                };
+                let pupils = match kind {
+                    FindingKind::Upn => dir.pupils_with_upn(value),
+                    _ => dir.pupils_with_uln(value),
+                };
+                v.insert(pupils);
+            }
         }
 
         // admission_number: an Adno of the directory next to a pupil's name or an Adno label
@@ -365,7 +370,7 @@ impl Detectors {
                 );
                 report
                     .persons
-                    .entry(EvidenceKey::Value(format!("adno:{v}")))
+                    .entry(EvidenceKey::Id(FindingKind::AdmissionNumber, v))
                     .or_insert(pupils);
             }
         }
@@ -390,15 +395,8 @@ impl Detectors {
         for d in dates {
             let span = (d.start, d.end);
             if header_dob || self.dates.labelled(text, d.start) || near_names.near(span) {
-                let v = format!(
-                    "{:04}-{:02}-{:02}",
-                    d.date.year(),
-                    d.date.month(),
-                    d.date.day()
-                );
-                report.add(FindingKind::DateOfBirth, loc, EvidenceKey::Value(v), || {
-                    "**/**/****".into()
-                });
+                let key = EvidenceKey::Date(d.date.num_days_from_ce());
+                report.add(FindingKind::DateOfBirth, loc, key, || "**/**/****".into());
             }
         }
 

@@ -446,12 +446,16 @@ impl NameDetector {
         let mut out = Vec::new();
         // Reused from row to row.
         let (mut keys, mut key, mut seen) = (Vec::new(), String::new(), FxHashSet::default());
+        // A cell without a letter (a date, a number) has the empty key.
+        let empty_key = dir.key_id("");
         for (ri, row) in rows.iter().enumerate() {
             keys.clear();
             keys.extend(row.iter().map(|c| {
                 let c = c.trim();
                 if c.is_empty() || c.len() > 60 {
                     None
+                } else if c.bytes().all(|b| b.is_ascii() && !b.is_ascii_alphabetic()) {
+                    empty_key
                 } else {
                     crate::text::name_key_into(c, &mut key);
                     dir.key_id(&key)
