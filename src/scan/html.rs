@@ -163,7 +163,11 @@ mod tests {
         let segs = crate::scan::Segment::text_and_tab_rows(crate::scan::Location::Body, t.into());
         assert_eq!(segs.len(), 2);
         assert_eq!(
-            segs[0].rows.as_deref(),
+            segs[0]
+                .rows
+                .as_ref()
+                .map(|t| t.to_rows(&segs[0].text))
+                .as_deref(),
             Some(&[vec!["Smith".to_string(), "Olivia".into(), "8A".into()]][..])
         );
         assert!(segs[1].rows.is_none() && segs[1].text.contains("Thanks"));

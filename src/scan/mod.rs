@@ -62,9 +62,108 @@ impl std::fmt::Display for Location {
 pub struct Segment<'m> {
     pub location: Location,
     pub text: Cow<'m, str>,
-    /// For sheets and delimited files: cells of each row. `text` then holds the rows, one per
+    /// For sheets and delimited files: the rows and cells. `text` then holds the rows, one per
     /// line, cells separated by tabs, so text detectors see them too.
-    pub rows: Option<Vec<Vec<String>>>,
+    pub rows: Option<Table>,
+}
+
+/// A table's rows and cells, as spans of its segment's text (built by [`TableText`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Table {
+    /// Each cell's (start, end) in the text, row after row.
+    cells: Vec<(usize, usize)>,
+    /// Each row's first cell in `cells` and where the row begins in the text.
+    rows: Vec<(usize, usize)>,
+}
+
+impl Table {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The cells of row `i` as spans of the text.
+    pub fn row(&self, i: usize) -> &[(usize, usize)] {
+        let end = self.rows.get(i + 1).map_or(self.cells.len(), |r| r.0);
+        &self.cells[self.rows[i].0..end]
+    }
+
+    /// Where row `i` begins in the text.
+    pub fn row_start(&self, i: usize) -> usize {
+        self.rows[i].1
+    }
+
+    /// The row holding text position `pos`.
+    pub fn row_at(&self, pos: usize) -> usize {
+        self.rows.partition_point(|r| r.1 <= pos).saturating_sub(1)
+    }
+
+    /// The rows as strings (for tests and comparisons).
+    pub fn to_rows(&self, text: &str) -> Vec<Vec<String>> {
+        (0..self.len())
+            .map(|i| {
+                self.row(i)
+                    .iter()
+                    .map(|&(s, e)| text[s..e].to_string())
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// Writes a table's text (cells separated by tabs, rows ended by line feeds) and its
+/// [`Table`] together, with no string per cell.
+#[derive(Debug, Default)]
+pub struct TableText {
+    text: String,
+    table: Table,
+    /// The current row has been begun.
+    in_row: bool,
+}
+
+impl TableText {
+    pub fn cell(&mut self, cell: &str) {
+        if self.in_row {
+            self.text.push('\t');
+        } else {
+            self.table
+                .rows
+                .push((self.table.cells.len(), self.text.len()));
+            self.in_row = true;
+        }
+        let start = self.text.len();
+        self.text.push_str(cell);
+        self.table.cells.push((start, self.text.len()));
+    }
+
+    /// Ends the current row (a row with no cell is an empty line).
+    pub fn end_row(&mut self) {
+        if !self.in_row {
+            self.table
+                .rows
+                .push((self.table.cells.len(), self.text.len()));
+        }
+        self.text.push('\n');
+        self.in_row = false;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    pub fn into_segment<'m>(mut self, location: Location) -> Segment<'m> {
+        if self.in_row {
+            self.end_row();
+        }
+        Segment {
+            location,
+            text: self.text.into(),
+            rows: Some(self.table),
+        }
+    }
 }
 
 impl<'m> Segment<'m> {
@@ -83,37 +182,34 @@ impl<'m> Segment<'m> {
         if memchr::memchr(b'\t', text.as_bytes()).is_none() {
             return vec![Segment::text(location, text)];
         }
-        let rows: Vec<Vec<String>> = text
-            .lines()
-            .filter(|l| l.contains('\t'))
-            .map(|l| {
-                l.split('\t')
-                    .map(str::trim)
-                    .filter(|c| !c.is_empty())
-                    .map(str::to_string)
-                    .collect::<Vec<_>>()
-            })
-            .filter(|r| r.len() >= 2)
-            .collect();
+        let mut table = TableText::default();
+        for l in text.lines().filter(|l| l.contains('\t')) {
+            let mut cells = l.split('\t').map(str::trim).filter(|c| !c.is_empty());
+            let (Some(a), Some(b)) = (cells.next(), cells.next()) else {
+                continue;
+            };
+            for c in [a, b].into_iter().chain(cells) {
+                table.cell(c);
+            }
+            table.end_row();
+        }
         let mut out = Vec::with_capacity(2);
-        if !rows.is_empty() {
-            out.push(Segment::table(location.clone(), rows));
+        if !table.is_empty() {
+            out.push(table.into_segment(location.clone()));
         }
         out.push(Segment::text(location, text));
         out
     }
 
     pub fn table(location: Location, rows: Vec<Vec<String>>) -> Segment<'m> {
-        let mut text = String::new();
+        let mut table = TableText::default();
         for r in &rows {
-            text.push_str(&r.join("\t"));
-            text.push('\n');
+            for c in r {
+                table.cell(c);
+            }
+            table.end_row();
         }
-        Segment {
-            location,
-            text: text.into(),
-            rows: Some(rows),
-        }
+        table.into_segment(location)
     }
 }
 

@@ -16,7 +16,7 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 
 use super::mime::{HeaderInfo, Walked};
 use super::report::{EvidenceKey, FindingKind, Report};
-use super::{Envelope, Location, Scanner, Segment};
+use super::{Envelope, Location, Scanner, Segment, Table};
 use crate::config::Config;
 use crate::directory::{Directory, Owner, PupilId, pair_key};
 use crate::policy::{Classifier, RecipientClass};
@@ -119,11 +119,6 @@ fn masked_pair(dir: &Directory, f: u32, s: u32) -> String {
     mask_name(&format!("{} {}", dir.written(f), dir.written(s)))
 }
 
-/// Byte offsets where each line starts (for same-row tests in tables).
-fn line_of(starts: &[usize], pos: usize) -> usize {
-    starts.partition_point(|s| *s <= pos).saturating_sub(1)
-}
-
 const NEAR: usize = 60;
 
 /// Flags of the shared word pass ([`Detectors::cues`]): the name detector's own
@@ -144,19 +139,24 @@ const _: () = assert!(
 /// the same row in a table. (A linear search per date or number was quadratic on long texts
 /// holding many of both.)
 struct NearNames<'a> {
-    /// Name spans sorted by start (free text), or the sorted, distinct rows holding a name.
+    /// Name spans sorted by start.
     spans: Vec<(usize, usize)>,
     longest: usize,
-    rows: Option<(&'a [usize], Vec<usize>)>,
+    /// In a table: the table, and whether each row holds a name.
+    rows: Option<(&'a Table, Vec<bool>)>,
 }
 
 impl<'a> NearNames<'a> {
-    fn new(mut spans: Vec<(usize, usize)>, line_starts: Option<&'a [usize]>) -> Self {
+    fn new(mut spans: Vec<(usize, usize)>, table: Option<&'a Table>) -> Self {
         spans.sort_unstable();
-        let rows = line_starts.map(|ls| {
-            let mut rows: Vec<usize> = spans.iter().map(|s| line_of(ls, s.0)).collect();
-            rows.dedup();
-            (ls, rows)
+        let rows = table.map(|t| {
+            let mut named = vec![false; t.len()];
+            for s in &spans {
+                if let Some(r) = named.get_mut(t.row_at(s.0)) {
+                    *r = true;
+                }
+            }
+            (t, named)
         });
         let longest = spans.iter().map(|n| n.1 - n.0).max().unwrap_or(0);
         NearNames {
@@ -171,8 +171,8 @@ impl<'a> NearNames<'a> {
     }
 
     fn near(&self, b: (usize, usize)) -> bool {
-        if let Some((ls, rows)) = &self.rows {
-            return rows.binary_search(&line_of(ls, b.0)).is_ok();
+        if let Some((t, named)) = &self.rows {
+            return named.get(t.row_at(b.0)).copied().unwrap_or(false);
         }
         // A span near b starts at most NEAR + the longest span before b.
         let from = self
@@ -218,7 +218,7 @@ impl Detectors {
         seg: &Segment,
         report: &mut Report,
     ) {
-        let rows = seg.rows.as_deref();
+        let rows = seg.rows.as_ref();
         if rows.is_some() || seg.text.len() <= BLOCK + BLOCK_OVERLAP {
             return self.scan_text(dir, ctx, &seg.location, &seg.text, rows, report);
         }
@@ -236,17 +236,10 @@ impl Detectors {
         ctx: &MessageContext,
         loc: &Location,
         text: &str,
-        rows: Option<&[Vec<String>]>,
+        rows: Option<&Table>,
         report: &mut Report,
     ) {
         let table = rows.is_some();
-        let line_starts: Vec<usize> = if table {
-            std::iter::once(0)
-                .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-                .collect()
-        } else {
-            Vec::new()
-        };
         let header = if table { text.lines().next() } else { None };
 
         // pupil_name
@@ -319,15 +312,14 @@ impl Detectors {
             }
         }
         if let Some(rows) = rows {
-            for (ri, m) in self.names.find_in_rows(dir, rows, &ctx.own) {
+            for (ri, m) in self.names.find_in_rows(dir, text, rows, &ctx.own) {
                 add_person(report, m.forename, m.surname, &m.pupils);
-                if let Some(s) = line_starts.get(ri) {
-                    name_spans.push((*s, *s));
-                }
+                let s = rows.row_start(ri);
+                name_spans.push((s, s));
             }
         }
 
-        let near_names = NearNames::new(name_spans, table.then_some(line_starts.as_slice()));
+        let near_names = NearNames::new(name_spans, rows);
 
         // identifiers, admission numbers and dates all hold digits: look only around them
         for m in self
@@ -1032,13 +1024,40 @@ mod tests {
 
     #[test]
     fn near_names_in_tables_means_same_row() {
-        let text = "Name\tDOB\nOlivia Smith\t01/02/2013\nNobody\t03/04/2013\n";
-        let starts: Vec<usize> = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
-        let near = NearNames::new(vec![(9, 21)], Some(&starts));
+        let rows = |r: &[&[&str]]| {
+            r.iter()
+                .map(|r| r.iter().map(|c| c.to_string()).collect())
+                .collect()
+        };
+        let seg = Segment::table(
+            Location::Body,
+            rows(&[
+                &["Name", "DOB"],
+                &["Olivia Smith", "01/02/2013"],
+                &["Nobody", "03/04/2013"],
+            ]),
+        );
+        let text = &seg.text;
+        assert_eq!(
+            text,
+            "Name\tDOB\nOlivia Smith\t01/02/2013\nNobody\t03/04/2013\n"
+        );
+        let near = NearNames::new(vec![(9, 21)], seg.rows.as_ref());
         let d1 = text.find("01/02").unwrap();
         let d2 = text.find("03/04").unwrap();
+        assert!(near.near((d1, d1 + 10)));
+        assert!(!near.near((d2, d2 + 10)));
+        // A cell holding a line break is still one row: the date is on the name's row.
+        let seg = Segment::table(
+            Location::Body,
+            rows(&[
+                &["Olivia Smith", "Flat 2\nHigh St", "01/02/2013"],
+                &["Nobody", "03/04/2013"],
+            ]),
+        );
+        let near = NearNames::new(vec![(0, 12)], seg.rows.as_ref());
+        let d1 = seg.text.find("01/02").unwrap();
+        let d2 = seg.text.find("03/04").unwrap();
         assert!(near.near((d1, d1 + 10)));
         assert!(!near.near((d2, d2 + 10)));
     }

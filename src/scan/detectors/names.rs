@@ -19,6 +19,7 @@ use rustc_hash::FxHashSet;
 use super::words::WordSet;
 
 use crate::directory::{Directory, PupilId};
+use crate::scan::Table;
 use crate::text::{Words, fold_word, is_capitalised, is_word_char};
 
 /// One full name found in a text.
@@ -440,7 +441,8 @@ impl NameDetector {
     pub fn find_in_rows(
         &self,
         dir: &Directory,
-        rows: &[Vec<String>],
+        text: &str,
+        table: &Table,
         own: &OwnNames,
     ) -> Vec<(usize, NameMatch)> {
         let mut out = Vec::new();
@@ -448,10 +450,11 @@ impl NameDetector {
         let (mut keys, mut key, mut seen) = (Vec::new(), String::new(), FxHashSet::default());
         // A cell without a letter (a date, a number) has the empty key.
         let empty_key = dir.key_id("");
-        for (ri, row) in rows.iter().enumerate() {
+        for ri in 0..table.len() {
+            let row = table.row(ri);
             keys.clear();
-            keys.extend(row.iter().map(|c| {
-                let c = c.trim();
+            keys.extend(row.iter().map(|&(s, e)| {
+                let c = text[s..e].trim();
                 if c.is_empty() || c.len() > 60 {
                     None
                 } else if c.bytes().all(|b| b.is_ascii() && !b.is_ascii_alphabetic()) {
@@ -464,8 +467,8 @@ impl NameDetector {
             seen.clear();
             // A cell that is a whole name written surname first ("Clark Tom", as MIS "Name"
             // columns often are); the free-text forms are found in the row's text.
-            for cell in row {
-                if let Some((f, s)) = self.surname_first_cell(dir, cell, &mut key)
+            for &(cs, ce) in row {
+                if let Some((f, s)) = self.surname_first_cell(dir, &text[cs..ce], &mut key)
                     && seen.insert((f, s))
                     && let Some(pupils) = own.others(f, s, dir.pupils_named(f, s).to_vec())
                 {
@@ -991,7 +994,13 @@ mod tests {
             vec!["Smith".to_string(), "7".into(), "Olivia".into()],
             vec!["Wood".to_string(), "8".into(), "Rose".into()],
         ];
-        let m = det.find_in_rows(&d, &rows, &OwnNames::default());
+        let seg = crate::scan::Segment::table(crate::scan::Location::Body, rows);
+        let m = det.find_in_rows(
+            &d,
+            &seg.text,
+            seg.rows.as_ref().unwrap(),
+            &OwnNames::default(),
+        );
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].0, 1);
         // A "Name" column written surname first.
@@ -1004,7 +1013,13 @@ mod tests {
             vec!["Smith Grace".to_string(), "7A".into()],
             vec!["Smith and Olivia were".to_string(), "7A".into()],
         ];
-        let m = det.find_in_rows(&d, &rows, &OwnNames::default());
+        let seg = crate::scan::Segment::table(crate::scan::Location::Body, rows);
+        let m = det.find_in_rows(
+            &d,
+            &seg.text,
+            seg.rows.as_ref().unwrap(),
+            &OwnNames::default(),
+        );
         let at: Vec<usize> = m.iter().map(|(r, _)| *r).collect();
         assert_eq!(at, vec![1, 2, 3], "{m:?}");
     }

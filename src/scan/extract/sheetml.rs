@@ -39,9 +39,26 @@ pub struct Book {
     pub is_1904: bool,
 }
 
-/// A sheet's non-empty cells as (row, column, text), in stored order; `true` when it has
-/// more than `max` of them (the rest not read).
-pub type Cells = (Vec<(u32, u32, String)>, bool);
+/// A sheet's non-empty cells in stored order: their texts one after another in `text`, and
+/// (row, column, start, end) of each; `more` when the sheet has more than were read.
+#[derive(Debug, Default, PartialEq)]
+pub struct Cells {
+    pub text: String,
+    pub cells: Vec<(u32, u32, usize, usize)>,
+    pub more: bool,
+}
+
+impl Cells {
+    pub fn push(&mut self, row: u32, col: u32, text: &str) {
+        let start = self.text.len();
+        self.text.push_str(text);
+        self.cells.push((row, col, start, self.text.len()));
+    }
+
+    pub fn len(&self) -> usize {
+        self.cells.len()
+    }
+}
 
 fn reader(xml: &[u8]) -> quick_xml::Reader<&[u8]> {
     let mut r = quick_xml::Reader::from_reader(xml);
@@ -616,11 +633,11 @@ pub fn sheet(xml: &[u8], book: &Book, max: usize, show: impl Fn(&Data) -> String
     if open.name != b"sheetData" {
         return None;
     }
+    let mut cells = Cells::default();
     if open.empty {
-        return Some((Vec::new(), false));
+        return Some(cells);
     }
     let (mut row, mut col) = (0u32, 0u32);
-    let mut cells = Vec::new();
     loop {
         let tag = w.tag()?;
         match tag.name {
@@ -640,7 +657,7 @@ pub fn sheet(xml: &[u8], book: &Book, max: usize, show: impl Fn(&Data) -> String
                 row += 1;
                 col = 0;
             }
-            b"/sheetData" => return Some((cells, false)),
+            b"/sheetData" => return Some(cells),
             b"c" => {
                 let [r, s, t] = cell_attrs(tag.attrs)?;
                 let pos = match r {
@@ -695,18 +712,23 @@ pub fn sheet(xml: &[u8], book: &Book, max: usize, show: impl Fn(&Data) -> String
                     }
                 }
                 col += 1;
+                let shown;
                 let text = match data {
-                    Value::Shared(s) => s.to_string(),
+                    Value::Shared(s) => s,
                     Value::Data(Data::Empty) => continue,
-                    Value::Data(d) => show(&d),
+                    Value::Data(d) => {
+                        shown = show(&d);
+                        shown.as_str()
+                    }
                 };
                 if text.is_empty() {
                     continue;
                 }
                 if cells.len() == max {
-                    return Some((cells, true));
+                    cells.more = true;
+                    return Some(cells);
                 }
-                cells.push((pos.0, pos.1, text));
+                cells.push(pos.0, pos.1, text);
             }
             _ => return None,
         }
@@ -796,8 +818,13 @@ mod tests {
     #[test]
     fn plain_sheet() {
         let xml = br#"<?xml version="1.0"?><worksheet><sheetData><row r="2" x14ac:dyDescent='0.25'><c r="B2" t="s"><v>0</v></c><c t="s"><v>1</v></c><c s="1"><f>A1</f><v>7</v></c><c r="F2"/></row><row/><row r="9"><c t="inlineStr"><is><r><t xml:space="preserve">Leah </t></r><r><t>Walker</t></r><rPh><t>x</t></rPh></is></c></row></sheetData></worksheet>"#;
-        let (cells, more) = sheet(xml, &book(), 100, show).unwrap();
-        assert!(!more);
+        let cells = sheet(xml, &book(), 100, show).unwrap();
+        assert!(!cells.more);
+        let cells: Vec<_> = cells
+            .cells
+            .iter()
+            .map(|&(r, c, s, e)| (r, c, cells.text[s..e].to_string()))
+            .collect();
         assert_eq!(
             cells,
             vec![
@@ -815,8 +842,8 @@ mod tests {
                 (8, 0, "Leah Walker".to_string()),
             ]
         );
-        let (cells, more) = sheet(xml, &book(), 2, show).unwrap();
-        assert!(more && cells.len() == 2);
+        let cells = sheet(xml, &book(), 2, show).unwrap();
+        assert!(cells.more && cells.len() == 2);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::{
     office::Archive,
     sheetml,
 };
-use crate::scan::{Location, Segment};
+use crate::scan::{Location, Segment, TableText};
 
 /// An xlsx: sheet names and cells.
 pub fn xlsx(location: &Location, archive: &mut Archive, names: &[String], sink: &mut Sink) {
@@ -24,8 +24,8 @@ pub fn xlsx(location: &Location, archive: &mut Archive, names: &[String], sink: 
     match narrow(archive, names, sink) {
         Ok(Some((book, sheets))) => {
             sink.push(Segment::text(location.clone(), book.sheet_names.join("\n")));
-            for (cells, more) in sheets {
-                if more {
+            for cells in sheets {
+                if cells.more {
                     sink.not_read(location.clone(), too_many_cells());
                 }
                 push_sheet(location, cells, sink);
@@ -146,26 +146,30 @@ fn too_many_cells() -> String {
     format!("sheet with more than {MAX_CELLS} cells: the rest not read")
 }
 
-/// Cells (row, column, text) of one sheet as a table: rows in order (a hand-made file may
-/// store them out of order: sorted then, stably, so a repeated cell keeps its place).
-fn push_sheet(location: &Location, mut found: Vec<(u32, u32, String)>, sink: &mut Sink) {
-    if found
+/// The cells of one sheet as a table, a row per sheet row: in stored order, or sorted
+/// (stably, so a repeated cell keeps its place) when a hand-made file stores them out of
+/// order.
+fn push_sheet(location: &Location, cells: sheetml::Cells, sink: &mut Sink) {
+    let mut order: Vec<(u32, u32, usize, usize)> = cells.cells;
+    if order
         .windows(2)
         .any(|w| (w[0].0, w[0].1) > (w[1].0, w[1].1))
     {
-        found.sort_by_key(|(r, c, _)| (*r, *c));
+        order.sort_by_key(|&(r, c, _, _)| (r, c));
     }
-    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut table = TableText::default();
     let mut last_row = None;
-    for (r, _, v) in found {
+    for (r, _, s, e) in order {
         if last_row != Some(r) {
-            rows.push(Vec::new());
+            if last_row.is_some() {
+                table.end_row();
+            }
             last_row = Some(r);
         }
-        rows.last_mut().expect("pushed").push(v);
+        table.cell(&cells.text[s..e]);
     }
-    if !rows.is_empty() {
-        sink.push(Segment::table(location.clone(), rows));
+    if !table.is_empty() {
+        sink.push(table.into_segment(location.clone()));
     }
 }
 
@@ -244,8 +248,8 @@ fn xlsx_workbook(location: &Location, bytes: &[u8], sink: &mut Sink) {
     let names: Vec<String> = wb.sheet_names().to_vec();
     sink.push(Segment::text(location.clone(), names.join("\n")));
     for name in names {
-        // Cells as (row, column, text), in the order the sheet stores them (row by row).
-        let mut found: Vec<(u32, u32, String)> = Vec::new();
+        // Cells in the order the sheet stores them (row by row).
+        let mut found = sheetml::Cells::default();
         let mut cells = 0usize;
         {
             let mut reader = match wb.worksheet_cells_reader(&name) {
@@ -272,7 +276,7 @@ fn xlsx_workbook(location: &Location, bytes: &[u8], sink: &mut Sink) {
                             sink.not_read(location.clone(), too_many_cells());
                             break;
                         }
-                        found.push((r, c, v));
+                        found.push(r, c, &v);
                     }
                     Ok(None) => break,
                     Err(e) => {
@@ -324,7 +328,10 @@ mod tests {
         (
             segments
                 .into_iter()
-                .map(|s| (s.text.into_owned(), s.rows))
+                .map(|s| {
+                    let rows = s.rows.as_ref().map(|t| t.to_rows(&s.text));
+                    (s.text.into_owned(), rows)
+                })
                 .collect(),
             not_scanned.into_iter().map(|n| n.why).collect(),
         )
@@ -340,8 +347,8 @@ mod tests {
         let out = with_sink(|sink| match narrow(&mut archive, &names, sink) {
             Ok(Some((book, sheets))) => {
                 sink.push(Segment::text(Location::Body, book.sheet_names.join("\n")));
-                for (cells, more) in sheets {
-                    if more {
+                for cells in sheets {
+                    if cells.more {
                         sink.not_read(Location::Body, too_many_cells());
                     }
                     push_sheet(&Location::Body, cells, sink);
