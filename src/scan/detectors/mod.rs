@@ -892,8 +892,16 @@ mod tests {
                 ]),
                 0..16,
             ),
+            seps in proptest::collection::vec(
+                proptest::sample::select(vec![" ", "\t", "", ",", "\n", "-", ": "]),
+                16,
+            ),
         ) {
-            let text: String = parts.join(" ");
+            let text: String = parts
+                .iter()
+                .zip(&seps)
+                .flat_map(|(p, s)| [*p, *s])
+                .collect();
             let ids = identifiers::IdDetector::default();
             let found = |w: &[(usize, usize)]| {
                 let mut v: Vec<_> = ids
