@@ -64,17 +64,17 @@ pub fn read_member(
     sink: &mut Sink,
 ) -> Result<Vec<u8>, String> {
     let mut buf = Vec::new();
-    unpack_member(archive, i, sink, &mut buf)?;
+    unpack_member(archive, i, sink, Some(&mut buf))?;
     Ok(buf)
 }
 
-/// Unpacks one member into `out` (a buffer, or nothing when only its real size is checked),
-/// bounded by the budget and the compression ratio; its unpacked size.
+/// Unpacks one member into `out` (or nowhere when only its real size is checked), bounded by
+/// the budget and the compression ratio; its unpacked size.
 pub fn unpack_member(
     archive: &mut zip::ZipArchive<Cursor<&[u8]>>,
     i: usize,
     sink: &mut Sink,
-    out: &mut impl std::io::Write,
+    out: Option<&mut Vec<u8>>,
 ) -> Result<u64, String> {
     let mut f = archive
         .by_index(i)
@@ -87,8 +87,17 @@ pub fn unpack_member(
     let cap = (left as u64)
         .min(ratio_cap.max(64 * 1024))
         .min(limits.max_member_bytes as u64);
-    let n = std::io::copy(&mut (&mut f).take(cap + 1), out)
-        .map_err(|e| format!("cannot read member: {e}"))?;
+    // The header's size (which may lie) only sizes the buffer, within the cap.
+    let declared = f.size().min(cap);
+    let mut member = (&mut f).take(cap + 1);
+    let n = match out {
+        Some(buf) => {
+            buf.reserve(usize::try_from(declared).unwrap_or(0));
+            member.read_to_end(buf).map(|n| n as u64)
+        }
+        None => std::io::copy(&mut member, &mut std::io::sink()),
+    }
+    .map_err(|e| format!("cannot read member: {e}"))?;
     sink.budget.unpacked_bytes += n as usize;
     if n > cap {
         return Err(if cap == ratio_cap.max(64 * 1024) {

@@ -114,8 +114,7 @@ fn narrow(
         if parts.contains(&i) || sheet_index.contains(&i) || Some(i) == shared {
             continue;
         }
-        unpack_member(archive, i, sink, &mut std::io::sink())
-            .map_err(|why| format!("{name}: {why}"))?;
+        unpack_member(archive, i, sink, None).map_err(|why| format!("{name}: {why}"))?;
     }
     let book = sheetml::Book {
         sheet_names,
@@ -182,7 +181,7 @@ fn within_limits(
 ) -> bool {
     for i in 0..names.len() {
         // Unpacked for the real size only (a header can lie), not kept.
-        if let Err(why) = unpack_member(archive, i, sink, &mut std::io::sink()) {
+        if let Err(why) = unpack_member(archive, i, sink, None) {
             sink.not_read(location.clone(), format!("{}: {why}", names[i]));
             return false;
         }
