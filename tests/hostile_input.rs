@@ -202,6 +202,31 @@ proptest! {
     }
 }
 
+/// One long shared string in thousands of cells would make far more text than the file
+/// holds (an 80 MB sheet from a small xlsx): the cells are cut at the text budget as they are
+/// read, not after the whole table was built, and what was cut is listed.
+#[test]
+fn a_shared_string_repeated_in_many_cells_is_cut_at_the_text_budget() {
+    let long = format!("Leah Walker {}", "x".repeat(20_000));
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    for r in 0..4_000 {
+        ws.write_string(r, 0, &long).unwrap();
+    }
+    let xlsx = wb.save_to_buffer().unwrap();
+    assert!(xlsx.len() < 200_000, "{}", xlsx.len());
+    let (r, a) = scan(&with_attachment(&xlsx));
+    assert!(
+        r.not_scanned
+            .iter()
+            .any(|n| n.why.starts_with("sheet with more than")),
+        "{:?}",
+        r.not_scanned
+    );
+    assert!(r.kinds().iter().any(|k| k.as_str() == "pupil_name"));
+    assert!(matches!(a, Action::Quarantine | Action::Reject), "{a:?}");
+}
+
 /// A cell far from the others must not make the spreadsheet reader lay out a grid of
 /// billions of cells (calamine allocates the dense grid: this aborted the process on a
 /// mutated .xls). The xlsx is read cell by cell; the .xls is measured first and listed.

@@ -40,7 +40,8 @@ pub struct Book {
 }
 
 /// A sheet's non-empty cells in stored order: their texts one after another in `text`, and
-/// (row, column, start, end) of each; `more` when the sheet has more than were read.
+/// (row, column, start, end) of each; `more` when the sheet has more than were read (more
+/// cells than allowed, or more text: one long shared string in many cells is a bomb too).
 #[derive(Debug, Default, PartialEq)]
 pub struct Cells {
     pub text: String,
@@ -615,8 +616,14 @@ fn data(book: &Book, v: &[u8], s: Option<&[u8]>, t: Option<&[u8]>) -> Option<Dat
 }
 
 /// The cells of one sheet part, each shown by `show`; `None` to leave the sheet to
-/// calamine. Reads at most `max` non-empty cells.
-pub fn sheet(xml: &[u8], book: &Book, max: usize, show: impl Fn(&Data) -> String) -> Option<Cells> {
+/// calamine. Reads at most `max` non-empty cells and `max_text` bytes of their text.
+pub fn sheet(
+    xml: &[u8],
+    book: &Book,
+    max: usize,
+    max_text: usize,
+    show: impl Fn(&Data) -> String,
+) -> Option<Cells> {
     let start = memchr::memmem::find(xml, b"<sheetData")?;
     // Nothing before it may hide markup: no comment, CDATA, DOCTYPE or processing
     // instruction but the XML declaration.
@@ -730,7 +737,7 @@ pub fn sheet(xml: &[u8], book: &Book, max: usize, show: impl Fn(&Data) -> String
                 if text.is_empty() {
                     continue;
                 }
-                if cells.len() == max {
+                if cells.len() == max || cells.text.len() + text.len() > max_text {
                     cells.more = true;
                     return Some(cells);
                 }
@@ -824,7 +831,7 @@ mod tests {
     #[test]
     fn plain_sheet() {
         let xml = br#"<?xml version="1.0"?><worksheet><sheetData><row r="2" x14ac:dyDescent='0.25'><c r="B2" t="s"><v>0</v></c><c t="s"><v>1</v></c><c s="1"><f>A1</f><v>7</v></c><c r="F2"/></row><row/><row r="9"><c t="inlineStr"><is><r><t xml:space="preserve">Leah </t></r><r><t>Walker</t></r><rPh><t>x</t></rPh></is></c></row></sheetData></worksheet>"#;
-        let cells = sheet(xml, &book(), 100, show).unwrap();
+        let cells = sheet(xml, &book(), 100, 1000, show).unwrap();
         assert!(!cells.more);
         let cells: Vec<_> = cells
             .cells
@@ -848,7 +855,7 @@ mod tests {
                 (8, 0, "Leah Walker".to_string()),
             ]
         );
-        let cells = sheet(xml, &book(), 2, show).unwrap();
+        let cells = sheet(xml, &book(), 2, 1000, show).unwrap();
         assert!(cells.more && cells.len() == 2);
     }
 
@@ -869,7 +876,7 @@ mod tests {
             br#"<sheetData><row><c><v>1</v></c></row>"#,
         ] {
             assert!(
-                sheet(xml, &book(), 100, show).is_none(),
+                sheet(xml, &book(), 100, 1000, show).is_none(),
                 "{}",
                 String::from_utf8_lossy(xml)
             );

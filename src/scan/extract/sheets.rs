@@ -123,10 +123,14 @@ fn narrow(
         is_1904,
     };
     let mut sheets = Vec::new();
+    let mut text_left = text_left(sink);
     for i in sheet_index {
         let xml = &parts_read.iter().find(|(d, _)| *d == i).expect("read").1;
-        match sheetml::sheet(xml, &book, MAX_CELLS, show) {
-            Some(cells) => sheets.push(cells),
+        match sheetml::sheet(xml, &book, MAX_CELLS, text_left, show) {
+            Some(cells) => {
+                text_left = text_left.saturating_sub(cells.text.len());
+                sheets.push(cells);
+            }
             None => return Ok(None),
         }
     }
@@ -142,7 +146,15 @@ fn show(d: &Data) -> String {
 }
 
 fn too_many_cells() -> String {
-    format!("sheet with more than {MAX_CELLS} cells: the rest not read")
+    format!(
+        "sheet with more than {MAX_CELLS} cells or more text than the scan reads: the rest not read"
+    )
+}
+
+/// Text the message may still yield (cells are cut there, before the segment is built).
+fn text_left(sink: &Sink) -> usize {
+    let limits = sink.budget.limits();
+    limits.max_text_bytes.saturating_sub(sink.budget.text_bytes)
 }
 
 /// The cells of one sheet as a table, a row per sheet row: in stored order, or sorted
@@ -246,6 +258,7 @@ fn xlsx_workbook(location: &Location, bytes: &[u8], sink: &mut Sink) {
     };
     let names: Vec<String> = wb.sheet_names().to_vec();
     sink.push(Segment::text(location.clone(), names.join("\n")));
+    let mut text_left = text_left(sink);
     for name in names {
         // Cells in the order the sheet stores them (row by row).
         let mut found = sheetml::Cells::default();
@@ -271,7 +284,7 @@ fn xlsx_workbook(location: &Location, bytes: &[u8], sink: &mut Sink) {
                             continue;
                         }
                         cells += 1;
-                        if cells > MAX_CELLS {
+                        if cells > MAX_CELLS || found.text.len() + v.len() > text_left {
                             sink.not_read(location.clone(), too_many_cells());
                             break;
                         }
@@ -285,6 +298,7 @@ fn xlsx_workbook(location: &Location, bytes: &[u8], sink: &mut Sink) {
                 }
             }
         }
+        text_left = text_left.saturating_sub(found.text.len());
         push_sheet(location, found, sink);
     }
 }
