@@ -396,6 +396,16 @@ struct Walk<'a> {
 }
 
 impl<'a> Walk<'a> {
+    /// Steps over `literal` if the bytes at the position are exactly it (a shortcut for the
+    /// commonest end tags, read as [`Walk::tag`] would read them).
+    fn skip_literal(&mut self, literal: &[u8]) -> bool {
+        let hit = self.b[self.i..].starts_with(literal);
+        if hit {
+            self.i += literal.len();
+        }
+        hit
+    }
+
     fn skip_space(&mut self) {
         while self.i < self.b.len() && is_space(self.b[self.i]) {
             self.i += 1;
@@ -684,6 +694,9 @@ pub fn sheet(
                 let mut data = Value::Data(Data::Empty);
                 if !tag.empty {
                     loop {
+                        if w.skip_literal(b"</c>") {
+                            break;
+                        }
                         let child = w.tag()?;
                         match child.name {
                             b"/c" => break,
@@ -692,7 +705,7 @@ pub fn sheet(
                                 let end = w.i + memchr::memchr(b'<', &xml[w.i..])?;
                                 let text = &xml[w.i..end];
                                 w.i = end;
-                                if w.tag()?.name != b"/v" {
+                                if !w.skip_literal(b"</v>") && w.tag()?.name != b"/v" {
                                     return None;
                                 }
                                 data = value(book, text, s, t)?;
