@@ -680,7 +680,12 @@ pub fn sheet(
                 row += 1;
                 col = 0;
             }
-            b"/sheetData" => return Some(cells),
+            // A second sheetData (a first one smuggled in as a decoy) is left to calamine.
+            b"/sheetData" => {
+                return memchr::memmem::find(&xml[w.i..], b"<sheetData")
+                    .is_none()
+                    .then_some(cells);
+            }
             b"c" => {
                 let [r, s, t] = cell_attrs(tag.attrs)?;
                 let pos = match r {
@@ -877,6 +882,7 @@ mod tests {
         for xml in [
             &br#"<sheetData><!-- x --><row><c><v>1</v></c></row></sheetData>"#[..],
             br#"<!-- <sheetData> --><sheetData></sheetData>"#,
+            br#"<sheetData></sheetData><sheetData><row><c><v>1</v></c></row></sheetData>"#,
             br#"<x:sheetData><x:row><x:c><x:v>1</x:v></x:c></x:row></x:sheetData>"#,
             br#"<sheetData><row><c t="b"><v>yes</v></c></row></sheetData>"#,
             br#"<sheetData><row><c t="e"><v>#N/A</v></c></row></sheetData>"#,
