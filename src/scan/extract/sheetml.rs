@@ -11,7 +11,8 @@
 //! anything else — a comment, CDATA, a namespace prefix, an unknown element, an entity in a
 //! value, an error or ISO-date cell, a part calamine would look up differently — and
 //! then calamine reads the workbook as before. Where it does not give up, its cells are
-//! calamine's: the same shared strings (rich text, phonetic runs skipped, `_xHHHH_`
+//! calamine's (plus those of any further `sheetData` after the first, which calamine does not
+//! read): the same shared strings (rich text, phonetic runs skipped, `_xHHHH_`
 //! escapes), the same date styles (calamine's rules, copied below), the same row and column
 //! counting; the test `same_cells_as_calamine` compares the two over generated and mutated
 //! workbooks. The small parts (workbook, relationships, shared strings, styles) are read with
@@ -680,12 +681,21 @@ pub fn sheet(
                 row += 1;
                 col = 0;
             }
-            // A second sheetData (a first one smuggled in as a decoy) is left to calamine.
-            b"/sheetData" => {
-                return memchr::memmem::find(&xml[w.i..], b"<sheetData")
-                    .is_none()
-                    .then_some(cells);
-            }
+            // A further sheetData (behind a decoy first one, which is all calamine would
+            // read) is read too.
+            b"/sheetData" => loop {
+                let Some(p) = memchr::memmem::find(&xml[w.i..], b"<sheetData") else {
+                    return Some(cells);
+                };
+                w.i += p;
+                let open = w.tag()?;
+                if open.name != b"sheetData" {
+                    return None;
+                }
+                if !open.empty {
+                    break;
+                }
+            },
             b"c" => {
                 let [r, s, t] = cell_attrs(tag.attrs)?;
                 let pos = match r {
@@ -878,11 +888,17 @@ mod tests {
     }
 
     #[test]
+    fn every_sheet_data_is_read() {
+        let xml = br#"<sheetData></sheetData><sheetData/><sheetData><row><c><v>1</v></c></row></sheetData>"#;
+        let cells = sheet(xml, &book(), 100, 1000, show).unwrap();
+        assert_eq!(cells.text, "1");
+    }
+
+    #[test]
     fn gives_up_on_what_it_does_not_know() {
         for xml in [
             &br#"<sheetData><!-- x --><row><c><v>1</v></c></row></sheetData>"#[..],
             br#"<!-- <sheetData> --><sheetData></sheetData>"#,
-            br#"<sheetData></sheetData><sheetData><row><c><v>1</v></c></row></sheetData>"#,
             br#"<x:sheetData><x:row><x:c><x:v>1</x:v></x:c></x:row></x:sheetData>"#,
             br#"<sheetData><row><c t="b"><v>yes</v></c></row></sheetData>"#,
             br#"<sheetData><row><c t="e"><v>#N/A</v></c></row></sheetData>"#,
