@@ -819,3 +819,48 @@ fn mask_names_masks_every_pupil_name_and_nothing_else() {
     );
     assert_eq!(s.mask_names("timetable 2026.xlsx"), "timetable 2026.xlsx");
 }
+
+/// A pivot-table summary keeps a copy of its source rows in the workbook's pivot cache: a
+/// sheet of totals whose cache holds pupils' names is pupil data (even with the source sheet
+/// deleted).
+#[test]
+fn xlsx_pivot_cache_rows_are_read() {
+    use std::io::{Read, Write};
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.write_string(0, 0, "Year 9 merits").unwrap();
+    ws.write_number(0, 1, 42).unwrap();
+    let plain = wb.save_to_buffer().unwrap();
+    let mut src = zip::ZipArchive::new(std::io::Cursor::new(plain.clone())).unwrap();
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..src.len() {
+        let mut f = src.by_index(i).unwrap();
+        let name = f.name().unwrap().to_string();
+        let mut data = Vec::new();
+        f.read_to_end(&mut data).unwrap();
+        out.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        out.write_all(&data).unwrap();
+    }
+    let opts = zip::write::SimpleFileOptions::default();
+    out.start_file("xl/pivotCache/pivotCacheDefinition1.xml", opts)
+        .unwrap();
+    out.write_all(br#"<pivotCacheDefinition><cacheFields count="3"><cacheField name="Forename"><sharedItems><s v="Leah"/><s v="Olivia"/></sharedItems></cacheField><cacheField name="Surname"><sharedItems/></cacheField><cacheField name="Merits"><sharedItems/></cacheField></cacheFields></pivotCacheDefinition>"#).unwrap();
+    out.start_file("xl/pivotCache/pivotCacheRecords1.xml", opts)
+        .unwrap();
+    out.write_all(br#"<pivotCacheRecords count="2"><r><x v="0"/><s v="Walker"/><n v="12"/></r><r><x v="1"/><s v="Smith"/><n v="30"/></r></pivotCacheRecords>"#).unwrap();
+    let with_cache = out.finish().unwrap().into_inner();
+    let scan = |x: &[u8]| {
+        scan_raw(&message(
+            "Merit totals attached.",
+            "filename=merits.xlsx",
+            "application/octet-stream",
+            x,
+        ))
+    };
+    let (r, _) = scan(&plain);
+    assert!(!kinds(&r).contains("pupil_name"), "{:?}", kinds(&r));
+    let (r, a) = scan(&with_cache);
+    assert!(kinds(&r).contains("pupil_name"), "{:?}", kinds(&r));
+    assert_eq!(a, Action::Reject);
+}

@@ -154,6 +154,11 @@ impl TableText {
         self.table.is_empty()
     }
 
+    /// Bytes of text written so far.
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
     pub fn into_segment<'m>(mut self, location: Location) -> Segment<'m> {
         if self.in_row {
             self.end_row();

@@ -1,7 +1,8 @@
 //! Office documents inside ZIP containers.
 //!
 //! - Office Open XML: docx (body, tables, headers, footers, comments, foot/endnotes, tracked
-//!   deletions), pptx (slides and notes) with quick-xml; xlsx cells in [`super::sheets`]; in
+//!   deletions), pptx (slides and notes) with quick-xml; xlsx cells in [`super::sheets`],
+//!   pivot caches in [`super::pivot`]; in
 //!   all three, charts, drawings/text boxes, comments and embedded files (read as attachments
 //!   of their own).
 //! - OpenDocument: odt, ods, odp from content.xml (rows and cells kept) and the content of
@@ -266,6 +267,7 @@ pub fn ooxml(
     }
     embedded(location, archive, names, depth, sink);
     if names.iter().any(|n| n.starts_with("xl/")) {
+        super::pivot::caches(location, archive, names, sink);
         return super::sheets::xlsx(location, archive, names, sink);
     }
     let (shape, parts): (&Shape, Vec<usize>) = if names.iter().any(|n| n.starts_with("ppt/")) {
