@@ -985,6 +985,21 @@ mod tests {
         assert!(det.find(&d, "Regards, Olivia Smith", &own).is_empty());
     }
 
+    /// The same-row rule over these rows, as a table segment holds them.
+    fn in_rows(
+        det: &NameDetector,
+        d: &Directory,
+        rows: Vec<Vec<String>>,
+    ) -> Vec<(usize, NameMatch)> {
+        let seg = crate::scan::Segment::table(crate::scan::Location::Body, rows);
+        det.find_in_rows(
+            d,
+            &seg.text,
+            seg.rows.as_ref().unwrap(),
+            &OwnNames::default(),
+        )
+    }
+
     #[test]
     fn same_row_in_tables() {
         let d = dir();
@@ -994,13 +1009,7 @@ mod tests {
             vec!["Smith".to_string(), "7".into(), "Olivia".into()],
             vec!["Wood".to_string(), "8".into(), "Rose".into()],
         ];
-        let seg = crate::scan::Segment::table(crate::scan::Location::Body, rows);
-        let m = det.find_in_rows(
-            &d,
-            &seg.text,
-            seg.rows.as_ref().unwrap(),
-            &OwnNames::default(),
-        );
+        let m = in_rows(&det, &d, rows);
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].0, 1);
         // A "Name" column written surname first.
@@ -1013,13 +1022,7 @@ mod tests {
             vec!["Smith Grace".to_string(), "7A".into()],
             vec!["Smith and Olivia were".to_string(), "7A".into()],
         ];
-        let seg = crate::scan::Segment::table(crate::scan::Location::Body, rows);
-        let m = det.find_in_rows(
-            &d,
-            &seg.text,
-            seg.rows.as_ref().unwrap(),
-            &OwnNames::default(),
-        );
+        let m = in_rows(&det, &d, rows);
         let at: Vec<usize> = m.iter().map(|(r, _)| *r).collect();
         assert_eq!(at, vec![1, 2, 3], "{m:?}");
     }
