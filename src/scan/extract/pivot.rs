@@ -7,23 +7,12 @@
 
 use quick_xml::events::{BytesStart, Event};
 
+use super::sheetml::{attr, reader};
 use super::{Sink, archive::read_member, office::Archive};
 use crate::scan::{Location, Segment, TableText};
 
 /// Records read from one cache (as many as the cells a sheet may have, by row).
 const MAX_RECORDS: usize = 1_000_000;
-
-/// An attribute's value, entities resolved.
-fn attr(e: &BytesStart, name: &str) -> Option<String> {
-    let a = e
-        .attributes()
-        .with_checks(false)
-        .flatten()
-        .find(|a| a.key.as_ref() == name)?;
-    quick_xml::escape::unescape(&a.value)
-        .ok()
-        .map(|v| v.into_owned())
-}
 
 /// One value of a cache item element (`<s v=..>`, `<n>`, `<d>`, `<b>`, `<e>`); `None` for
 /// `<m/>` (missing) and for elements that are not items.
@@ -45,8 +34,7 @@ fn item(e: &BytesStart) -> Option<String> {
 
 /// Field names and each field's shared items, from a cache definition.
 fn definition(xml: &[u8]) -> Result<Vec<(String, Vec<String>)>, String> {
-    let mut r = quick_xml::Reader::from_reader(xml);
-    r.config_mut().expand_empty_elements = true;
+    let mut r = reader(xml);
     let mut fields: Vec<(String, Vec<String>)> = Vec::new();
     loop {
         match r.read_event().map_err(|e| format!("pivot cache: {e}"))? {
@@ -74,8 +62,7 @@ fn records(
     max_text: usize,
     table: &mut TableText,
 ) -> Result<bool, String> {
-    let mut r = quick_xml::Reader::from_reader(xml);
-    r.config_mut().expand_empty_elements = true;
+    let mut r = reader(xml);
     let (mut field, mut rows) = (0usize, 0usize);
     loop {
         match r

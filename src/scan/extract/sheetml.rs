@@ -62,7 +62,9 @@ impl Cells {
     }
 }
 
-fn reader(xml: &[u8]) -> quick_xml::Reader<&[u8]> {
+/// A quick-xml reader over a workbook part, configured as calamine configures it (lenient
+/// end names, empty elements as start and end).
+pub fn reader(xml: &[u8]) -> quick_xml::Reader<&[u8]> {
     let mut r = quick_xml::Reader::from_reader(xml);
     let c = r.config_mut();
     c.check_end_names = false;
@@ -81,6 +83,11 @@ fn raw_attr(e: &BytesStart, name: &str) -> Result<Option<String>, ()> {
         }
     }
     Ok(None)
+}
+
+/// An attribute's value by exact name, entities resolved; `None` if absent or malformed.
+pub fn attr(e: &BytesStart, name: &str) -> Option<String> {
+    decoded_attr(&raw_attr(e, name).ok()??)
 }
 
 /// An attribute's value with XML entities resolved.
