@@ -5,7 +5,7 @@
 //! prefix or keyword are passed over.
 
 use regex::Regex;
-use regex_automata::{Input, meta};
+use regex_automata::{Input, dfa, meta};
 
 use crate::identifiers::{
     nhs_placeholder, nhs_valid_normalised, nino_valid_normalised, normalise, uln_valid_normalised,
@@ -23,9 +23,10 @@ pub struct IdMatch {
 }
 
 pub struct IdDetector {
-    /// The five forms as the patterns of one regex: one pass over the text, and each match
-    /// says which form it is ([`Form`]).
-    any: meta::Regex,
+    /// The five forms as the patterns of one regex: one pass over each window, and each
+    /// match says which form it is ([`Form`]). A fully built DFA (the patterns are small and
+    /// ASCII): a search of a short window costs no cache or pool lookup.
+    any: dfa::regex::Regex,
     uln_kw: Regex,
     nhs_kw: Regex,
     phone_kw: Regex,
@@ -59,7 +60,7 @@ const NINO: &str = r"(?-u:\b)[A-CEGHJ-PR-TW-Za-ceghj-pr-tw-z][A-CEGHJ-NPR-TW-Za-
 impl Default for IdDetector {
     fn default() -> Self {
         IdDetector {
-            any: meta::Regex::new_many(&[UPN, TEN, NHS_SPACED, SPACED_433, NINO]).unwrap(),
+            any: dfa::regex::Regex::new_many(&[UPN, TEN, NHS_SPACED, SPACED_433, NINO]).unwrap(),
             uln_kw: Regex::new(r"(?i)(?-u:\b)(?:uln|unique learner(?: number)?|learner (?:no|number))(?-u:\b)").unwrap(),
             nhs_kw: Regex::new(r"(?i)(?-u:\b)nhs(?-u:\b)").unwrap(),
             phone_kw: Regex::new(r"(?i)(?:\+44|(?-u:\b)0044|(?-u:\b)tel(?-u:\b)|(?-u:\b)phone(?-u:\b)|(?-u:\b)mobile(?-u:\b)|(?-u:\b)mob(?-u:\b)|(?-u:\b)fax(?-u:\b)|(?-u:\b)call(?-u:\b)|(?-u:\b)ring(?-u:\b)|(?-u:\b)telephone(?-u:\b))").unwrap(),
@@ -77,40 +78,22 @@ fn before(text: &str, start: usize, n: usize) -> &str {
 
 impl IdDetector {
     /// Identifiers in a text. `header` is the header row of a table, if the text is one.
-    /// `windows` are the regions around six-digit groups (see `id_windows`); every identifier
-    /// has one, so nothing outside them can match.
+    /// `windows` are the spans around six-digit groups (see `id_windows`); every identifier
+    /// lies inside one, so nothing outside them can match.
     pub fn find(
         &self,
         text: &str,
         header: Option<&str>,
         windows: &[(usize, usize)],
     ) -> Vec<IdMatch> {
-        let mut out = Vec::new();
-        for &(ws, we) in windows {
-            self.find_in(text, header, ws, we, &mut out);
-        }
-        out
-    }
-
-    fn find_in(
-        &self,
-        full: &str,
-        header: Option<&str>,
-        ws: usize,
-        we: usize,
-        out: &mut Vec<IdMatch>,
-    ) {
-        let text = full;
-        let hay = &full[..we];
         let header_uln = header.is_some_and(|h| self.uln_kw.is_match(h));
         let header_nhs = header.is_some_and(|h| self.nhs_kw.is_match(h));
         // Ten digits that may be a ULN or an NHS number: only with a keyword shortly before
         // (or in the table's header), never after a phone prefix.
-        let keyed = |start: usize, end: usize, v: &str, out: &mut Vec<IdMatch>| {
-            let b = v.as_bytes();
+        let keyed = |start: usize, b: &[u8]| {
             let ctx = before(text, start, 40);
             let phone = self.phone_kw.is_match(before(text, start, 16));
-            let kind = if uln_valid_normalised(b) {
+            if uln_valid_normalised(b) {
                 (!phone && (header_uln || self.uln_kw.is_match(ctx))).then_some(FindingKind::Uln)
             } else {
                 (nhs_valid_normalised(b)
@@ -118,56 +101,47 @@ impl IdDetector {
                     && !phone
                     && (header_nhs || self.nhs_kw.is_match(ctx)))
                 .then_some(FindingKind::NhsNumber)
-            };
-            if let Some(kind) = kind {
-                out.push(IdMatch {
-                    kind,
-                    start,
-                    end,
-                    value: v.into(),
-                });
             }
         };
-        for m in find_from(&self.any, hay, ws) {
-            let (start, end) = (m.start(), m.end());
-            let found = &hay[start..end];
-            let Some(n) = normalise(found) else { continue };
-            let push = |kind, out: &mut Vec<IdMatch>| {
-                out.push(IdMatch {
-                    kind,
-                    start,
-                    end,
-                    value: n.clone(),
-                })
-            };
-            match FORMS[m.pattern().as_usize()] {
-                Form::Upn => {
-                    if upn_valid_normalised(n.as_bytes()) {
-                        push(FindingKind::Upn, out);
+        let mut out = Vec::new();
+        for &(ws, we) in windows {
+            for m in find_in_span(&self.any, text, ws, we) {
+                let (start, end) = (m.start(), m.end());
+                let Some(value) = normalise(&text[start..end]) else {
+                    continue;
+                };
+                let n = value.as_bytes();
+                let kind = match FORMS[m.pattern().as_usize()] {
+                    Form::Upn => upn_valid_normalised(n).then_some(FindingKind::Upn),
+                    Form::Ten => keyed(start, n),
+                    // 3-3-4 is the NHS display form: no keyword needed for a valid NHS
+                    // number; a spaced ULN ("ULN: 905 156 4081") needs its keyword like a
+                    // bare one.
+                    Form::NhsSpaced => {
+                        if nhs_valid_normalised(n)
+                            && !nhs_placeholder(n)
+                            && !self.phone_kw.is_match(before(text, start, 16))
+                        {
+                            Some(FindingKind::NhsNumber)
+                        } else {
+                            keyed(start, n)
+                        }
                     }
-                }
-                Form::Ten => keyed(start, end, found, out),
-                // 3-3-4 is the NHS display form: no keyword needed for a valid NHS number; a
-                // spaced ULN ("ULN: 905 156 4081") needs its keyword like a bare one.
-                Form::NhsSpaced => {
-                    if nhs_valid_normalised(n.as_bytes())
-                        && !nhs_placeholder(n.as_bytes())
-                        && !self.phone_kw.is_match(before(text, start, 16))
-                    {
-                        push(FindingKind::NhsNumber, out);
-                    } else {
-                        keyed(start, end, &n, out);
-                    }
-                }
-                // 4-3-3 ("3386 979 946"): a ULN or NHS number only with its keyword.
-                Form::Spaced433 => keyed(start, end, &n, out),
-                Form::Nino => {
-                    if nino_valid_normalised(n.as_bytes()) {
-                        push(FindingKind::NiNumber, out);
-                    }
+                    // 4-3-3 ("3386 979 946"): a ULN or NHS number only with its keyword.
+                    Form::Spaced433 => keyed(start, n),
+                    Form::Nino => nino_valid_normalised(n).then_some(FindingKind::NiNumber),
+                };
+                if let Some(kind) = kind {
+                    out.push(IdMatch {
+                        kind,
+                        start,
+                        end,
+                        value,
+                    });
                 }
             }
         }
+        out
     }
 }
 
@@ -178,6 +152,18 @@ pub fn unicode_bounded(text: &str, start: usize, end: usize) -> bool {
     let after = text[end..].chars().next();
     !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
         && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+}
+
+/// Matches of `re` inside `from..to` of `hay`, with `\b` judged against the text on both
+/// sides of the span (offsets are into `hay`); each says which of `re`'s patterns it is.
+fn find_in_span<'h>(
+    re: &'h dfa::regex::Regex,
+    hay: &'h str,
+    from: usize,
+    to: usize,
+) -> impl Iterator<Item = regex_automata::Match> + 'h {
+    re.find_iter(Input::new(hay).range(from..to))
+        .filter(move |m| unicode_bounded(hay, m.start(), m.end()))
 }
 
 /// Matches of `re` in `hay` from byte `from` on, with `\b` judged against the text before

@@ -714,19 +714,43 @@ fn adno_candidates(text: &str, runs: &[(usize, usize)]) -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// Regions around the digit groups an identifier can be made of: digit runs joined by single
+/// Spans around the digit groups an identifier can be made of: digit runs joined by single
 /// spaces or hyphens ("905 156 4081", "QQ 12 34 56 C", "A123456789012") holding six digits or
-/// more. Every identifier form has such a group (a NI number's three pairs are the fewest),
-/// so dates written with slashes, times, years and list numbers cost nothing.
+/// more. Every identifier form has such a group (a NI number's three pairs are the fewest)
+/// and reaches at most [`ID_BEFORE`] bytes before it and [`ID_AFTER`] after it, so dates
+/// written with slashes, times, years, list numbers and the words between cost nothing.
+/// Spans that touch are merged: a match never crosses from one span into another. The
+/// patterns' look-around (`\b`) sees the text outside a span.
 pub fn id_windows(text: &str) -> Vec<(usize, usize)> {
     id_windows_from(text, &words::digit_runs(text.as_bytes()))
 }
+
+/// How far before its digit group an identifier can start: a NI number's two letters and
+/// space ("QQ 12 34 56 C").
+const ID_BEFORE: usize = 3;
+/// How far after its digit group an identifier can end: a NI number's space and suffix
+/// letter, a UPN's check letter.
+const ID_AFTER: usize = 2;
 
 /// [`id_windows`] from the text's digit runs.
 fn id_windows_from(text: &str, runs: &[(usize, usize)]) -> Vec<(usize, usize)> {
     const MIN_DIGITS: usize = 6;
     let b = text.as_bytes();
     let mut out: Vec<(usize, usize)> = Vec::new();
+    let mut push = |gs: usize, ge: usize| {
+        let mut s = gs.saturating_sub(ID_BEFORE);
+        while !text.is_char_boundary(s) {
+            s -= 1;
+        }
+        let mut e = (ge + ID_AFTER).min(b.len());
+        while !text.is_char_boundary(e) {
+            e += 1;
+        }
+        match out.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => out.push((s, e)),
+        }
+    };
     // The group being read: start, end, digits in it.
     let mut group: Option<(usize, usize, usize)> = None;
     for &(s, e) in runs {
@@ -736,7 +760,7 @@ fn id_windows_from(text: &str, runs: &[(usize, usize)]) -> Vec<(usize, usize)> {
             }
             Some((gs, ge, n)) => {
                 if n >= MIN_DIGITS {
-                    widen_into(text, gs.saturating_sub(DIGIT_PAD), ge + DIGIT_PAD, &mut out);
+                    push(gs, ge);
                 }
                 Some((s, e, e - s))
             }
@@ -746,7 +770,7 @@ fn id_windows_from(text: &str, runs: &[(usize, usize)]) -> Vec<(usize, usize)> {
     if let Some((gs, ge, n)) = group
         && n >= MIN_DIGITS
     {
-        widen_into(text, gs.saturating_sub(DIGIT_PAD), ge + DIGIT_PAD, &mut out);
+        push(gs, ge);
     }
     out
 }
@@ -888,6 +912,7 @@ mod tests {
                 proptest::sample::select(vec![
                     "A123456789012", "9995363763", "943 476 5919", "943-476-5919", "3386 979 946",
                     "AB 12 34 56 C", "JG103759A", "ULN", "NHS", "12/03/2013", "1", "23", "456",
+                    "a123456789012", "T12345678901A", "jg 103759 a", "QQ", "Q", "é1234567",
                     "-", "x", "é", "and the class will meet in the hall after lunch on Friday",
                 ]),
                 0..16,
@@ -978,7 +1003,10 @@ mod tests {
         let at = upn.find("A12").unwrap();
         assert!(w[0].0 <= at && w[0].1 >= at + 13, "{w:?}");
         let nino = "NI QQ 12 34 56 C";
-        assert_eq!(id_windows(nino), vec![(0, nino.len())]);
+        assert_eq!(
+            id_windows(nino),
+            vec![(nino.find("QQ").unwrap(), nino.len())]
+        );
         assert_eq!(id_windows("NHS 943-476-5919").len(), 1);
         assert!(id_windows("pairs 12 34 5 and 12-3").is_empty());
     }
