@@ -15,12 +15,13 @@ pub fn normalise(s: &str) -> Option<String> {
     if !t.is_ascii() {
         return None;
     }
-    Some(
+    let mut out = String::with_capacity(t.len());
+    out.extend(
         t.bytes()
             .filter(|b| *b != b' ' && *b != b'-')
-            .map(|b| b.to_ascii_uppercase() as char)
-            .collect(),
-    )
+            .map(|b| b.to_ascii_uppercase() as char),
+    );
+    Some(out)
 }
 
 fn alpha23_value(c: u8) -> Option<u32> {

@@ -694,8 +694,22 @@ pub fn digit_windows(text: &str) -> Vec<(usize, usize)> {
 /// [`digit_windows`] from the text's digit runs.
 fn digit_windows_from(text: &str, runs: &[(usize, usize)]) -> Vec<(usize, usize)> {
     let mut out: Vec<(usize, usize)> = Vec::new();
+    // Runs whose padded regions overlap are joined before widening (which would merge them
+    // anyway): one widening per stretch of digits, not per run.
+    let mut pending: Option<(usize, usize)> = None;
     for &(s, e) in runs {
-        widen_into(text, s.saturating_sub(DIGIT_PAD), e + DIGIT_PAD, &mut out);
+        let (from, to) = (s.saturating_sub(DIGIT_PAD), e + DIGIT_PAD);
+        pending = match pending {
+            Some((pf, pt)) if from <= pt => Some((pf, pt.max(to))),
+            Some((pf, pt)) => {
+                widen_into(text, pf, pt, &mut out);
+                Some((from, to))
+            }
+            None => Some((from, to)),
+        };
+    }
+    if let Some((pf, pt)) = pending {
+        widen_into(text, pf, pt, &mut out);
     }
     out
 }

@@ -163,11 +163,12 @@ impl NameDetector {
         candidates.sort_unstable();
         candidates.dedup();
         let mut covered_to = 0;
+        let mut buf = String::with_capacity(64);
         for s in candidates {
             if s < covered_to {
                 continue;
             }
-            if let Some(m) = self.verify(dir, text, s, own) {
+            if let Some(m) = self.verify(dir, text, s, own, &mut buf) {
                 covered_to = m.end;
                 // A backward match ("SMITH Olivia") may start before an earlier match's end.
                 if let Some(last) = out.last()
@@ -253,13 +254,20 @@ impl NameDetector {
     }
 
     /// Tries a full name around a forename candidate at byte `s`.
-    fn verify(&self, dir: &Directory, text: &str, s: usize, own: &OwnNames) -> Option<NameMatch> {
+    /// `buf` is a scratch buffer, reused from candidate to candidate.
+    fn verify(
+        &self,
+        dir: &Directory,
+        text: &str,
+        s: usize,
+        own: &OwnNames,
+        buf: &mut String,
+    ) -> Option<NameMatch> {
         // Up to 7 words from s, as long as the gaps between them are name-like; folded into
         // one buffer joined by single spaces, so any run of words is a substring key.
         let mut toks = [(0usize, 0usize); FOLDED_MAX];
         let mut n = 0;
-        let mut buf = String::with_capacity(64);
-        let mut folded = Folded::new(&mut buf);
+        let mut folded = Folded::new(buf);
         for (a, b) in Words::at(text, s) {
             if n == 0 {
                 if a != s {
@@ -280,7 +288,9 @@ impl NameDetector {
             }
             toks[n] = (a, b);
             n += 1;
-            if n == FOLDED_MAX {
+            // A gap that starts with a tab (the end of a table cell) is never name-like: no
+            // need to look for the next word ("Grace<TAB>12/03/2013<TAB>A123…").
+            if n == FOLDED_MAX || text.as_bytes().get(b) == Some(&b'\t') {
                 break;
             }
         }
@@ -447,29 +457,22 @@ impl NameDetector {
     ) -> Vec<(usize, NameMatch)> {
         let mut out = Vec::new();
         // Reused from row to row.
-        let (mut keys, mut key, mut seen) = (Vec::new(), String::new(), FxHashSet::default());
-        // A cell without a letter (a date, a number) has the empty key.
-        let empty_key = dir.key_id("");
+        let (mut keys, mut whole, mut key, mut seen) =
+            (Vec::new(), Vec::new(), String::new(), FxHashSet::default());
         for ri in 0..table.len() {
             let row = table.row(ri);
             keys.clear();
-            keys.extend(row.iter().map(|&(s, e)| {
-                let c = text[s..e].trim();
-                if c.is_empty() || c.len() > 60 {
-                    None
-                } else if c.bytes().all(|b| b.is_ascii() && !b.is_ascii_alphabetic()) {
-                    empty_key
-                } else {
-                    crate::text::name_key_into(c, &mut key);
-                    dir.key_id(&key)
-                }
-            }));
+            whole.clear();
+            for &(cs, ce) in row {
+                let (k, w) = self.cell_keys(dir, &text[cs..ce], &mut key);
+                keys.push(k);
+                whole.extend(w);
+            }
             seen.clear();
             // A cell that is a whole name written surname first ("Clark Tom", as MIS "Name"
             // columns often are); the free-text forms are found in the row's text.
-            for &(cs, ce) in row {
-                if let Some((f, s)) = self.surname_first_cell(dir, &text[cs..ce], &mut key)
-                    && seen.insert((f, s))
+            for &(f, s) in &whole {
+                if seen.insert((f, s))
                     && let Some(pupils) = own.others(f, s, dir.pupils_named(f, s).to_vec())
                 {
                     out.push((
@@ -649,35 +652,67 @@ impl NameDetector {
         out
     }
 
-    /// "Surname Forename [middle names or initials]" filling a table cell (2 to 5 words).
-    /// `buf` is a scratch buffer, reused from cell to cell.
-    fn surname_first_cell(
+    /// One table cell read once: its directory key (as [`crate::text::name_key`] folds it;
+    /// the empty key for a cell without a letter; `None` for an empty or over-long cell or
+    /// one that is no key), and the pupil it names when it is a whole name written surname
+    /// first ("Clark Tom", "Clark Tom H": 2 to 5 words). `buf` is a scratch buffer, reused
+    /// from cell to cell.
+    fn cell_keys(
         &self,
         dir: &Directory,
         cell: &str,
         buf: &mut String,
-    ) -> Option<(u32, u32)> {
+    ) -> (Option<u32>, Option<(u32, u32)>) {
         let cell = cell.trim();
-        if cell.len() > 60 || !cell.contains(' ') {
-            return None;
+        if cell.is_empty() || cell.len() > 60 {
+            return (None, None);
         }
-        let mut words = [(0usize, 0usize); 5];
+        if cell
+            .bytes()
+            .all(|b| b.is_ascii() && !b.is_ascii_alphabetic())
+        {
+            return (dir.key_id(""), None);
+        }
+        let mut words = [(0usize, 0usize); FOLDED_MAX];
         let mut n = 0;
-        for w in Words::new(cell) {
-            if n == words.len() {
-                return None;
+        // The cell's key drops one-letter words (initials); the folded words keep them.
+        let mut short = false;
+        let mut folded = Folded::new(buf);
+        for (a, b) in Words::new(cell) {
+            if n == FOLDED_MAX {
+                // More words than a name has: the key alone, folded again.
+                crate::text::name_key_into(cell, buf);
+                return (dir.key_id(buf), None);
             }
-            words[n] = w;
+            short |= folded.push(&cell[a..b]).len() <= 1;
+            words[n] = (a, b);
             n += 1;
         }
-        if n < 2 {
-            return None;
-        }
-        let words = &words[..n];
-        let mut folded = Folded::new(buf);
-        for (a, b) in words {
-            folded.push(&cell[*a..*b]);
-        }
+        let surname_first = if (2..=5).contains(&n) && cell.as_bytes().contains(&b' ') {
+            self.surname_first(dir, cell, &words[..n], &folded)
+        } else {
+            None
+        };
+        let key = if short {
+            crate::text::name_key_into(cell, buf);
+            dir.key_id(buf)
+        } else if n == 0 {
+            dir.key_id("")
+        } else {
+            dir.key_id(folded.key(0, n))
+        };
+        (key, surname_first)
+    }
+
+    /// "Surname Forename [middle names or initials]": the cell's `words`, folded.
+    fn surname_first(
+        &self,
+        dir: &Directory,
+        cell: &str,
+        words: &[(usize, usize)],
+        folded: &Folded,
+    ) -> Option<(u32, u32)> {
+        let n = words.len();
         let key = |i: usize, j: usize| folded.key(i, j);
         for sl in 1..=2.min(n - 1) {
             let skey = key(0, sl);
@@ -834,6 +869,36 @@ mod tests {
             .iter()
             .map(|m| d.full_name_unmasked(m.pupils[0]))
             .collect()
+    }
+
+    proptest::proptest! {
+        /// A table cell read once gives the key the name fold gives it.
+        #[test]
+        fn cell_keys_fold_cells_as_names(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "Olivia", "SMITH", "Anna-Maria", "Anna", "Maria", "O’Brien-Smith", "o'brien",
+                    "Zoë", "Zoe\u{308}", "J", "J.", "Łukasz", "12/03/2013", "7A", "é", "x",
+                    "and", "Smith's",
+                ]),
+                0..9,
+            ),
+            seps in proptest::collection::vec(
+                proptest::sample::select(vec![" ", "  ", "-", "", ", ", "\u{a0}"]),
+                9,
+            ),
+        ) {
+            let cell: String = parts.iter().zip(&seps).flat_map(|(p, s)| [*p, *s]).collect();
+            let d = dir();
+            let det = NameDetector::build(&d);
+            let c = cell.trim();
+            let expected = if c.is_empty() || c.len() > 60 {
+                None
+            } else {
+                d.key_id(&crate::text::name_key(c))
+            };
+            proptest::prop_assert_eq!(det.cell_keys(&d, &cell, &mut String::new()).0, expected);
+        }
     }
 
     #[test]
