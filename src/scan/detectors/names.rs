@@ -283,7 +283,7 @@ impl NameDetector {
             }
             let word = folded.push(&text[a..b]);
             // A lower-case common word ("will", "may") can never start a match.
-            if n == 0 && self.common.contains(word) && !is_capitalised(&text[a..b]) {
+            if n == 0 && !is_capitalised(&text[a..b]) && self.common.contains(word) {
                 return None;
             }
             toks[n] = (a, b);
@@ -675,8 +675,9 @@ impl NameDetector {
         }
         let mut words = [(0usize, 0usize); FOLDED_MAX];
         let mut n = 0;
-        // The cell's key drops one-letter words (initials); the folded words keep them.
-        let mut short = false;
+        // The name fold drops the one-letter words a key starts with ("J Smith" → "smith")
+        // and empty ones anywhere; the folded words keep them.
+        let (mut lead, mut empty_later) = (0, false);
         let mut folded = Folded::new(buf);
         for (a, b) in Words::new(cell) {
             if n == FOLDED_MAX {
@@ -684,7 +685,12 @@ impl NameDetector {
                 crate::text::name_key_into(cell, buf);
                 return (dir.key_id(buf), None);
             }
-            short |= folded.push(&cell[a..b]).len() <= 1;
+            let len = folded.push(&cell[a..b]).len();
+            if lead == n && len <= 1 {
+                lead += 1;
+            } else if len == 0 {
+                empty_later = true;
+            }
             words[n] = (a, b);
             n += 1;
         }
@@ -693,13 +699,13 @@ impl NameDetector {
         } else {
             None
         };
-        let key = if short {
+        let key = if empty_later {
             crate::text::name_key_into(cell, buf);
             dir.key_id(buf)
-        } else if n == 0 {
+        } else if lead == n {
             dir.key_id("")
         } else {
-            dir.key_id(folded.key(0, n))
+            dir.key_id(folded.key(lead, n))
         };
         (key, surname_first)
     }
@@ -872,6 +878,9 @@ mod tests {
     }
 
     proptest::proptest! {
+        // Cheap cases; the rarer shapes (an empty word after a kept one) need many.
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
         /// A table cell read once gives the key the name fold gives it.
         #[test]
         fn cell_keys_fold_cells_as_names(
@@ -879,7 +888,7 @@ mod tests {
                 proptest::sample::select(vec![
                     "Olivia", "SMITH", "Anna-Maria", "Anna", "Maria", "O’Brien-Smith", "o'brien",
                     "Zoë", "Zoe\u{308}", "J", "J.", "Łukasz", "12/03/2013", "7A", "é", "x",
-                    "and", "Smith's",
+                    "and", "Smith's", "\u{308}", "A123456789012",
                 ]),
                 0..9,
             ),
