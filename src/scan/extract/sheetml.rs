@@ -388,11 +388,13 @@ fn is_space(c: u8) -> bool {
 }
 
 /// One tag of the sheet: its name (with '/' first for an end tag), its attribute bytes, and
-/// whether it closes itself.
+/// whether it closes itself. A row's or a cell's `r`, `s` and `t` are read with the tag
+/// ([`Walk::cell_tag`]).
 struct Tag<'a> {
     name: &'a [u8],
     attrs: &'a [u8],
     empty: bool,
+    rst: [Option<&'a [u8]>; 3],
 }
 
 /// The sheet's bytes and a position in them.
@@ -437,6 +439,9 @@ impl<'a> Walk<'a> {
         if e == s || !matches!(b.get(e), Some(b' ' | b'\t' | b'\r' | b'\n' | b'/' | b'>')) {
             return None;
         }
+        if matches!(&b[s..e], b"c" | b"row") {
+            return self.cell_tag(s, e);
+        }
         let end_tag = b[s] == b'/';
         // The tag ends at the first '>' outside quotes.
         let mut k = e;
@@ -467,52 +472,78 @@ impl<'a> Walk<'a> {
             name: &b[s..e],
             attrs,
             empty,
+            rst: [None; 3],
         })
     }
-}
 
-/// The values of attributes `r`, `s` and `t` (raw); `None` when the list is malformed, one
-/// of them repeats or holds an entity.
-fn cell_attrs(a: &[u8]) -> Option<[Option<&[u8]>; 3]> {
-    let mut out: [Option<&[u8]>; 3] = [None; 3];
-    let mut i = 0;
-    loop {
-        while i < a.len() && is_space(a[i]) {
+    /// The rest of a `<c` or `<row` start tag (name at `s..e`), its attributes read in the
+    /// same pass as its end is found: the values of `r`, `s` and `t` (raw). Gives up on a
+    /// malformed list, an attribute of the three repeated or holding an entity, and an
+    /// attribute name holding '/', '>' or a quote.
+    fn cell_tag(&mut self, s: usize, e: usize) -> Option<Tag<'a>> {
+        let b = self.b;
+        let mut rst: [Option<&[u8]>; 3] = [None; 3];
+        let mut i = e;
+        loop {
+            while i < b.len() && is_space(b[i]) {
+                i += 1;
+            }
+            let (end, empty) = match b.get(i..i + 2)? {
+                [b'>', _] => (i, false),
+                b"/>" => (i + 1, true),
+                _ => (0, false),
+            };
+            if end > 0 {
+                self.i = end + 1;
+                return Some(Tag {
+                    name: &b[s..e],
+                    attrs: &b[e..i],
+                    empty,
+                    rst,
+                });
+            }
+            let ns = i;
+            while i < b.len()
+                && !is_space(b[i])
+                && !matches!(b[i], b'=' | b'>' | b'/' | b'"' | b'\'')
+            {
+                i += 1;
+            }
+            if i == ns {
+                return None;
+            }
+            let name = &b[ns..i];
+            while i < b.len() && is_space(b[i]) {
+                i += 1;
+            }
+            if b.get(i) != Some(&b'=') {
+                return None;
+            }
             i += 1;
+            while i < b.len() && is_space(b[i]) {
+                i += 1;
+            }
+            let q = *b.get(i).filter(|q| matches!(q, b'"' | b'\''))?;
+            // Values are a few bytes ("B12", "s"): a plain loop, noting any entity on the way.
+            let vs = i + 1;
+            let mut ve = vs;
+            let mut entity = false;
+            while *b.get(ve)? != q {
+                entity |= b[ve] == b'&';
+                ve += 1;
+            }
+            i = ve + 1;
+            let slot = match name {
+                b"r" => 0,
+                b"s" => 1,
+                b"t" => 2,
+                _ => continue,
+            };
+            if rst[slot].is_some() || entity {
+                return None;
+            }
+            rst[slot] = Some(&b[vs..ve]);
         }
-        if i == a.len() {
-            return Some(out);
-        }
-        let ns = i;
-        while i < a.len() && !is_space(a[i]) && a[i] != b'=' {
-            i += 1;
-        }
-        let name = &a[ns..i];
-        while i < a.len() && is_space(a[i]) {
-            i += 1;
-        }
-        if a.get(i) != Some(&b'=') {
-            return None;
-        }
-        i += 1;
-        while i < a.len() && is_space(a[i]) {
-            i += 1;
-        }
-        let q = *a.get(i).filter(|q| matches!(q, b'"' | b'\''))?;
-        let vs = i + 1;
-        let ve = vs + memchr::memchr(q, &a[vs..])?;
-        i = ve + 1;
-        let slot = match name {
-            b"r" => 0,
-            b"s" => 1,
-            b"t" => 2,
-            _ => continue,
-        };
-        let v = &a[vs..ve];
-        if out[slot].is_some() || v.contains(&b'&') {
-            return None;
-        }
-        out[slot] = Some(v);
     }
 }
 
@@ -673,7 +704,7 @@ pub fn sheet(
         let tag = w.tag()?;
         match tag.name {
             b"row" => {
-                if let Some(r) = row_attr(tag.attrs)? {
+                if let Some(r) = tag.rst[0] {
                     row = u32::try_from(digits(r)?).ok()?.checked_sub(1)?;
                 }
                 if tag.empty {
@@ -704,7 +735,7 @@ pub fn sheet(
                 }
             },
             b"c" => {
-                let [r, s, t] = cell_attrs(tag.attrs)?;
+                let [r, s, t] = tag.rst;
                 let pos = match r {
                     Some(r) => {
                         let (rr, cc) = cell_ref(r)?;
@@ -783,16 +814,88 @@ pub fn sheet(
     }
 }
 
-/// The `r` of a row's attributes (others ignored).
-fn row_attr(a: &[u8]) -> Option<Option<&[u8]>> {
-    // Same list grammar as a cell's; only `r` is wanted.
-    let [r, _, _] = cell_attrs(a)?;
-    Some(r)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The reference for [`Walk::cell_tag`]: the values of `r`, `s` and `t` in the attribute
+    /// bytes [`Walk::tag`] gives (a tag read in two passes); `None` when the list is malformed,
+    /// one of them repeats or holds an entity.
+    fn cell_attrs(a: &[u8]) -> Option<[Option<&[u8]>; 3]> {
+        let mut out: [Option<&[u8]>; 3] = [None; 3];
+        let mut i = 0;
+        loop {
+            while i < a.len() && is_space(a[i]) {
+                i += 1;
+            }
+            if i == a.len() {
+                return Some(out);
+            }
+            let ns = i;
+            while i < a.len() && !is_space(a[i]) && a[i] != b'=' {
+                i += 1;
+            }
+            let name = &a[ns..i];
+            while i < a.len() && is_space(a[i]) {
+                i += 1;
+            }
+            if a.get(i) != Some(&b'=') {
+                return None;
+            }
+            i += 1;
+            while i < a.len() && is_space(a[i]) {
+                i += 1;
+            }
+            let q = *a.get(i).filter(|q| matches!(q, b'"' | b'\''))?;
+            let vs = i + 1;
+            let ve = vs + memchr::memchr(q, &a[vs..])?;
+            i = ve + 1;
+            let slot = match name {
+                b"r" => 0,
+                b"s" => 1,
+                b"t" => 2,
+                _ => continue,
+            };
+            let v = &a[vs..ve];
+            if out[slot].is_some() || v.contains(&b'&') {
+                return None;
+            }
+            out[slot] = Some(v);
+        }
+    }
+
+    proptest::proptest! {
+        /// A cell's or row's tag read in one pass gives what the generic tag reading and the
+        /// attribute list reading give, or gives up.
+        #[test]
+        fn cell_tags_read_in_one_pass_as_in_two(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    " r=\"B12\"", " s='3'", " t=\"s\"", " t=\"inlineStr\"", " x=\"a>b\"",
+                    " y='\"/>'", " r=\"A&amp;\"", " s = \"1\"", "/", ">", " ", "\t", "=", "\"",
+                    "'", "a", " spans=\"1:6\"", "/>", "&",
+                ]),
+                0..8,
+            ),
+            name in proptest::sample::select(vec!["c", "row"]),
+        ) {
+            let tail: String = parts.concat();
+            let xml = format!("<{name}{tail}<v>1</v>");
+            let mut one = Walk { b: xml.as_bytes(), i: 0, tag_start: 0 };
+            let fused = one.tag();
+            // The same bytes under another name take the generic path.
+            let other = format!("<{}{tail}<v>1</v>", "x".repeat(name.len()));
+            let mut two = Walk { b: other.as_bytes(), i: 0, tag_start: 0 };
+            if let Some(t) = fused.filter(|t| t.name == name.as_bytes()) {
+                let g = two.tag();
+                proptest::prop_assert!(g.is_some(), "{xml:?}");
+                let g = g.expect("checked");
+                proptest::prop_assert_eq!(Some(t.rst), cell_attrs(g.attrs), "{:?}", xml);
+                proptest::prop_assert_eq!(t.empty, g.empty, "{:?}", xml);
+                proptest::prop_assert_eq!(one.i, two.i, "{:?}", xml);
+            }
+        }
+    }
 
     #[test]
     fn excel_escapes() {
