@@ -33,6 +33,13 @@ pub fn fold_word(word: &str) -> String {
 
 /// Appends the folded form of `word` to `out`.
 pub fn fold_word_into(word: &str, out: &mut String) {
+    // The common case, ASCII letters only: copied and lowered in place.
+    if word.bytes().all(|b| b.is_ascii_alphabetic()) {
+        let start = out.len();
+        out.push_str(word);
+        out[start..].make_ascii_lowercase();
+        return;
+    }
     if word.is_ascii() {
         for b in word.bytes() {
             if b.is_ascii_alphanumeric() {
@@ -125,7 +132,13 @@ impl Iterator for Words<'_> {
         let s = self.text;
         let bytes = s.as_bytes();
         let mut i = self.pos;
-        // Skip to the start of a word.
+        // Skip to the start of a word (ASCII that is not a letter, a byte at a time).
+        while bytes
+            .get(i)
+            .is_some_and(|b| b.is_ascii() && !b.is_ascii_alphabetic())
+        {
+            i += 1;
+        }
         loop {
             let c = char_at(s, i)?;
             if is_word_char(c) {
@@ -135,6 +148,10 @@ impl Iterator for Words<'_> {
         }
         let start = i;
         loop {
+            // ASCII letters, a byte at a time.
+            while bytes.get(i).is_some_and(u8::is_ascii_alphabetic) {
+                i += 1;
+            }
             let Some(c) = char_at(s, i) else { break };
             if is_word_char(c) {
                 i += c.len_utf8();
