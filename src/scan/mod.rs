@@ -101,6 +101,22 @@ impl Table {
         self.rows.partition_point(|r| r.1 <= pos).saturating_sub(1)
     }
 
+    /// [`Self::row_at`], trying row `hint` and the one after it first (positions looked up
+    /// in order are mostly in the same row or the next).
+    pub fn row_at_hint(&self, pos: usize, hint: usize) -> usize {
+        let holds = |i: usize| {
+            self.rows.get(i).is_some_and(|r| r.1 <= pos)
+                && self.rows.get(i + 1).is_none_or(|r| r.1 > pos)
+        };
+        if holds(hint) {
+            hint
+        } else if holds(hint + 1) {
+            hint + 1
+        } else {
+            self.row_at(pos)
+        }
+    }
+
     /// The rows as strings (for tests and comparisons).
     pub fn to_rows(&self, text: &str) -> Vec<Vec<String>> {
         (0..self.len())
@@ -465,6 +481,33 @@ impl Scanner {
             .collect();
         for (n, loc) in report.not_scanned.iter_mut().zip(shown) {
             n.location = loc;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// The row at a position is the same whatever row the lookup is hinted to start at.
+        #[test]
+        fn row_lookups_with_a_hint_agree(
+            rows in proptest::collection::vec(proptest::collection::vec("[a-z]{0,3}", 0..4), 0..8),
+            hint in 0usize..10,
+        ) {
+            let mut t = TableText::default();
+            for r in &rows {
+                for c in r {
+                    t.cell(c);
+                }
+                t.end_row();
+            }
+            let seg = t.into_segment(Location::Body);
+            let table = seg.rows.expect("a table");
+            for pos in 0..=seg.text.len() {
+                proptest::prop_assert_eq!(table.row_at_hint(pos, hint), table.row_at(pos));
+            }
         }
     }
 }

@@ -142,8 +142,9 @@ struct NearNames<'a> {
     /// Name spans sorted by start.
     spans: Vec<(usize, usize)>,
     longest: usize,
-    /// In a table: the table, and whether each row holds a name.
-    rows: Option<(&'a Table, Vec<bool>)>,
+    /// In a table: the table, whether each row holds a name, and the row of the last lookup
+    /// (dates and numbers are looked up in text order).
+    rows: Option<(&'a Table, Vec<bool>, std::cell::Cell<usize>)>,
 }
 
 impl<'a> NearNames<'a> {
@@ -151,12 +152,14 @@ impl<'a> NearNames<'a> {
         spans.sort_unstable();
         let rows = table.map(|t| {
             let mut named = vec![false; t.len()];
+            let mut row = 0;
             for s in &spans {
-                if let Some(r) = named.get_mut(t.row_at(s.0)) {
+                row = t.row_at_hint(s.0, row);
+                if let Some(r) = named.get_mut(row) {
                     *r = true;
                 }
             }
-            (t, named)
+            (t, named, std::cell::Cell::new(0))
         });
         let longest = spans.iter().map(|n| n.1 - n.0).max().unwrap_or(0);
         NearNames {
@@ -171,8 +174,10 @@ impl<'a> NearNames<'a> {
     }
 
     fn near(&self, b: (usize, usize)) -> bool {
-        if let Some((t, named)) = &self.rows {
-            return named.get(t.row_at(b.0)).copied().unwrap_or(false);
+        if let Some((t, named, last)) = &self.rows {
+            let row = t.row_at_hint(b.0, last.get());
+            last.set(row);
+            return named.get(row).copied().unwrap_or(false);
         }
         // A span near b starts at most NEAR + the longest span before b.
         let from = self
