@@ -4,6 +4,7 @@
 //! in a table with such a header).
 
 use chrono::{Datelike, NaiveDate};
+use regex_automata::util::captures::Captures;
 use regex_automata::{Anchored, Input, meta};
 
 /// How far before a date a "DOB" label may stand.
@@ -46,20 +47,58 @@ pub struct DateMatch {
     pub date: NaiveDate,
 }
 
-const MONTH: &str = r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
+/// Every spelling of a month the date forms accept (each month's longest first, as the
+/// pattern prefers it), in any ASCII case. In a date a month always stands as a whole run of
+/// ASCII letters (a separator or space before it, a dot, comma, separator or space after
+/// it): where the shared word pass finds one, dates with month names are looked for.
+pub const MONTH_WORDS: [&str; 25] = [
+    "january",
+    "jan",
+    "february",
+    "feb",
+    "march",
+    "mar",
+    "april",
+    "apr",
+    "may",
+    "june",
+    "jun",
+    "july",
+    "jul",
+    "august",
+    "aug",
+    "september",
+    "sepember",
+    "sept",
+    "sep",
+    "october",
+    "oct",
+    "november",
+    "nov",
+    "december",
+    "dec",
+];
+
+/// The month of the date forms as a capture group: [`MONTH_WORDS`], ASCII case-insensitive
+/// (so that a month is always a run the word pass sees).
+fn month_group() -> String {
+    format!("((?i-u:{}))", MONTH_WORDS.join("|"))
+}
+
 const NUMERIC: &str = r"(?-u:\b)([0-3]?[0-9])[/.\-]([01]?[0-9])[/.\-]([0-9]{4}|[0-9]{2})(?-u:\b)";
 /// ISO, with the time part exports add ("2013-03-12T00:00:00", "…Z", "…+01:00").
 const ISO: &str = r"(?-u:\b)([12][0-9]{3})-([01][0-9])-([0-3][0-9])(?:T[0-9:.]+(?:Z|[+\-][0-9]{2}:?[0-9]{2})?)?(?-u:\b)";
 
 impl Default for DateDetector {
     fn default() -> Self {
+        let month = month_group();
         // "12 March 2013", "12th of March 2013", Excel's "12-Mar-2013" / "12-Mar-13".
         let words = format!(
-            r"(?-u:\b)([0-3]?[0-9])(?:st|nd|rd|th)?(?:\s+of)?(?:\s+|\s*[\-/.]\s*){MONTH}\.?,?(?:\s+|\s*[\-/.]\s*)([12][0-9]{{3}}|[0-9]{{2}})(?-u:\b)"
+            r"(?-u:\b)([0-3]?[0-9])(?:st|nd|rd|th)?(?:\s+of)?(?:\s+|\s*[\-/.]\s*){month}\.?,?(?:\s+|\s*[\-/.]\s*)([12][0-9]{{3}}|[0-9]{{2}})(?-u:\b)"
         );
         // "March 12, 2013", "March 12th 2013".
         let month_first = format!(
-            r"(?-u:\b){MONTH}\.?\s+([0-3]?[0-9])(?:st|nd|rd|th)?,?\s+([12][0-9]{{3}})(?-u:\b)"
+            r"(?-u:\b){month}\.?\s+([0-3]?[0-9])(?:st|nd|rd|th)?,?\s+([12][0-9]{{3}})(?-u:\b)"
         );
         DateDetector {
             any: meta::Regex::new_many(&[
@@ -103,15 +142,23 @@ impl DateDetector {
     /// `windows` are the regions holding digits (every date form has some).
     pub fn dates(&self, text: &str, this_year: i32, windows: &[(usize, usize)]) -> Vec<DateMatch> {
         let mut out = Vec::new();
+        let mut caps = self.any.create_captures();
         for &(ws, we) in windows {
-            self.dates_in(&text[..we], ws, this_year, &mut out);
+            self.dates_in(&text[..we], ws, this_year, &mut caps, &mut out);
         }
         out.sort_by_key(|m| m.start);
         out.dedup_by(|a, b| a.start < b.end);
         out
     }
 
-    fn dates_in(&self, text: &str, from: usize, this_year: i32, out: &mut Vec<DateMatch>) {
+    fn dates_in(
+        &self,
+        text: &str,
+        from: usize,
+        this_year: i32,
+        caps: &mut Captures,
+        out: &mut Vec<DateMatch>,
+    ) {
         let plausible = |d: NaiveDate| (this_year - 25..=this_year - 2).contains(&d.year());
         let year = |y: &str| -> i32 {
             let n: i32 = y.parse().unwrap_or(0);
@@ -127,7 +174,6 @@ impl DateDetector {
         };
         // Find with the DFA, then take the groups of the matching form from the match
         // alone: a captures search over the whole text costs several times more.
-        let mut caps = self.any.create_captures();
         for m in super::identifiers::find_from(&self.any, text, from) {
             let form = FORMS[m.pattern().as_usize()];
             let (y, mo, d) = match form {
@@ -143,7 +189,7 @@ impl DateDetector {
                     let input = Input::new(text)
                         .span(m.range())
                         .anchored(Anchored::Pattern(m.pattern()));
-                    self.any.search_captures(&input, &mut caps);
+                    self.any.search_captures(&input, caps);
                     let g = |i: usize| caps.get_group(i).map_or("", |s| &text[s.range()]);
                     match form {
                         Form::Words => (Some(year(g(3))), month_number(g(2)), g(1).parse().ok()),

@@ -129,9 +129,12 @@ const CUE_TERM_SHIFT: u8 = 2;
 const CUE_TERM_FLAGS: u8 = keywords::ANY_CASE | keywords::EXACT;
 /// A DOB label's first word ([`dates::LABEL_FIRST_WORDS`]).
 const CUE_DOB_LABEL: u8 = 1 << 4;
+/// A month's name ([`dates::MONTH_WORDS`]).
+const CUE_MONTH: u8 = 1 << 5;
 const _: () = assert!(
     CUE_NAME_FLAGS & (CUE_TERM_FLAGS << CUE_TERM_SHIFT) == 0
-        && (CUE_NAME_FLAGS | (CUE_TERM_FLAGS << CUE_TERM_SHIFT)) & CUE_DOB_LABEL == 0,
+        && (CUE_NAME_FLAGS | (CUE_TERM_FLAGS << CUE_TERM_SHIFT)) & (CUE_DOB_LABEL | CUE_MONTH) == 0
+        && CUE_DOB_LABEL & CUE_MONTH == 0,
     "the cue flags of the detectors overlap"
 );
 
@@ -204,6 +207,9 @@ impl Detectors {
         for w in dates::LABEL_FIRST_WORDS {
             cues.insert(w, CUE_DOB_LABEL);
         }
+        for w in dates::MONTH_WORDS {
+            cues.insert(w, CUE_MONTH);
+        }
         Detectors {
             cues,
             names,
@@ -260,8 +266,8 @@ impl Detectors {
             }
         };
         // One pass over the bytes: the cue words, the digit runs, any non-ASCII byte.
-        let (mut name_runs, mut term_starts, mut label_starts, mut digit_runs) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut name_runs, mut term_starts, mut label_starts, mut digit_runs, mut months) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let first_non_ascii = self.cues.scan(
             text.as_bytes(),
             |s, e, flags| {
@@ -274,6 +280,9 @@ impl Detectors {
                 }
                 if flags & CUE_DOB_LABEL != 0 {
                     label_starts.push(s);
+                }
+                if flags & CUE_MONTH != 0 {
+                    months.push((s, e));
                 }
             },
             |s, e| digit_runs.push((s, e)),
@@ -381,8 +390,8 @@ impl Detectors {
         let dates = if !dates_matter {
             Vec::new()
         } else if table || header_dob {
-            self.dates
-                .dates(text, ctx.this_year, &digit_windows_from(text, &digit_runs))
+            let windows = date_windows(text, &digit_runs, &months);
+            self.dates.dates(text, ctx.this_year, &windows)
         } else {
             // Free text: a date counts only near a name or after a label, so only there is
             // it looked for.
@@ -719,6 +728,62 @@ fn digit_windows_from(text: &str, runs: &[(usize, usize)]) -> Vec<(usize, usize)
     out
 }
 
+/// Where a date can stand, from the text's digit runs and month names (each in text
+/// order): a date in digits (12/03/2013, 2013-03-12T08:00:00Z) is a group of three or more
+/// digit runs joined by single `/`, `.` or `-`, with at most a time part up to the next
+/// space after it; a date with a month's name lies within [`MONTH_REACH`] of the name (as
+/// far as the search around every digit, [`digit_windows`], would reach). Both widened to
+/// whitespace and merged. The words and numbers between dates cost nothing.
+fn date_windows(
+    text: &str,
+    runs: &[(usize, usize)],
+    months: &[(usize, usize)],
+) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut groups: Vec<(usize, usize)> = Vec::new();
+    // The group being read: start, end, runs in it.
+    let mut group: Option<(usize, usize, usize)> = None;
+    for &(s, e) in runs
+        .iter()
+        .chain(std::iter::once(&(usize::MAX, usize::MAX)))
+    {
+        group = match group {
+            Some((gs, ge, n)) if s == ge + 1 && matches!(b[ge], b'/' | b'.' | b'-') => {
+                Some((gs, e, n + 1))
+            }
+            Some((gs, ge, n)) => {
+                if n >= 3 {
+                    groups.push((gs, ge));
+                }
+                Some((s, e, 1))
+            }
+            None => Some((s, e, 1)),
+        };
+    }
+    // The two lists, each in order, merged in order of start.
+    let mut months = months
+        .iter()
+        .map(|&(s, e)| (s.saturating_sub(MONTH_REACH), e + MONTH_REACH))
+        .peekable();
+    let mut groups = groups.into_iter().peekable();
+    let mut out = Vec::new();
+    loop {
+        let next = match (months.peek(), groups.peek()) {
+            (Some(m), Some(g)) if m <= g => months.next(),
+            (_, Some(_)) => groups.next(),
+            (Some(_), None) => months.next(),
+            (None, None) => break,
+        };
+        let (from, to) = next.expect("peeked");
+        widen_into(text, from, to, &mut out);
+    }
+    out
+}
+
+/// How far from a month's name a date holding it may reach: the day before it and the
+/// year after it, across spaces (twice the search around a digit, and more).
+const MONTH_REACH: usize = 2 * DIGIT_PAD + 16;
+
 /// Numbers of 3 to 10 digits standing alone (not inside a word or a longer code): what an
 /// admission number can be.
 fn adno_candidates(text: &str, runs: &[(usize, usize)]) -> Vec<(usize, usize)> {
@@ -1008,6 +1073,44 @@ mod tests {
                 &d.label_spans(&text),
             );
             proptest::prop_assert_eq!(kept_dates(&d, &text, &names, &regions), all);
+        }
+
+        /// Looking for dates only in groups of digits and around month names finds every
+        /// date the search around every digit finds.
+        #[test]
+        fn date_windows_keep_every_date(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "12/03/2013", "1.2.13", "2013-03-12T08:00:00Z", "2013-03-12", "1/2/3/2013",
+                    "192.168.1.10", "12", "2013", "3", "12 March 2013", "12th of march 2013",
+                    "12-Mar-2013", "12-MAR-13", "March 12, 2013", "Sept 5th 2014", "sepember",
+                    "Mar.", "May", "junE", "of", "th", "-", "/", ",", ".", "é", "x", "Smith",
+                ]),
+                0..40,
+            ),
+            seps in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    " ", "\t", "\n", "", "  ", "\u{a0}", " ".repeat(40).leak() as &str,
+                    "x".repeat(50).leak() as &str,
+                ]),
+                40,
+            ),
+        ) {
+            let text: String = parts.iter().zip(&seps).flat_map(|(p, s)| [*p, *s]).collect();
+            let mut set = words::WordSet::default();
+            for w in dates::MONTH_WORDS {
+                set.insert(w, 1);
+            }
+            let (mut months, mut runs) = (Vec::new(), Vec::new());
+            set.scan(text.as_bytes(), |s, e, _| months.push((s, e)), |s, e| runs.push((s, e)));
+            let d = dates::DateDetector::default();
+            let found = |w: &[(usize, usize)]| -> Vec<(usize, usize, chrono::NaiveDate)> {
+                d.dates(&text, 2026, w).into_iter().map(|m| (m.start, m.end, m.date)).collect()
+            };
+            proptest::prop_assert_eq!(
+                found(&date_windows(&text, &runs, &months)),
+                found(&digit_windows(&text))
+            );
         }
     }
 
