@@ -827,6 +827,40 @@ fn mask_names_masks_every_pupil_name_and_nothing_else() {
     assert_eq!(s.mask_names("timetable 2026.xlsx"), "timetable 2026.xlsx");
 }
 
+/// An xlsx's external link cache: the cells of the workbook its formulas referred to (an MIS
+/// export), kept inside this one until the link is broken — pupil data even when no formula
+/// is left on the sheet.
+#[test]
+fn xlsx_external_link_cache_is_read() {
+    use std::io::Write;
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.write_string(0, 0, "Coach seats").unwrap();
+    ws.write_number(0, 1, 52).unwrap();
+    let plain = wb.save_to_buffer().unwrap();
+    let mut out = copy_zip(&plain);
+    out.start_file(
+        "xl/externalLinks/externalLink1.xml",
+        zip::write::SimpleFileOptions::default(),
+    )
+    .unwrap();
+    out.write_all(br#"<externalLink xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><externalBook xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships" r:id="rId1"><sheetNames><sheetName val="Pupils"/></sheetNames><sheetDataSet><sheetData sheetId="0"><row r="2"><cell r="A2" t="str"><v>Walker</v></cell><cell r="B2" t="str"><v>Leah</v></cell></row></sheetData></sheetDataSet></externalBook></externalLink>"#).unwrap();
+    let linked = out.finish().unwrap().into_inner();
+    let scan = |x: &[u8]| {
+        scan_raw(&message(
+            "Seats for the trip.",
+            "filename=coach.xlsx",
+            "application/octet-stream",
+            x,
+        ))
+    };
+    let (r, _) = scan(&plain);
+    assert!(!kinds(&r).contains("pupil_name"), "{:?}", kinds(&r));
+    let (r, a) = scan(&linked);
+    assert!(kinds(&r).contains("pupil_name"), "{:?}", kinds(&r));
+    assert_eq!(a, Action::Reject);
+}
+
 /// A pivot-table summary keeps a copy of its source rows in the workbook's pivot cache: a
 /// sheet of totals whose cache holds pupils' names is pupil data (even with the source sheet
 /// deleted).

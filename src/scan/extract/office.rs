@@ -2,9 +2,9 @@
 //!
 //! - Office Open XML: docx (body, tables, headers, footers, comments, foot/endnotes, tracked
 //!   deletions), pptx (slides and notes) with quick-xml; xlsx cells in [`super::sheets`],
-//!   pivot caches in [`super::pivot`]; in
-//!   all three, charts, drawings/text boxes, comments and embedded files (read as attachments
-//!   of their own).
+//!   pivot caches in [`super::pivot`], external links' cached cells here; in all three,
+//!   charts, drawings/text boxes, comments and embedded files (read as attachments of their
+//!   own).
 //! - OpenDocument: odt, ods, odp from content.xml (rows and cells kept) and the content of
 //!   embedded objects (charts); an encrypted ODF
 //!   (manifest `encryption-data`) is reported as protected.
@@ -62,6 +62,18 @@ pub const DRAWING: Shape = Shape {
     cell: &[],
     skip: &["rPr", "pPr", "formatCode", "f"],
     line_break: &["br"],
+    tab: &[],
+};
+
+/// An xlsx external link's cache: the cells of another workbook that formulas here refer to
+/// (`<row><cell><v>…</v></cell></row>`), kept after the source is gone or the formulas are
+/// deleted, until the link is broken.
+pub const EXTERNAL_LINK: Shape = Shape {
+    paragraph: &[],
+    row: &["row"],
+    cell: &["cell"],
+    skip: &[],
+    line_break: &[],
     tab: &[],
 };
 
@@ -197,18 +209,25 @@ fn push_xml(location: &Location, xml: &[u8], shape: &Shape, sink: &mut Sink) {
     }
 }
 
-/// Parts every OOXML kind may hold besides its main text: charts (their cached category
-/// and series values), drawings and text boxes, cell comments and threaded comments.
-fn is_side_part(n: &str) -> bool {
-    n.ends_with(".xml")
-        && [
-            "/charts/chart",
-            "/drawings/drawing",
-            "/comments",
-            "/threadedComments/",
-        ]
-        .iter()
-        .any(|p| n.contains(p))
+/// Parts an OOXML file may hold besides its main text, with their shape: charts (their
+/// cached category and series values), drawings and text boxes, cell comments and threaded
+/// comments, and an xlsx's external links' cached cells.
+fn side_part(n: &str) -> Option<&'static Shape> {
+    if !n.ends_with(".xml") {
+        return None;
+    }
+    if n.starts_with("xl/externalLinks/externalLink") {
+        return Some(&EXTERNAL_LINK);
+    }
+    [
+        "/charts/chart",
+        "/drawings/drawing",
+        "/comments",
+        "/threadedComments/",
+    ]
+    .iter()
+    .any(|p| n.contains(p))
+    .then_some(&DRAWING)
 }
 
 /// Files embedded in a document (a spreadsheet pasted as an object into Word or
@@ -253,15 +272,14 @@ pub fn ooxml(
     depth: usize,
     sink: &mut Sink,
 ) {
-    let side: Vec<usize> = names
+    let side: Vec<(usize, &Shape)> = names
         .iter()
         .enumerate()
-        .filter(|(_, n)| is_side_part(n))
-        .map(|(i, _)| i)
+        .filter_map(|(i, n)| Some((i, side_part(n)?)))
         .collect();
-    for i in side {
+    for (i, shape) in side {
         match read_member(archive, i, sink) {
-            Ok(xml) => push_xml(location, &xml, &DRAWING, sink),
+            Ok(xml) => push_xml(location, &xml, shape, sink),
             Err(why) => sink.not_read(location.clone(), format!("{}: {why}", names[i])),
         }
     }
