@@ -827,38 +827,49 @@ fn mask_names_masks_every_pupil_name_and_nothing_else() {
     assert_eq!(s.mask_names("timetable 2026.xlsx"), "timetable 2026.xlsx");
 }
 
-/// An xlsx's external link cache: the cells of the workbook its formulas referred to (an MIS
-/// export), kept inside this one until the link is broken — pupil data even when no formula
-/// is left on the sheet.
-#[test]
-fn xlsx_external_link_cache_is_read() {
+/// A one-sheet workbook with no pupil data is clean; the same workbook with `parts` added
+/// (hidden parts Excel keeps) is pupil data, and an external send of it is refused.
+fn xlsx_part_holds_pupil_data(body: &str, parts: &[(&str, &[u8])]) {
     use std::io::Write;
     let mut wb = rust_xlsxwriter::Workbook::new();
     let ws = wb.add_worksheet();
-    ws.write_string(0, 0, "Coach seats").unwrap();
-    ws.write_number(0, 1, 52).unwrap();
+    ws.write_string(0, 0, "Year 9 totals").unwrap();
+    ws.write_number(0, 1, 42).unwrap();
     let plain = wb.save_to_buffer().unwrap();
     let mut out = copy_zip(&plain);
-    out.start_file(
-        "xl/externalLinks/externalLink1.xml",
-        zip::write::SimpleFileOptions::default(),
-    )
-    .unwrap();
-    out.write_all(br#"<externalLink xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><externalBook xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships" r:id="rId1"><sheetNames><sheetName val="Pupils"/></sheetNames><sheetDataSet><sheetData sheetId="0"><row r="2"><cell r="A2" t="str"><v>Walker</v></cell><cell r="B2" t="str"><v>Leah</v></cell></row></sheetData></sheetDataSet></externalBook></externalLink>"#).unwrap();
-    let linked = out.finish().unwrap().into_inner();
+    for (name, xml) in parts {
+        out.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        out.write_all(xml).unwrap();
+    }
+    let with_parts = out.finish().unwrap().into_inner();
     let scan = |x: &[u8]| {
         scan_raw(&message(
-            "Seats for the trip.",
-            "filename=coach.xlsx",
+            body,
+            "filename=totals.xlsx",
             "application/octet-stream",
             x,
         ))
     };
     let (r, _) = scan(&plain);
     assert!(!kinds(&r).contains("pupil_name"), "{:?}", kinds(&r));
-    let (r, a) = scan(&linked);
+    let (r, a) = scan(&with_parts);
     assert!(kinds(&r).contains("pupil_name"), "{:?}", kinds(&r));
     assert_eq!(a, Action::Reject);
+}
+
+/// An xlsx's external link cache: the cells of the workbook its formulas referred to (an MIS
+/// export), kept inside this one until the link is broken — pupil data even when no formula
+/// is left on the sheet.
+#[test]
+fn xlsx_external_link_cache_is_read() {
+    xlsx_part_holds_pupil_data(
+        "Seats for the trip.",
+        &[(
+            "xl/externalLinks/externalLink1.xml",
+            br#"<externalLink xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><externalBook xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships" r:id="rId1"><sheetNames><sheetName val="Pupils"/></sheetNames><sheetDataSet><sheetData sheetId="0"><row r="2"><cell r="A2" t="str"><v>Walker</v></cell><cell r="B2" t="str"><v>Leah</v></cell></row></sheetData></sheetDataSet></externalBook></externalLink>"#,
+        )],
+    );
 }
 
 /// A pivot-table summary keeps a copy of its source rows in the workbook's pivot cache: a
@@ -866,32 +877,17 @@ fn xlsx_external_link_cache_is_read() {
 /// deleted).
 #[test]
 fn xlsx_pivot_cache_rows_are_read() {
-    use std::io::Write;
-    let mut wb = rust_xlsxwriter::Workbook::new();
-    let ws = wb.add_worksheet();
-    ws.write_string(0, 0, "Year 9 merits").unwrap();
-    ws.write_number(0, 1, 42).unwrap();
-    let plain = wb.save_to_buffer().unwrap();
-    let mut out = copy_zip(&plain);
-    let opts = zip::write::SimpleFileOptions::default();
-    out.start_file("xl/pivotCache/pivotCacheDefinition1.xml", opts)
-        .unwrap();
-    out.write_all(br#"<pivotCacheDefinition><cacheFields count="3"><cacheField name="Forename"><sharedItems><s v="Leah"/><s v="Olivia"/></sharedItems></cacheField><cacheField name="Surname"><sharedItems/></cacheField><cacheField name="Merits"><sharedItems/></cacheField></cacheFields></pivotCacheDefinition>"#).unwrap();
-    out.start_file("xl/pivotCache/pivotCacheRecords1.xml", opts)
-        .unwrap();
-    out.write_all(br#"<pivotCacheRecords count="2"><r><x v="0"/><s v="Walker"/><n v="12"/></r><r><x v="1"/><s v="Smith"/><n v="30"/></r></pivotCacheRecords>"#).unwrap();
-    let with_cache = out.finish().unwrap().into_inner();
-    let scan = |x: &[u8]| {
-        scan_raw(&message(
-            "Merit totals attached.",
-            "filename=merits.xlsx",
-            "application/octet-stream",
-            x,
-        ))
-    };
-    let (r, _) = scan(&plain);
-    assert!(!kinds(&r).contains("pupil_name"), "{:?}", kinds(&r));
-    let (r, a) = scan(&with_cache);
-    assert!(kinds(&r).contains("pupil_name"), "{:?}", kinds(&r));
-    assert_eq!(a, Action::Reject);
+    xlsx_part_holds_pupil_data(
+        "Merit totals attached.",
+        &[
+            (
+                "xl/pivotCache/pivotCacheDefinition1.xml",
+                br#"<pivotCacheDefinition><cacheFields count="3"><cacheField name="Forename"><sharedItems><s v="Leah"/><s v="Olivia"/></sharedItems></cacheField><cacheField name="Surname"><sharedItems/></cacheField><cacheField name="Merits"><sharedItems/></cacheField></cacheFields></pivotCacheDefinition>"#,
+            ),
+            (
+                "xl/pivotCache/pivotCacheRecords1.xml",
+                br#"<pivotCacheRecords count="2"><r><x v="0"/><s v="Walker"/><n v="12"/></r><r><x v="1"/><s v="Smith"/><n v="30"/></r></pivotCacheRecords>"#,
+            ),
+        ],
+    );
 }
