@@ -1,6 +1,6 @@
-//! Attachment speed (issue "attachments"): a 1 MB xlsx class list, a 1 MB text PDF and a 5 MB
-//! zip of mixed documents, each as the attachment of a message scanned end to end; MB/s and
-//! time per file. Inputs are generated here (rust_xlsxwriter, lopdf, zip), no network.
+//! Attachment speed (issue "attachments"): a 1 MB xlsx class list, a 1 MB MIS export (twenty
+//! columns, typed dates and numbers), a 1 MB text PDF and a 5 MB zip of mixed documents, each
+//! as the attachment of a message scanned end to end; MB/s and time per file. Inputs are generated here (rust_xlsxwriter, lopdf, zip), no network.
 //!
 //! Run: `cargo bench --bench attachments`.
 
@@ -8,6 +8,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use base64::Engine;
+use chrono::Datelike;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hallpass::config::Config;
 use hallpass::directory::Directory;
@@ -66,6 +67,103 @@ fn xlsx(target: usize) -> Vec<u8> {
         .unwrap();
         r += 1;
         if r % 2000 == 0 {
+            let b = wb.save_to_buffer().unwrap();
+            if b.len() >= target {
+                return b;
+            }
+        }
+    }
+}
+
+/// An MIS "student list" export: twenty columns per pupil (identifiers, names, a DOB date
+/// cell, year and reg, Adno, address, contact name, phone and email, SEN/FSM/EAL flags,
+/// ethnicity, attendance), numbers and dates as typed cells, about `target` bytes.
+fn mis_export(target: usize) -> Vec<u8> {
+    let rows = roster_rows();
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let date = rust_xlsxwriter::Format::new().set_num_format("dd/mm/yyyy");
+    let ws = wb.add_worksheet();
+    for (c, h) in [
+        "UPN",
+        "Legal Surname",
+        "Legal Forename",
+        "Preferred Forename",
+        "DOB",
+        "Gender",
+        "Year",
+        "Reg",
+        "Adno",
+        "Address 1",
+        "Town",
+        "Postcode",
+        "Primary Contact",
+        "Contact Phone",
+        "Contact Email",
+        "SEN Status",
+        "FSM",
+        "EAL",
+        "Ethnicity",
+        "Attendance %",
+    ]
+    .iter()
+    .enumerate()
+    {
+        ws.write_string(0, c as u16, *h).unwrap();
+    }
+    let mut rng = Rng::new(5);
+    let mut r = 1u32;
+    loop {
+        let ws = wb.worksheet_from_index(0).unwrap();
+        let p = &rows[rng.below(rows.len())];
+        let dob = chrono::NaiveDate::parse_from_str(&p[2], "%d/%m/%Y")
+            .or_else(|_| chrono::NaiveDate::parse_from_str(&p[2], "%Y-%m-%d"))
+            .unwrap();
+        let dob = rust_xlsxwriter::ExcelDateTime::from_ymd(
+            dob.year() as u16,
+            dob.month() as u8,
+            dob.day() as u8,
+        )
+        .unwrap();
+        ws.write_string(r, 0, &p[3]).unwrap();
+        ws.write_string(r, 1, &p[0]).unwrap();
+        ws.write_string(r, 2, &p[1]).unwrap();
+        ws.write_string(r, 3, &p[1]).unwrap();
+        ws.write_datetime_with_format(r, 4, &dob, &date).unwrap();
+        ws.write_string(r, 5, ["M", "F"][rng.below(2)]).unwrap();
+        ws.write_number(r, 6, (7 + rng.below(5)) as f64).unwrap();
+        ws.write_string(
+            r,
+            7,
+            format!("{}{}", 7 + rng.below(5), ["A", "B", "C"][rng.below(3)]),
+        )
+        .unwrap();
+        ws.write_number(r, 8, (1000 + rng.below(9000)) as f64)
+            .unwrap();
+        let street = ["High Street", "Church Lane", "Station Road", "Park Avenue"][rng.below(4)];
+        ws.write_string(r, 9, format!("{} {street}", 1 + rng.below(200)))
+            .unwrap();
+        ws.write_string(r, 10, "Beaulieu").unwrap();
+        ws.write_string(
+            r,
+            11,
+            format!("SO{} {}AB", 10 + rng.below(90), 1 + rng.below(9)),
+        )
+        .unwrap();
+        ws.write_string(r, 12, format!("Mrs {}", p[0])).unwrap();
+        ws.write_string(r, 13, format!("07700 9{:05}", rng.below(100_000)))
+            .unwrap();
+        ws.write_string(r, 14, format!("parent{r}@example.com"))
+            .unwrap();
+        ws.write_string(r, 15, ["", "K", "E"][rng.below(3)])
+            .unwrap();
+        ws.write_boolean(r, 16, rng.below(5) == 0).unwrap();
+        ws.write_string(r, 17, ["", "EAL"][rng.below(2)]).unwrap();
+        ws.write_string(r, 18, ["WBRI", "WOTH", "ABAN", "BAFR"][rng.below(4)])
+            .unwrap();
+        ws.write_number(r, 19, 80.0 + rng.below(200) as f64 / 10.0)
+            .unwrap();
+        r += 1;
+        if r % 1000 == 0 {
             let b = wb.save_to_buffer().unwrap();
             if b.len() >= target {
                 return b;
@@ -164,6 +262,7 @@ fn bench(c: &mut Criterion) {
     };
     let now = "2026-11-25T10:00:00Z".parse().unwrap();
     let x = xlsx(1 << 20);
+    let mis = mis_export(1 << 20);
     let p = pdf(1 << 20);
     let docx = std::fs::read("tests/fixtures/pastoral-note.docx").unwrap();
     let csv = std::fs::read("samples/bps-pupils.csv").unwrap();
@@ -180,6 +279,7 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     for (name, data) in [
         ("class-list-1mb.xlsx", &x),
+        ("mis-export-1mb.xlsx", &mis),
         ("report-1mb.pdf", &p),
         ("mixed-5mb.zip", &z),
     ] {
