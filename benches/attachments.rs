@@ -35,21 +35,40 @@ fn roster_rows() -> Vec<[String; 4]> {
         .collect()
 }
 
-fn xlsx(target: usize) -> Vec<u8> {
+/// A one-sheet workbook of about `target` bytes: a header row, then one row per pupil drawn
+/// from the sample roster, written by `row` (the worksheet, the row number, the pupil, the
+/// random source) until the saved workbook is big enough.
+fn workbook(
+    target: usize,
+    header: &[&str],
+    seed: u64,
+    mut row: impl FnMut(&mut rust_xlsxwriter::Worksheet, u32, &[String; 4], &mut Rng),
+) -> Vec<u8> {
     let rows = roster_rows();
     let mut wb = rust_xlsxwriter::Workbook::new();
     let ws = wb.add_worksheet();
-    for (c, h) in ["Surname", "Forename", "DOB", "UPN", "Reg", "Notes"]
-        .iter()
-        .enumerate()
-    {
+    for (c, h) in header.iter().enumerate() {
         ws.write_string(0, c as u16, *h).unwrap();
     }
-    let mut rng = Rng::new(3);
+    let mut rng = Rng::new(seed);
     let mut r = 1u32;
     loop {
-        let ws = wb.worksheet_from_index(0).unwrap();
         let p = &rows[rng.below(rows.len())];
+        row(wb.worksheet_from_index(0).unwrap(), r, p, &mut rng);
+        r += 1;
+        if r % 1000 == 0 {
+            let b = wb.save_to_buffer().unwrap();
+            if b.len() >= target {
+                return b;
+            }
+        }
+    }
+}
+
+/// A class list: surname, forename, DOB and UPN as text, reg group, a note.
+fn xlsx(target: usize) -> Vec<u8> {
+    let header = ["Surname", "Forename", "DOB", "UPN", "Reg", "Notes"];
+    workbook(target, &header, 3, |ws, r, p, rng| {
         for (c, v) in p.iter().enumerate() {
             ws.write_string(r, c as u16, v).unwrap();
         }
@@ -65,25 +84,15 @@ fn xlsx(target: usize) -> Vec<u8> {
             format!("homework {} merits {}", rng.below(20), rng.below(50)),
         )
         .unwrap();
-        r += 1;
-        if r % 2000 == 0 {
-            let b = wb.save_to_buffer().unwrap();
-            if b.len() >= target {
-                return b;
-            }
-        }
-    }
+    })
 }
 
 /// An MIS "student list" export: twenty columns per pupil (identifiers, names, a DOB date
 /// cell, year and reg, Adno, address, contact name, phone and email, SEN/FSM/EAL flags,
 /// ethnicity, attendance), numbers and dates as typed cells, about `target` bytes.
 fn mis_export(target: usize) -> Vec<u8> {
-    let rows = roster_rows();
-    let mut wb = rust_xlsxwriter::Workbook::new();
     let date = rust_xlsxwriter::Format::new().set_num_format("dd/mm/yyyy");
-    let ws = wb.add_worksheet();
-    for (c, h) in [
+    let header = [
         "UPN",
         "Legal Surname",
         "Legal Forename",
@@ -104,17 +113,8 @@ fn mis_export(target: usize) -> Vec<u8> {
         "EAL",
         "Ethnicity",
         "Attendance %",
-    ]
-    .iter()
-    .enumerate()
-    {
-        ws.write_string(0, c as u16, *h).unwrap();
-    }
-    let mut rng = Rng::new(5);
-    let mut r = 1u32;
-    loop {
-        let ws = wb.worksheet_from_index(0).unwrap();
-        let p = &rows[rng.below(rows.len())];
+    ];
+    workbook(target, &header, 5, |ws, r, p, rng| {
         let dob = chrono::NaiveDate::parse_from_str(&p[2], "%d/%m/%Y")
             .or_else(|_| chrono::NaiveDate::parse_from_str(&p[2], "%Y-%m-%d"))
             .unwrap();
@@ -162,14 +162,7 @@ fn mis_export(target: usize) -> Vec<u8> {
             .unwrap();
         ws.write_number(r, 19, 80.0 + rng.below(200) as f64 / 10.0)
             .unwrap();
-        r += 1;
-        if r % 1000 == 0 {
-            let b = wb.save_to_buffer().unwrap();
-            if b.len() >= target {
-                return b;
-            }
-        }
-    }
+    })
 }
 
 fn pdf(target_text: usize) -> Vec<u8> {
