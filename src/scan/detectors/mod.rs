@@ -739,33 +739,15 @@ fn date_windows(
     runs: &[(usize, usize)],
     months: &[(usize, usize)],
 ) -> Vec<(usize, usize)> {
-    let b = text.as_bytes();
-    let mut groups: Vec<(usize, usize)> = Vec::new();
-    // The group being read: start, end, runs in it.
-    let mut group: Option<(usize, usize, usize)> = None;
-    for &(s, e) in runs
-        .iter()
-        .chain(std::iter::once(&(usize::MAX, usize::MAX)))
-    {
-        group = match group {
-            Some((gs, ge, n)) if s == ge + 1 && matches!(b[ge], b'/' | b'.' | b'-') => {
-                Some((gs, e, n + 1))
-            }
-            Some((gs, ge, n)) => {
-                if n >= 3 {
-                    groups.push((gs, ge));
-                }
-                Some((s, e, 1))
-            }
-            None => Some((s, e, 1)),
-        };
-    }
     // The two lists, each in order, merged in order of start.
     let mut months = months
         .iter()
         .map(|&(s, e)| (s.saturating_sub(MONTH_REACH), e + MONTH_REACH))
         .peekable();
-    let mut groups = groups.into_iter().peekable();
+    let mut groups = digit_groups(text, runs, |c| matches!(c, b'/' | b'.' | b'-'))
+        .filter(|g| g.runs >= 3)
+        .map(|g| (g.start, g.end))
+        .peekable();
     let mut out = Vec::new();
     loop {
         let next = match (months.peek(), groups.peek()) {
@@ -835,28 +817,52 @@ fn id_windows_from(text: &str, runs: &[(usize, usize)]) -> Vec<(usize, usize)> {
             _ => out.push((s, e)),
         }
     };
-    // The group being read: start, end, digits in it.
-    let mut group: Option<(usize, usize, usize)> = None;
-    for &(s, e) in runs {
-        group = match group {
-            Some((gs, ge, n)) if s == ge + 1 && matches!(b[ge], b' ' | b'-') => {
-                Some((gs, e, n + e - s))
-            }
-            Some((gs, ge, n)) => {
-                if n >= MIN_DIGITS {
-                    push(gs, ge);
-                }
-                Some((s, e, e - s))
-            }
-            None => Some((s, e, e - s)),
-        };
-    }
-    if let Some((gs, ge, n)) = group
-        && n >= MIN_DIGITS
-    {
-        push(gs, ge);
+    for g in digit_groups(text, runs, |c| matches!(c, b' ' | b'-')) {
+        if g.digits >= MIN_DIGITS {
+            push(g.start, g.end);
+        }
     }
     out
+}
+
+/// Digit runs joined into one group by single joining bytes ("905 156 4081" by spaces,
+/// "12/03/2013" by slashes).
+struct DigitGroup {
+    start: usize,
+    end: usize,
+    runs: usize,
+    digits: usize,
+}
+
+/// The groups of the text's digit runs (in text order) joined by single bytes that `join`
+/// accepts, in text order.
+fn digit_groups<'r>(
+    text: &'r str,
+    runs: &'r [(usize, usize)],
+    join: impl Fn(u8) -> bool + 'r,
+) -> impl Iterator<Item = DigitGroup> + 'r {
+    let b = text.as_bytes();
+    let mut runs = runs.iter().copied().peekable();
+    std::iter::from_fn(move || {
+        let (start, mut end) = runs.next()?;
+        let mut g = DigitGroup {
+            start,
+            end,
+            runs: 1,
+            digits: end - start,
+        };
+        while let Some(&(s, e)) = runs.peek()
+            && s == end + 1
+            && join(b[end])
+        {
+            runs.next();
+            end = e;
+            g.runs += 1;
+            g.digits += e - s;
+        }
+        g.end = end;
+        Some(g)
+    })
 }
 
 /// Around every digit run a region this long each side is searched.
