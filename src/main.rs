@@ -277,8 +277,10 @@ fn serve(path: &std::path::Path, json: bool, no_scan: bool) -> Result<(), Failur
                 .map_err(runtime)?,
         );
         let listeners = server.bind().await.map_err(runtime)?;
-        for l in &relay.listen {
-            tracing::info!(listen = %l.addr, lmtp = l.lmtp, next_hop = ?relay.next_hop, "hallpass relay listening");
+        // The bound addresses (a port of 0 in the config is chosen by the kernel).
+        for (listener, lmtp) in &listeners {
+            let addr = listener.local_addr().map_err(runtime)?;
+            tracing::info!(listen = %addr, lmtp, next_hop = ?relay.next_hop, "hallpass relay listening");
         }
         let (tx, rx) = tokio::sync::watch::channel(false);
         let mut review = None;
@@ -299,7 +301,8 @@ fn serve(path: &std::path::Path, json: bool, no_scan: bool) -> Result<(), Failur
                 notifier: server.notifier(),
                 throttle: Default::default(),
             });
-            tracing::info!(listen = %config.review.listen, url = %config.review.base_url(), "review page listening");
+            let addr = listener.local_addr().map_err(runtime)?;
+            tracing::info!(listen = %addr, url = %config.review.base_url(), "review page listening");
             review = Some(tokio::spawn(hallpass::review::serve(app, listener, rx.clone())));
         }
         tokio::spawn(server.clone().digest_loop(rx.clone()));
@@ -312,7 +315,8 @@ fn serve(path: &std::path::Path, json: bool, no_scan: bool) -> Result<(), Failur
                         format!("cannot listen on {} for the milter: {e}", config.milter.listen),
                     ))
                 })?;
-            tracing::info!(listen = %config.milter.listen, hold = ?config.milter.hold, "milter listening");
+            let addr = listener.local_addr().map_err(runtime)?;
+            tracing::info!(listen = %addr, hold = ?config.milter.hold, "milter listening");
             tokio::spawn(hallpass::milter::serve(
                 server.clone(),
                 config.milter.clone(),
@@ -329,7 +333,8 @@ fn serve(path: &std::path::Path, json: bool, no_scan: bool) -> Result<(), Failur
                         format!("cannot listen on {} for metrics: {e}", config.metrics.listen),
                     ))
                 })?;
-            tracing::info!(listen = %config.metrics.listen, "metrics, /healthz and /readyz listening");
+            let addr = listener.local_addr().map_err(runtime)?;
+            tracing::info!(listen = %addr, "metrics, /healthz and /readyz listening");
             let health = Arc::new(hallpass::metrics::Health { store: store.clone() });
             let mut stop = rx.clone();
             tokio::spawn(async move {
@@ -352,6 +357,7 @@ fn serve(path: &std::path::Path, json: bool, no_scan: bool) -> Result<(), Failur
         // systemd: ready once every listener is bound; the watchdog is fed from the runtime
         // (a wedged runtime stops feeding it and systemd restarts the service).
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        tracing::info!("ready: every listener bound, SIGHUP reloads, SIGTERM stops");
         if let Some(every) = sd_notify::watchdog_enabled() {
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(every / 2);

@@ -4,40 +4,25 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use common::postfix::{Killed, free_port};
+use common::serve::{self, Served};
 
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
-fn start(dir: &Path) -> (Killed, u16) {
+fn start(dir: &Path) -> (Served, u16) {
     let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
-    let port = free_port();
     let config = std::fs::read_to_string(samples.join("hallpass.toml"))
         .unwrap()
         .replace("roster = \"", &format!("roster = \"{}/", samples.display()))
         .replace("staff = \"", &format!("staff = \"{}/", samples.display()))
-        .replace("127.0.0.1:10025", &format!("127.0.0.1:{port}"))
-        .replace("127.0.0.1:8025", &format!("127.0.0.1:{}", free_port()))
-        .replace("127.0.0.1:9325", &format!("127.0.0.1:{}", free_port()));
+        .replace("127.0.0.1:10025", "127.0.0.1:0")
+        .replace("127.0.0.1:8025", "127.0.0.1:0")
+        .replace("127.0.0.1:9325", "127.0.0.1:0");
     let path = dir.join("hallpass.toml");
     std::fs::write(&path, config).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_hallpass"))
-        .args(["serve", "--config"])
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let child = Killed(child);
-    // Wait until it listens (a readiness poll, not a timing assumption: up to 60 s).
-    for _ in 0..600 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return (child, port);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    panic!("hallpass serve did not start listening");
+    let served = serve::start(&path, &dir.join("serve.log"));
+    let port = served.smtp();
+    (served, port)
 }
 
 async fn send(port: u16, to: &str, raw: &[u8]) -> Result<(), lettre::transport::smtp::Error> {
@@ -55,14 +40,14 @@ async fn send(port: u16, to: &str, raw: &[u8]) -> Result<(), lettre::transport::
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_mail_survives_sigkill() {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut child, port) = start(tmp.path());
+    let (mut relay, port) = start(tmp.path());
     // Held: a class list to a partner.
     let held = std::fs::read("samples/messages/class-list-csv-to-partner.eml").unwrap();
     send(port, "mash@essex.gov.uk", &held)
         .await
         .expect("250 for the held message");
-    child.0.kill().unwrap();
-    child.0.wait().unwrap();
+    relay.child.kill().unwrap();
+    relay.child.wait().unwrap();
     use hallpass::quarantine::{QuarantineStore, Query, Scope};
     let var = tmp.path().join("var");
     let store = hallpass::quarantine::SqliteStore::open(&var).unwrap();
@@ -112,7 +97,7 @@ async fn acknowledged_mail_survives_sigkill() {
     }
 
     // Delivered: a clean message into the Maildir.
-    let (mut child, port) = start(tmp.path());
+    let (mut relay, port) = start(tmp.path());
     send(
         port,
         "bookings@coach-hire.example.com",
@@ -120,8 +105,8 @@ async fn acknowledged_mail_survives_sigkill() {
     )
     .await
     .expect("250");
-    child.0.kill().unwrap();
-    child.0.wait().unwrap();
+    relay.child.kill().unwrap();
+    relay.child.wait().unwrap();
     let new = tmp.path().join("var/outbox/new");
     let delivered: Vec<String> = std::fs::read_dir(&new)
         .unwrap()

@@ -13,6 +13,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use common::postfix::*;
+use common::serve;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postfix_content_filter_through_hallpass() {
@@ -40,8 +41,7 @@ async fn postfix_content_filter_through_hallpass() {
         ],
     );
     let log = tmp.path().join("hallpass.log");
-    let mut hallpass = Killed(serve(&config_path, &log));
-    wait_port(lmtp);
+    let mut hallpass = serve::start(&config_path, &log);
     let _postfix = content_filter_postfix(
         &tmp.path().join("postfix"),
         smtpd,
@@ -118,8 +118,8 @@ async fn postfix_content_filter_through_hallpass() {
     assert_eq!(listed.lines().count(), 1, "{listed}");
 
     // Hallpass down: Postfix keeps the message and delivers it once Hallpass is back.
-    let _ = hallpass.0.kill();
-    let _ = hallpass.0.wait();
+    let _ = hallpass.child.kill();
+    let _ = hallpass.child.wait();
     send(
         smtpd,
         staff,
@@ -136,8 +136,7 @@ async fn postfix_content_filter_through_hallpass() {
             .iter()
             .any(|g| g.data.contains("The minibus leaves"))
     );
-    hallpass = Killed(serve(&config_path, &log));
-    wait_port(lmtp);
+    hallpass = serve::start(&config_path, &log);
     let g = arrives(&got, |g| g.data.contains("The minibus leaves at 9:15.")).await;
     assert_eq!(g.rcpts, [supplier]);
     assert_eq!(

@@ -8,17 +8,18 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use common::postfix::*;
+use common::serve;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postfix_with_the_hallpass_milter() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let samples = root.join("samples");
     let tmp = tempfile::tempdir().unwrap();
-    let (smtpd, milter, sink_port) = (free_port(), free_port(), free_port());
+    let (smtpd, sink_port) = (free_port(), free_port());
     let got = Arc::new(Mutex::new(Vec::new()));
     let l = tokio::net::TcpListener::bind(("127.0.0.1", sink_port))
         .await
@@ -30,25 +31,19 @@ async fn postfix_with_the_hallpass_milter() {
         .unwrap()
         .replace("roster = \"", &format!("roster = \"{}/", samples.display()))
         .replace("staff = \"", &format!("staff = \"{}/", samples.display()))
-        .replace("127.0.0.1:10025", &format!("127.0.0.1:{}", free_port()))
+        .replace("127.0.0.1:10025", "127.0.0.1:0")
         .replace("listen = \"127.0.0.1:8025\"", "listen = \"\"")
         .replace("listen = \"127.0.0.1:9325\"", "listen = \"\"")
         .replace(
             "next_hop = \"maildir:./var/outbox\"",
             &format!("next_hop = \"smtp://127.0.0.1:{sink_port}\""),
         )
-        + &format!("\n[milter]\nlisten = \"127.0.0.1:{milter}\"\nhold = \"hallpass\"\n");
+        + "\n[milter]\nlisten = \"127.0.0.1:0\"\nhold = \"hallpass\"\n";
     let hp = tmp.path().join("hallpass");
     std::fs::create_dir_all(&hp).unwrap();
     std::fs::write(hp.join("hallpass.toml"), config).unwrap();
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_hallpass"))
-        .args(["serve", "--config"])
-        .arg(hp.join("hallpass.toml"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(tmp.path().join("hallpass.log")).unwrap())
-        .spawn()
-        .unwrap();
-    wait_port(milter);
+    let hallpass = serve::start(&hp.join("hallpass.toml"), &tmp.path().join("hallpass.log"));
+    let milter = hallpass.milter();
     let _postfix = postfix(
         &tmp.path().join("postfix"),
         smtpd,
@@ -139,6 +134,5 @@ async fn postfix_with_the_hallpass_milter() {
     assert_eq!(g.rcpts, [colleague]);
     assert!(g.data.contains("X-Hallpass-Result: action="));
 
-    let _ = serve.kill();
-    let _ = serve.wait();
+    drop(hallpass);
 }

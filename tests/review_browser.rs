@@ -8,35 +8,11 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-struct Killed(Child);
+mod common;
 
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_listening(port: u16) {
-    // A readiness poll, not a timing assumption: up to 60 s.
-    for _ in 0..600 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    panic!("port {port} never listened");
-}
+use common::serve;
 
 fn send(port: u16, from: &str, to: &str, raw: &[u8]) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -61,14 +37,13 @@ fn review_page_in_chromium_sign_in_filter_open_release() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let samples = root.join("samples");
     let tmp = tempfile::tempdir().unwrap();
-    let (smtp, web) = (free_port(), free_port());
     let config = std::fs::read_to_string(samples.join("hallpass.toml"))
         .unwrap()
         .replace("roster = \"", &format!("roster = \"{}/", samples.display()))
         .replace("staff = \"", &format!("staff = \"{}/", samples.display()))
-        .replace("127.0.0.1:10025", &format!("127.0.0.1:{smtp}"))
-        .replace("127.0.0.1:8025", &format!("127.0.0.1:{web}"))
-        .replace("127.0.0.1:9325", &format!("127.0.0.1:{}", free_port()));
+        .replace("127.0.0.1:10025", "127.0.0.1:0")
+        .replace("127.0.0.1:8025", "127.0.0.1:0")
+        .replace("127.0.0.1:9325", "127.0.0.1:0");
     let path = tmp.path().join("hallpass.toml");
     std::fs::write(&path, config).unwrap();
     let bin = env!("CARGO_BIN_EXE_hallpass");
@@ -86,17 +61,8 @@ fn review_page_in_chromium_sign_in_filter_open_release() {
         .write_all(password.as_bytes())
         .unwrap();
     assert!(add.wait().unwrap().success());
-    let _server = Killed(
-        Command::new(bin)
-            .args(["serve", "--config"])
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_listening(smtp);
-    wait_listening(web);
+    let server = serve::start(&path, &tmp.path().join("serve.log"));
+    let (smtp, web) = (server.smtp(), server.review());
 
     let staff = "luke.rich0@beaulieupark.example.sch.uk";
     let class_list = std::fs::read("samples/messages/class-list-csv-to-partner.eml").unwrap();

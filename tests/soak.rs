@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::postfix::*;
+use common::serve;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_postfix_accepted_goes_missing_under_sigkill_and_a_flaky_sink() {
@@ -46,8 +47,7 @@ async fn nothing_postfix_accepted_goes_missing_under_sigkill_and_a_flaky_sink() 
         ],
     );
     let log = tmp.path().join("hallpass.log");
-    let mut hallpass = serve(&config_path, &log);
-    wait_port(lmtp);
+    let mut hallpass = serve::start(&config_path, &log);
     let _postfix = content_filter_postfix(
         &tmp.path().join("postfix"),
         smtpd,
@@ -86,10 +86,10 @@ async fn nothing_postfix_accepted_goes_missing_under_sigkill_and_a_flaky_sink() 
     let mut held_sent = 0;
     while !source.is_finished() || kills < 5 {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let _ = hallpass.kill();
-        let _ = hallpass.wait();
+        let _ = hallpass.child.kill();
+        let _ = hallpass.child.wait();
         kills += 1;
-        hallpass = serve(&config_path, &log);
+        hallpass = serve::start(&config_path, &log);
         if held_sent < 5 {
             send(
                 smtpd,
@@ -148,6 +148,5 @@ async fn nothing_postfix_accepted_goes_missing_under_sigkill_and_a_flaky_sink() 
     assert_eq!(delivered.len(), 1500, "messages missing at the sink");
     assert_eq!(held, held_sent, "class lists missing from the quarantine");
     assert_eq!(class_lists_delivered, 0, "a class list leaked");
-    let _ = hallpass.kill();
-    let _ = hallpass.wait();
+    drop(hallpass);
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod postfix;
+pub mod serve;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};

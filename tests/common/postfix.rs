@@ -275,23 +275,6 @@ impl Drop for Killed {
     }
 }
 
-/// `hallpass serve` with its stderr appended to `log`.
-pub fn serve(config: &Path, log: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_hallpass"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(
-            std::fs::File::options()
-                .create(true)
-                .append(true)
-                .open(log)
-                .unwrap(),
-        )
-        .spawn()
-        .unwrap()
-}
-
 /// Hallpass as Postfix's after-queue content filter (docs/postfix.md): Hallpass listens
 /// for LMTP on `lmtp` and hands mail to Postfix's reinjection smtpd on `reinject`; Postfix
 /// retries deferred mail every second or two.
