@@ -366,6 +366,13 @@ add('attach-csv-irregular-export-external', LUKE, ['bookings@climbing-centre.exa
 # siblings sharing one surname: both are named
 add('body-siblings-sharing-a-surname-to-tutor', LUKE, ['tutor@tuition.example.com'], 'Thursday group', None, {'tutor@tuition.example.com':'reject'}, ['pupil_name'],
     parts=[text_part("Hi Sam,\n\nTheodore and Leah Walker will both join the Thursday group.\n\nLuke")])
+# text pasted from a web page or a PDF carries invisible characters inside words
+add('name-zero-width-pasted-external', LUKE, ['bookings@climbing-centre.example.com'], 'Saturday climbers', None, {'bookings@climbing-centre.example.com':'reject'}, ['pupil_name'],
+    parts=[text_part('<html><body><p>Hi,</p><p>Copied from the trip page: Isaac&#8203; Barker and Le&shy;ah Wal&#8203;ker still need harnesses.</p><p>Luke</p></body></html>', 'text/html; charset=utf-8')])
+# Excel's "Save as Unicode Text": UTF-16 with a BOM, tab-separated, sent as text/plain
+add('attach-unicode-text-export-external', LUKE, ['bookings@climbing-centre.example.com'], 'Names for Saturday', None, {'bookings@climbing-centre.example.com':'reject'},
+    ['pupil_name','unencrypted_personal_attachment'],
+    parts=[text_part("Names attached.\n\nLuke"), attach('climbers.txt', b'\xff\xfe'+'Forename\tSurname\tYear\r\nTom\tClark\t10\r\nFreya\tRogers\t8\r\nHarry\tFisher\t8\r\n'.encode('utf-16-le'), 'text/plain')])
 
 ONLY=os.environ.get('ONLY')
 if ONLY: msgs=[m for m in msgs if m['name'].startswith(ONLY)]

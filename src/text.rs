@@ -24,6 +24,105 @@ pub fn is_word_char(c: char) -> bool {
     c.is_alphabetic() || is_combining_mark(c)
 }
 
+/// The UTF-16 of a text written without a byte-order mark (Excel's "Unicode Text" and
+/// some exports): in its first 8 KiB, nine code units in ten have a zero high byte, no
+/// unit is zero and few are control characters. `None` for anything else (UTF-16 with a BOM
+/// is found by its BOM).
+pub fn utf16_unmarked(b: &[u8]) -> Option<&'static encoding_rs::Encoding> {
+    let head = &b[..b.len().min(8192) & !1];
+    let units = head.len() / 2;
+    if units < 4 {
+        return None;
+    }
+    let control = |c: u8| c < 0x20 && !matches!(c, b'\n' | b'\r' | b'\t' | 0x0C);
+    let (mut le, mut be, mut controls) = (0, 0, 0);
+    for u in head.chunks_exact(2) {
+        match (u[0], u[1]) {
+            (0, 0) => return None,
+            (c, 0) => {
+                le += 1;
+                controls += usize::from(control(c));
+            }
+            (0, c) => {
+                be += 1;
+                controls += usize::from(control(c));
+            }
+            _ => {}
+        }
+    }
+    if controls * 100 > units {
+        return None;
+    }
+    if le * 10 >= units * 9 {
+        Some(encoding_rs::UTF_16LE)
+    } else if be * 10 >= units * 9 {
+        Some(encoding_rs::UTF_16BE)
+    } else {
+        None
+    }
+}
+
+/// Characters nobody sees: zero-width space and joiners, the word joiner and invisible
+/// operators, the soft hyphen, a byte-order mark inside text, and bidirectional marks and
+/// embeddings. Text pasted from web pages, PDFs and some editors carries them inside words,
+/// where they would split "Le\u{200B}ah" into two words the reader never sees.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
+}
+
+/// `text` with its invisible characters ([`is_invisible`]) taken out, and where they were
+/// (to move offsets into the new text); `None` when it has none after byte `from` (where
+/// the caller knows the text stops being ASCII), the common case, found with one byte
+/// search for the characters' lead bytes.
+pub fn without_invisible(text: &str, from: usize) -> Option<(String, Removed)> {
+    let bytes = text.as_bytes();
+    // Lead bytes: U+00AD is C2 AD, U+20xx is E2 80/81 xx, U+FEFF is EF BB BF.
+    let first = memchr::memchr3_iter(0xC2, 0xE2, 0xEF, bytes.get(from..)?)
+        .map(|i| from + i)
+        .find(|&i| {
+            text.get(i..)
+                .and_then(|t| t.chars().next())
+                .is_some_and(is_invisible)
+        })?;
+    let mut out = String::with_capacity(text.len());
+    let mut removed = Removed::default();
+    out.push_str(&text[..first]);
+    for (i, c) in text[first..].char_indices() {
+        if is_invisible(c) {
+            removed.total += c.len_utf8();
+            removed.at.push((first + i, removed.total));
+        } else {
+            out.push(c);
+        }
+    }
+    Some((out, removed))
+}
+
+/// Where [`without_invisible`] took characters out: each removal's offset in the old text
+/// and the bytes removed up to and including it.
+#[derive(Debug, Default)]
+pub struct Removed {
+    at: Vec<(usize, usize)>,
+    total: usize,
+}
+
+impl Removed {
+    /// An offset of the old text in the new one (an offset inside or at a removed character
+    /// moves to where it was).
+    pub fn map(&self, old: usize) -> usize {
+        let before = self.at.partition_point(|&(pos, _)| pos < old);
+        old - before.checked_sub(1).map_or(0, |i| self.at[i].1)
+    }
+}
+
 /// Folds one word: accents dropped, lower case, apostrophes removed. "O’Brien" → "obrien".
 pub fn fold_word(word: &str) -> String {
     let mut out = String::with_capacity(word.len());
@@ -290,6 +389,64 @@ mod tests {
         assert_eq!(got, ["leah.walker5@pupils.example.sch.uk", "tom@x.org"]);
         let long = "x".repeat(100_000) + "@" + &"y.".repeat(100_000);
         assert_eq!(email_spans(&long).len(), 1);
+    }
+
+    #[test]
+    fn invisible_characters_are_taken_out() {
+        let (t, _) = without_invisible("Le\u{200B}ah Wal\u{AD}ker\u{FEFF}", 0).unwrap();
+        assert_eq!(t, "Leah Walker");
+        assert!(without_invisible("Leah Walker", 0).is_none());
+        assert!(without_invisible("\u{200B}Leah Walker", 3).is_none());
+        assert!(without_invisible("Zoë O’Brien – “quoted” Łukasz\u{a0}Nowak €5", 0).is_none());
+        let (t, _) = without_invisible("\u{202A}\u{2066}x\u{2069}", 0).unwrap();
+        assert_eq!(t, "x");
+    }
+
+    proptest::proptest! {
+        /// Every kept character's offset moves to where it stands in the new text.
+        #[test]
+        fn removed_offsets_map_to_the_new_text(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "a", "Leah", " ", "\t", "\n", "é", "’", "–", "\u{200B}", "\u{AD}",
+                    "\u{FEFF}", "\u{200E}", "\u{2060}", "\u{180E}", "€", "\u{a0}", "\u{c2}",
+                ]),
+                0..40,
+            ),
+        ) {
+            let text: String = parts.concat();
+            let Some((new, removed)) = without_invisible(&text, 0) else {
+                proptest::prop_assert!(!text.chars().any(is_invisible));
+                return Ok(());
+            };
+            let mut at = 0;
+            for (i, c) in text.char_indices() {
+                if is_invisible(c) {
+                    continue;
+                }
+                proptest::prop_assert_eq!(removed.map(i), at);
+                proptest::prop_assert_eq!(new[at..].chars().next(), Some(c));
+                at += c.len_utf8();
+            }
+            proptest::prop_assert_eq!(removed.map(text.len()), new.len());
+        }
+    }
+
+    #[test]
+    fn utf16_without_a_bom() {
+        let t = "Surname\tForename\r\nO’Brien\tZoë\r\n";
+        let le: Vec<u8> = t.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let be: Vec<u8> = t.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        assert_eq!(utf16_unmarked(&le), Some(encoding_rs::UTF_16LE));
+        assert_eq!(utf16_unmarked(&be), Some(encoding_rs::UTF_16BE));
+        assert_eq!(utf16_unmarked(t.as_bytes()), None);
+        assert_eq!(utf16_unmarked(b"PK\x03\x04\x14\x00\x00\x00"), None);
+        // Mostly non-Latin text (high bytes set) is not guessed.
+        let greek: Vec<u8> = "Ελένη Παπαδοπούλου"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        assert_eq!(utf16_unmarked(&greek), None);
     }
 
     #[test]

@@ -623,6 +623,50 @@ fn the_type_comes_from_the_bytes_and_names_are_decoded() {
         "{}",
         evidence(&r, "unencrypted_personal_attachment")
     );
+    // A text label on a workbook or an archive: the bytes are read as what they are, not as
+    // text in the label's charset (which mangles them into an unreadable file).
+    for ctype in ["text/plain", "text/csv; charset=us-ascii", "text/html"] {
+        let raw = message(
+            "list",
+            "filename=\"list.csv\"",
+            ctype,
+            &fixture("class-list.xlsx"),
+        );
+        let (r, a) = scan_raw(&raw);
+        assert!(r.complete(), "{ctype}: {:?}", r.not_scanned);
+        assert!(kinds(&r).contains("pupil_name"), "{ctype}");
+        assert_eq!(a, Action::Reject, "{ctype}");
+    }
+}
+
+/// Excel's "Unicode Text" export: UTF-16 little-endian with a BOM, tab-separated; some
+/// tools write it without the BOM, or big-endian. Read as text and as a table, whatever the
+/// label says.
+#[test]
+fn utf16_text_exports_are_read() {
+    let rows = "Surname\tForename\tReg\r\nWood\tGrace\t8A\r\nYoung\tWilliam\t8B\r\n";
+    let le: Vec<u8> = rows.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let be: Vec<u8> = rows.encode_utf16().flat_map(u16::to_be_bytes).collect();
+    let with_bom = [&[0xFF, 0xFE][..], &le].concat();
+    for (what, bytes) in [("BOM", &with_bom), ("no BOM", &le), ("big-endian", &be)] {
+        for ctype in ["text/plain", "application/octet-stream"] {
+            let raw = message("List.", "filename=\"pupils.txt\"", ctype, bytes);
+            let (r, a) = scan_raw(&raw);
+            assert!(r.complete(), "{what} {ctype}: {:?}", r.not_scanned);
+            assert_eq!(
+                kinds(&r),
+                set(&["pupil_name", "unencrypted_personal_attachment"]),
+                "{what} {ctype}"
+            );
+            assert_eq!(a, Action::Reject, "{what} {ctype}");
+        }
+    }
+    // Binary data whose 16-bit units are small numbers is not taken for text.
+    let counters: Vec<u8> = (1u16..2000)
+        .map(|i| i % 31 + 1)
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    assert!(hallpass::text::utf16_unmarked(&counters).is_none());
 }
 
 #[test]

@@ -40,6 +40,59 @@ fn empty_message_is_clean_and_complete() {
     assert_eq!(a, Action::Allow);
 }
 
+/// Invisible characters (zero-width space and joiners, soft hyphen, word joiner, BOM, bidi
+/// marks) inside or between a name's words, as text pasted from web pages and PDFs carries
+/// them, hide nothing: in the body, the subject, HTML entities, and a table's cells (where
+/// the same-row rule and the date of birth beside a name still hold).
+#[test]
+fn invisible_characters_do_not_hide_a_name() {
+    let head =
+        "From: luke.rich0@beaulieupark.example.sch.uk\r\nTo: bookings@coach-hire.example.com\r\n";
+    for body in [
+        "Le\u{200B}ah Wal\u{200B}ker",
+        "Leah Wal\u{AD}ker",
+        "L\u{200D}eah\u{200E} W\u{2060}alker",
+        "\u{FEFF}Leah \u{202A}Walker\u{202C}",
+        "Leah\u{200B} \u{200C}Walker",
+    ] {
+        let m = format!(
+            "{head}Subject: seats\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nPlease seat {body} at the front.\r\n"
+        );
+        let (r, a) = scan(m.as_bytes());
+        assert!(
+            r.kinds().iter().any(|k| k.as_str() == "pupil_name"),
+            "{body:?}"
+        );
+        assert_eq!(a, Action::Reject, "{body:?}");
+        let m = format!(
+            "{head}Subject: =?utf-8?Q?{}?=\r\nContent-Type: text/plain\r\n\r\nSeats.\r\n",
+            body.bytes()
+                .map(|b| format!("={b:02X}"))
+                .collect::<String>()
+        );
+        let (r, a) = scan(m.as_bytes());
+        assert!(r.name_in_subject, "subject {body:?}");
+        assert_eq!(a, Action::Reject, "subject {body:?}");
+    }
+    let m = format!(
+        "{head}Subject: seats\r\nContent-Type: text/html\r\n\r\n<p>Please seat Le&#8203;ah Wal&shy;ker at the front.</p>\r\n"
+    );
+    let (r, a) = scan(m.as_bytes());
+    assert!(r.kinds().iter().any(|k| k.as_str() == "pupil_name"));
+    assert_eq!(a, Action::Reject);
+    // A list: forename and surname in separate cells, invisible characters in the cells; the
+    // date of birth counts beside the name in its row.
+    let csv = "Surname,Forename,Born\r\nWal\u{200B}ker,\u{FEFF}Leah,\u{200E}25/11/2010\r\nWood\u{AD},Gr\u{200B}ace,12/03/2013\r\n";
+    let m = format!(
+        "{head}Subject: list\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nList.\r\n--b\r\nContent-Type: text/csv; charset=utf-8\r\nContent-Disposition: attachment; filename=\"list.csv\"\r\n\r\n{csv}--b--\r\n"
+    );
+    let (r, a) = scan(m.as_bytes());
+    let kinds: Vec<&str> = r.kinds().iter().map(|k| k.as_str()).collect();
+    assert!(kinds.contains(&"pupil_name"), "{kinds:?}");
+    assert!(kinds.contains(&"date_of_birth"), "{kinds:?}");
+    assert_eq!(a, Action::Reject);
+}
+
 #[test]
 fn a_two_megabyte_line_still_finds_the_name() {
     let mut m = String::from("Subject: long\r\nContent-Type: text/plain\r\n\r\n");

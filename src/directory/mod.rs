@@ -602,7 +602,7 @@ pub fn read_roster(
     }
 }
 
-/// Decodes an export: UTF-8 (BOM or not), UTF-16 with a BOM, else Windows-1252.
+/// Decodes an export: UTF-8 (BOM or not), UTF-16 (BOM or not), else Windows-1252.
 pub fn decode_text(bytes: Vec<u8>) -> String {
     if let Some((enc, bom)) = encoding_rs::Encoding::for_bom(&bytes) {
         if enc == encoding_rs::UTF_8 && std::str::from_utf8(&bytes[bom..]).is_ok() {
@@ -612,6 +612,9 @@ pub fn decode_text(bytes: Vec<u8>) -> String {
         }
         let (text, _) = enc.decode_without_bom_handling(&bytes[bom..]);
         return text.into_owned();
+    }
+    if let Some(enc) = crate::text::utf16_unmarked(&bytes) {
+        return enc.decode_without_bom_handling(&bytes).0.into_owned();
     }
     match String::from_utf8(bytes) {
         Ok(s) => s,

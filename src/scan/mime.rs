@@ -1,6 +1,8 @@
 //! The MIME walk: a message's bytes (parsed by mail-parser) become [`Segment`]s: the decoded
 //! Subject, each text and HTML body (transfer encodings and declared charsets decoded by
-//! mail-parser, HTML turned to text), and each attachment through `extract`. Nested
+//! mail-parser, HTML turned to text), and each attachment through `extract` (a text/*
+//! attachment whose bytes are not text in its label's charset — a workbook sent as
+//! text/plain, UTF-16 — goes there as its bytes, so the type comes from them). Nested
 //! `message/rfc822` parts are walked too, within the depth limit.
 //!
 //! It also collects the header facts the detectors need (From, Date). It never decides
@@ -182,13 +184,22 @@ fn walk_part<'m>(
         PartType::Text(t) => {
             if is_attachment(part) {
                 let loc = here(&part_name(part, id as usize));
-                extract::attachment(&loc, t.as_bytes(), depth, sink);
+                match not_text(msg, part) {
+                    Some(raw) => extract::attachment(&loc, &raw, depth, sink),
+                    None => extract::attachment(&loc, t.as_bytes(), depth, sink),
+                }
             } else {
                 // Borrowed from the raw message when mail-parser did not decode it: no copy.
                 sink.push_text(body_loc, t.clone());
             }
         }
         PartType::Html(h) => {
+            if is_attachment(part)
+                && let Some(raw) = not_text(msg, part)
+            {
+                let loc = here(&part_name(part, id as usize));
+                return extract::attachment(&loc, &raw, depth, sink);
+            }
             let text = super::html::html_to_text(h);
             let loc = if is_attachment(part) {
                 here(&part_name(part, id as usize))
@@ -227,6 +238,33 @@ fn walk_part<'m>(
             walk_message(m, Some(&loc), depth + 1, sink);
         }
     }
+}
+
+/// The bytes of a text/* attachment, transfer encoding undone, when they are not the text
+/// its label says: the type comes from the bytes ("text/plain" on a zip or a workbook), and
+/// UTF-16 (Excel's "Unicode Text") is decoded by the extractor, not as the declared or
+/// guessed 8-bit charset. `None` when they are text, which mail-parser has already decoded
+/// with the declared charset.
+fn not_text<'a>(msg: &'a Message, part: &MessagePart) -> Option<std::borrow::Cow<'a, [u8]>> {
+    use mail_parser::Encoding;
+    use mail_parser::decoders::{base64::base64_decode, quoted_printable::quoted_printable_decode};
+    use std::borrow::Cow;
+    let raw = msg
+        .raw_message()
+        .get(part.offset_body as usize..part.offset_end as usize)?;
+    let raw = match part.encoding {
+        Encoding::None => Cow::Borrowed(raw),
+        Encoding::Base64 => Cow::Owned(base64_decode(raw)?),
+        Encoding::QuotedPrintable => Cow::Owned(quoted_printable_decode(raw)?),
+    };
+    let utf16 = raw.starts_with(&[0xFF, 0xFE])
+        || raw.starts_with(&[0xFE, 0xFF])
+        || crate::text::utf16_unmarked(&raw).is_some();
+    let text = matches!(
+        extract::sniff(&raw),
+        extract::Format::Text | extract::Format::Html | extract::Format::Rfc822
+    );
+    (utf16 || !text).then_some(raw)
 }
 
 fn is_encrypted_multipart(part: &MessagePart) -> bool {

@@ -117,6 +117,18 @@ impl Table {
         }
     }
 
+    /// The same table over a text whose offsets moved (`map` takes an old offset to its new).
+    pub fn map_offsets(&self, map: impl Fn(usize) -> usize) -> Table {
+        Table {
+            cells: self.cells.iter().map(|&(s, e)| (map(s), map(e))).collect(),
+            rows: self
+                .rows
+                .iter()
+                .map(|&(c, start)| (c, map(start)))
+                .collect(),
+        }
+    }
+
     /// The rows as strings (for tests and comparisons).
     pub fn to_rows(&self, text: &str) -> Vec<Vec<String>> {
         (0..self.len())

@@ -287,6 +287,15 @@ impl Detectors {
             },
             |s, e| digit_runs.push((s, e)),
         );
+        // Invisible characters inside a word ("Le\u{200B}ah") would hide it from every
+        // detector: such a text is read again without them, its table moved to match. (They
+        // are not ASCII: a text without a non-ASCII byte is not searched for them.)
+        if let Some(from) = first_non_ascii
+            && let Some((clean, removed)) = crate::text::without_invisible(text, from)
+        {
+            let rows = rows.map(|t| t.map_offsets(|o| removed.map(o)));
+            return self.scan_text(dir, ctx, loc, &clean, rows.as_ref(), report);
+        }
         // special_category: kept only when the message also names or identifies a pupil
         // (decided in `finish`, once every segment is read).
         for (_, _, term) in self.keywords.find_at(text, &term_starts) {
