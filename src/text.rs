@@ -3,9 +3,10 @@
 //! masking names for display.
 //!
 //! Folding is what makes "Zoë O’Brien-Smith", "ZOE OBRIEN SMITH" and "zoe o'brien - smith"
-//! the same name: NFD decomposition with combining marks dropped, lower case, apostrophes
-//! removed, and hyphens, dots and spaces all acting as word separators. This module never
-//! decides whether something is a pupil; it only says how words compare.
+//! the same name: NFKD decomposition (a PDF's "ﬁ" ligature and full-width letters become
+//! plain letters) with combining marks dropped, lower case, apostrophes removed, and
+//! hyphens, dots and spaces all acting as word separators. This module never decides
+//! whether something is a pupil; it only says how words compare.
 
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
@@ -147,7 +148,9 @@ pub fn fold_word_into(word: &str, out: &mut String) {
         }
         return;
     }
-    for c in word.nfd() {
+    // Compatibility decomposition: a PDF's ligatures ("Griﬃths", U+FB03) and full-width
+    // letters fold to the letters they stand for.
+    for c in word.nfkd() {
         if is_combining_mark(c) || is_apostrophe(c) {
             continue;
         }
@@ -458,6 +461,9 @@ mod tests {
         assert_eq!(name_key("  Mary  Jane "), "mary jane");
         assert_eq!(name_key("Łukasz Nowak"), "lukasz nowak");
         assert_eq!(name_key("Siân"), "sian");
+        assert_eq!(name_key("Gri\u{FB03}ths"), "griffiths");
+        assert_eq!(name_key("Cli\u{FB00}ord \u{FB01}nn"), "clifford finn");
+        assert_eq!(name_key("Ｌｅａｈ　Ｗａｌｋｅｒ"), "leah walker");
     }
 
     #[test]

@@ -93,6 +93,27 @@ fn invisible_characters_do_not_hide_a_name() {
     assert_eq!(a, Action::Reject);
 }
 
+/// Text extracted from a PDF often keeps the font's ligatures ("So\u{FB01}a", U+FB01), and
+/// text typed with an East Asian input method full-width letters: they fold to the letters.
+#[test]
+fn ligatures_and_full_width_letters_do_not_hide_a_name() {
+    for name in [
+        "So\u{FB01}a Page",
+        "PAGE, So\u{FB01}a",
+        "Ｌｅａｈ Ｗａｌｋｅｒ",
+    ] {
+        let m = format!(
+            "From: luke.rich0@beaulieupark.example.sch.uk\r\nTo: bookings@coach-hire.example.com\r\nSubject: seats\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nPlease seat {name} at the front.\r\n"
+        );
+        let (r, a) = scan(m.as_bytes());
+        assert!(
+            r.kinds().iter().any(|k| k.as_str() == "pupil_name"),
+            "{name}"
+        );
+        assert_eq!(a, Action::Reject, "{name}");
+    }
+}
+
 #[test]
 fn a_two_megabyte_line_still_finds_the_name() {
     let mut m = String::from("Subject: long\r\nContent-Type: text/plain\r\n\r\n");
