@@ -14,19 +14,20 @@ use std::sync::{Arc, Mutex};
 use common::postfix::*;
 use common::serve;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postfix_with_the_hallpass_milter() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let samples = root.join("samples");
-    let tmp = tempfile::tempdir().unwrap();
+/// Hallpass (the milter listener, `hold` as given, notices through the sink; no review page
+/// or metrics) and a private Postfix calling it, relaying to a recording sink. Returns them
+/// with Postfix's smtpd port and what reached the sink.
+async fn hallpass_and_postfix(
+    tmp: &Path,
+    hold: &str,
+) -> (serve::Served, Postfix, u16, Arc<Mutex<Vec<Got>>>) {
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
     let (smtpd, sink_port) = (free_port(), free_port());
     let got = Arc::new(Mutex::new(Vec::new()));
     let l = tokio::net::TcpListener::bind(("127.0.0.1", sink_port))
         .await
         .unwrap();
     tokio::spawn(sink(l, got.clone()));
-
-    // Hallpass: the milter listener, notices through the sink; no review page or metrics.
     let config = std::fs::read_to_string(samples.join("hallpass.toml"))
         .unwrap()
         .replace("roster = \"", &format!("roster = \"{}/", samples.display()))
@@ -38,19 +39,28 @@ async fn postfix_with_the_hallpass_milter() {
             "next_hop = \"maildir:./var/outbox\"",
             &format!("next_hop = \"smtp://127.0.0.1:{sink_port}\""),
         )
-        + "\n[milter]\nlisten = \"127.0.0.1:0\"\nhold = \"hallpass\"\n";
-    let hp = tmp.path().join("hallpass");
+        + &format!("\n[milter]\nlisten = \"127.0.0.1:0\"\nhold = \"{hold}\"\n");
+    let hp = tmp.join("hallpass");
     std::fs::create_dir_all(&hp).unwrap();
     std::fs::write(hp.join("hallpass.toml"), config).unwrap();
-    let hallpass = serve::start(&hp.join("hallpass.toml"), &tmp.path().join("hallpass.log"));
+    let hallpass = serve::start(&hp.join("hallpass.toml"), &tmp.join("hallpass.log"));
     let milter = hallpass.milter();
-    let _postfix = postfix(
-        &tmp.path().join("postfix"),
+    let postfix = postfix(
+        &tmp.join("postfix"),
         smtpd,
         sink_port,
         &format!("smtpd_milters = inet:127.0.0.1:{milter}\nmilter_default_action = tempfail\n"),
         "",
     );
+    (hallpass, postfix, smtpd, got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postfix_with_the_hallpass_milter() {
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let tmp = tempfile::tempdir().unwrap();
+    let hp = tmp.path().join("hallpass");
+    let (hallpass, _postfix, smtpd, got) = hallpass_and_postfix(tmp.path(), "hallpass").await;
 
     let staff = "luke.rich0@beaulieupark.example.sch.uk";
     let colleague = "rosie.griffiths1@beaulieupark.example.sch.uk";
@@ -135,4 +145,90 @@ async fn postfix_with_the_hallpass_milter() {
     assert!(g.data.contains("X-Hallpass-Result: action="));
 
     drop(hallpass);
+}
+
+/// `hold = "mta"`: held mail goes to Postfix's own hold queue (SMFIR_QUARANTINE); nothing is delivered until the postmaster releases it
+/// with `postsuper -H` (and flushes the queue), and then it is delivered (milters do not run
+/// again on release).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postfix_holds_in_its_own_queue_with_hold_mta() {
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let tmp = tempfile::tempdir().unwrap();
+    let (_hallpass, postfix, smtpd, got) = hallpass_and_postfix(tmp.path(), "mta").await;
+    let staff = "luke.rich0@beaulieupark.example.sch.uk";
+    let partner = "mash@essex.gov.uk";
+    let class_list = std::fs::read(samples.join("messages/class-list-csv-to-partner.eml")).unwrap();
+    send(smtpd, staff, &[partner], &class_list)
+        .await
+        .expect("Postfix accepts it into its hold queue");
+    // In the hold queue (a readiness poll, up to 60 s).
+    let queue = |conf: &Path| {
+        let out = Command::new("postqueue")
+            .arg("-c")
+            .arg(conf)
+            .arg("-j")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let mut held = Vec::new();
+    for _ in 0..600 {
+        held = queue(postfix.conf());
+        if !held.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0]["queue_name"], "hold", "{held:?}");
+    assert_eq!(held[0]["recipients"][0]["address"], partner, "{held:?}");
+    // Hallpass logs Postfix's queue id beside its reference, to find the held message.
+    let queue_id = held[0]["queue_id"].as_str().unwrap().to_string();
+    let hallpass_log = std::fs::read_to_string(tmp.path().join("hallpass.log")).unwrap();
+    assert!(
+        hallpass_log.lines().any(|l| l.contains("message (milter)")
+            && l.contains("reference=HP-")
+            && l.contains(&format!("queue_id={queue_id}"))),
+        "{hallpass_log}"
+    );
+    let log = std::fs::read_to_string(tmp.path().join("postfix/postfix.log")).unwrap();
+    assert!(
+        log.contains("milter-hold: END-OF-MESSAGE")
+            && log.contains("milter triggers HOLD action; from=<luke.rich0@"),
+        "{log}"
+    );
+    // Nothing left Postfix while it was held, and Hallpass kept no copy of its own.
+    assert!(
+        !got.lock()
+            .unwrap()
+            .iter()
+            .any(|g| g.rcpts.iter().any(|r| r == partner))
+    );
+    let list = Command::new(env!("CARGO_BIN_EXE_hallpass"))
+        .args(["quarantine", "list", "--config"])
+        .arg(tmp.path().join("hallpass/hallpass.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&list.stdout).lines().count(), 0);
+    // The postmaster releases it: delivered.
+    let released = Command::new("postsuper")
+        .arg("-c")
+        .arg(postfix.conf())
+        .args(["-H", "ALL"])
+        .status()
+        .unwrap();
+    assert!(released.success());
+    // Released mail waits in the deferred queue for the next queue run; flush it now.
+    let flushed = Command::new("postqueue")
+        .arg("-c")
+        .arg(postfix.conf())
+        .arg("-f")
+        .status()
+        .unwrap();
+    assert!(flushed.success());
+    let g = arrives(&got, |g| g.rcpts.iter().any(|r| r == partner)).await;
+    assert!(g.data.contains("cohort.csv"));
 }

@@ -105,7 +105,14 @@ async fn eom(cx: &mut EomContext<Msg>, server: Arc<Server>, hold_in: HoldIn) -> 
     } else {
         decision.action.as_str()
     };
-    tracing::info!(reference = %reference, sender = %envelope.mail_from, recipients = envelope.rcpt_to.len(), action, findings = ?kinds, scan_ms = scan_time.as_millis() as u64, "message (milter)");
+    // The MTA's queue id (macro `i`, sent by Postfix and Sendmail at end of message): what
+    // `postqueue -p` and the MTA's log show, beside Hallpass's reference.
+    let queue_id = cx
+        .macros
+        .get(c"i")
+        .map(|i| i.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    tracing::info!(reference = %reference, queue_id = %queue_id, sender = %envelope.mail_from, recipients = envelope.rcpt_to.len(), action, findings = ?kinds, scan_ms = scan_time.as_millis() as u64, "message (milter)");
     crate::metrics::get().message(action, &kinds, scan_time);
     if decision.tempfail {
         let _ = cx.reply.set_error_reply(

@@ -133,6 +133,13 @@ pub struct Postfix {
     child: Child,
 }
 
+impl Postfix {
+    /// Its configuration directory (for `postqueue -c`, `postsuper -c`).
+    pub fn conf(&self) -> &Path {
+        &self.conf
+    }
+}
+
 impl Drop for Postfix {
     fn drop(&mut self) {
         let _ = Command::new("postfix")
