@@ -383,7 +383,7 @@ fn serve(path: &std::path::Path, json: bool, no_scan: bool) -> Result<(), Failur
                     match tokio::task::spawn_blocking(move || s.reload(&p)).await {
                         Ok(Ok(())) => {
                             hallpass::metrics::get().reload(true);
-                            tracing::info!(config = %config_path.display(), "reloaded: config, rosters, staff, patterns, templates");
+                            tracing::info!(config = %config_path.display(), "reloaded: config, rosters, staff, patterns, templates, TLS certificate");
                         }
                         Ok(Err(e)) => {
                             hallpass::metrics::get().reload(false);

@@ -310,3 +310,92 @@ async fn smtps_next_hop_speaks_tls_from_the_first_byte() {
         .unwrap();
     assert_eq!(mail(&b.maildir).len(), 1);
 }
+
+/// lettre over STARTTLS, checking the server's certificate for `name` against the test CA.
+fn tls_client_for(addr: std::net::SocketAddr, name: &str) -> AsyncSmtpTransport<Tokio1Executor> {
+    let params = TlsParameters::builder(name.into())
+        .add_root_certificate(ca())
+        .build_rustls()
+        .unwrap();
+    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(addr.port())
+        .tls(Tls::Required(params))
+        .build()
+}
+
+/// A renewed certificate written over the old files is in force for new connections after a
+/// reload (what `systemctl reload hallpass` does after certbot renews); a broken one keeps
+/// the certificate in force.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_takes_the_renewed_certificate() {
+    use hallpass::config::Config;
+    use hallpass::scan::Scanner;
+    use hallpass::smtp::Server;
+    let tmp = tempfile::tempdir().unwrap();
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let (cert, key) = (tmp.path().join("relay.pem"), tmp.path().join("relay.key"));
+    std::fs::copy(fixture("server.pem"), &cert).unwrap();
+    std::fs::copy(fixture("server.key"), &key).unwrap();
+    let config = std::fs::read_to_string(samples.join("hallpass.toml"))
+        .unwrap()
+        .replace("roster = \"", &format!("roster = \"{}/", samples.display()))
+        .replace("staff = \"", &format!("staff = \"{}/", samples.display()))
+        .replace(
+            "listen = [\"127.0.0.1:10025\"]",
+            &format!(
+                "listen = [\"127.0.0.1:0\"]\ntls_cert = \"{}\"\ntls_key = \"{}\"",
+                cert.display(),
+                key.display()
+            ),
+        );
+    let path = tmp.path().join("hallpass.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut relay = Config::load(&path)
+        .unwrap()
+        .relay
+        .resolve(tmp.path())
+        .unwrap();
+    let maildir = tmp.path().join("outbox");
+    relay.next_hop = NextHop::Maildir(maildir.clone());
+    let server = Arc::new(Server::new(relay, Arc::new(Scanner::load(&path).unwrap())).unwrap());
+    let listeners = server.bind().await.unwrap();
+    let addr = listeners[0].0.local_addr().unwrap();
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(server.clone().serve(listeners, rx));
+    let send = |name: &'static str| async move {
+        tls_client_for(addr, name)
+            .send_raw(
+                &envelope(STAFF, &[SUPPLIER]),
+                &msg("The coach leaves at 8:30."),
+            )
+            .await
+    };
+    send("localhost").await.expect("the first certificate");
+    let err = send("relay.test").await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("not valid for name \"relay.test\""),
+        "not renewed yet: {err}"
+    );
+
+    // Renewed in place, then reloaded.
+    std::fs::copy(fixture("renewed.pem"), &cert).unwrap();
+    std::fs::copy(fixture("renewed.key"), &key).unwrap();
+    server.reload(&path).expect("reload");
+    send("relay.test").await.expect("the renewed certificate");
+    let err = send("localhost").await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("certificate is only valid for DnsName(\"relay.test\")"),
+        "{err}"
+    );
+
+    // A broken renewal: the reload fails and the renewed certificate stays in force.
+    std::fs::write(&cert, "not a certificate").unwrap();
+    let e = server.reload(&path).unwrap_err();
+    assert!(e.contains("tls_cert"), "{e}");
+    send("relay.test")
+        .await
+        .expect("still the renewed certificate");
+    assert_eq!(mail(&maildir).len(), 3);
+}

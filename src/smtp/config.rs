@@ -193,7 +193,8 @@ pub struct Relay {
     pub data_timeout: Duration,
     pub scan_timeout: Duration,
     pub hostname: String,
-    /// The server side of STARTTLS, when `tls_cert` and `tls_key` are set.
+    /// The server side of STARTTLS, when `tls_cert` and `tls_key` are set, as loaded at
+    /// start; a reload replaces it in [`crate::smtp::Server::tls`], which sessions use.
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub require_tls: bool,
     /// `serve --no-scan` (benchmarks only): messages are handed on unscanned.

@@ -26,13 +26,16 @@ use crate::quarantine::QuarantineStore;
 use crate::scan::Scanner;
 use config::Relay;
 
-/// What a reload replaces: the config and directory (in the scanner) and the notice
-/// templates (in the notifier).
+/// What a reload replaces: the config and directory (in the scanner), the notice templates
+/// (in the notifier) and the STARTTLS certificate (renewed in place by certbot or the
+/// school's CA, then `systemctl reload`).
 #[derive(Clone)]
 pub struct Live {
     pub scanner: Arc<Scanner>,
     /// Guidance, alerts and override notices (see `notify`).
     pub notifier: Option<Arc<crate::notify::Notifier>>,
+    /// STARTTLS, when `[relay] tls_cert`/`tls_key` are set.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Everything a session needs, shared by all connections.
@@ -73,11 +76,12 @@ impl Server {
         Ok(Server {
             connections: Arc::new(Semaphore::new(relay.max_connections)),
             per_client: Mutex::new(HashMap::new()),
-            relay,
             live: std::sync::RwLock::new(Live {
                 scanner,
                 notifier: Some(notifier),
+                tls: relay.tls.clone(),
             }),
+            relay,
             deliverer,
             store,
         })
@@ -92,6 +96,15 @@ impl Server {
             .clone()
     }
 
+    /// The STARTTLS configuration in force now (`None`: STARTTLS is not offered).
+    pub fn tls(&self) -> Option<Arc<rustls::ServerConfig>> {
+        self.live
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .tls
+            .clone()
+    }
+
     pub fn notifier(&self) -> Option<Arc<crate::notify::Notifier>> {
         self.live
             .read()
@@ -100,11 +113,17 @@ impl Server {
             .clone()
     }
 
-    /// Reloads the config file, the rosters, the staff files, the patterns and the notice
-    /// templates; swaps them in only when all loaded. Listeners, limits and the next hop
-    /// stay as they are (a restart changes those). On error the old state stays.
+    /// Reloads the config file, the rosters, the staff files, the patterns, the notice
+    /// templates and the STARTTLS certificate and key (read again from their files); swaps
+    /// them in only when all loaded. Listeners, limits and the next hop stay as they are (a
+    /// restart changes those). On error the old state stays.
     pub fn reload(&self, config_path: &std::path::Path) -> Result<(), String> {
         let config = crate::config::Config::load(config_path).map_err(|e| e.to_string())?;
+        let tls = config
+            .relay
+            .resolve(&config.base_dir)
+            .map_err(|e| format!("{}: {e}", config_path.display()))?
+            .tls;
         let dir = crate::directory::Directory::load(&config).map_err(|e| e.to_string())?;
         let scanner =
             Arc::new(Scanner::new(Arc::new(config), Arc::new(dir)).map_err(|e| e.to_string())?);
@@ -118,6 +137,7 @@ impl Server {
         *self.live.write().unwrap_or_else(|p| p.into_inner()) = Live {
             scanner,
             notifier: Some(Arc::new(notifier)),
+            tls,
         };
         Ok(())
     }
@@ -251,7 +271,7 @@ impl Server {
         metrics.connections_open.inc();
         let mut session = session::Session::new(self.clone(), peer, lmtp, stop);
         if let Ok(session::Ended::StartTls) = session.run(&mut sock).await
-            && let Some(tls) = self.relay.tls.clone()
+            && let Some(tls) = self.tls()
         {
             let acceptor = tokio_rustls::TlsAcceptor::from(tls);
             match tokio::time::timeout(self.relay.command_timeout, acceptor.accept(sock)).await {

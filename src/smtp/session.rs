@@ -251,7 +251,7 @@ impl Session {
             Request::Ehlo { host } | Request::Lhlo { host } => {
                 self.helo = Some(host);
                 self.reset();
-                let starttls = if relay.tls.is_some() && !self.tls {
+                let starttls = if server.tls().is_some() && !self.tls {
                     "250-STARTTLS\r\n"
                 } else {
                     ""
@@ -313,7 +313,7 @@ impl Session {
             Request::StartTls => {
                 if self.tls {
                     out.push_str("554 5.5.1 TLS is already in force\r\n");
-                } else if relay.tls.is_none() {
+                } else if server.tls().is_none() {
                     out.push_str("502 5.5.1 STARTTLS is not offered by this listener\r\n");
                 } else if self.from.is_some() {
                     out.push_str("503 5.5.1 STARTTLS is not allowed inside a mail transaction\r\n");
