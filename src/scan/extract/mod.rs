@@ -13,6 +13,7 @@ mod office;
 mod office_crypto;
 mod outlook;
 mod pdf;
+mod pdf_text;
 mod pivot;
 mod sheetml;
 mod sheets;

@@ -1,5 +1,6 @@
 //! PDF (lopdf): the text of every page (FlateDecode and the other filters lopdf decodes,
-//! ToUnicode maps, object streams, incremental updates), the values of filled-in form fields
+//! ToUnicode maps, object streams, incremental updates; read by [`super::pdf_text`], which
+//! keeps words apart and reads form XObjects), the values of filled-in form fields
 //! and the text of comments (a spreadsheet saved as PDF has no rows: neighbouring short lines
 //! stand in for them, see [`cell_rows`]), and the protection judged from the
 //! `/Encrypt` dictionary: a PDF that needs a user password is encrypted; one with only an
@@ -49,17 +50,17 @@ pub fn extract(location: &Location, bytes: &[u8], sink: &mut Sink) {
     if !fields.is_empty() {
         sink.push_text(location.clone(), fields);
     }
-    let pages: Vec<u32> = doc.get_pages().keys().copied().collect();
+    let pages: Vec<(u32, ObjectId)> = doc.get_pages().into_iter().collect();
     if pages.is_empty() {
         sink.not_read(location.clone(), "PDF without a readable page tree".into());
         return;
     }
-    for n in pages {
+    for (n, page) in pages {
         if let Some(why) = sink.budget.exhausted() {
             sink.not_read(location.clone(), why);
             return;
         }
-        match doc.extract_text_with_limit(&[n], limits.max_member_bytes) {
+        match super::pdf_text::page_text(&doc, page, limits.max_member_bytes) {
             Ok(t) => {
                 let rows = cell_rows(&t);
                 if !rows.is_empty() {
