@@ -63,6 +63,25 @@ pub fn utf16_unmarked(b: &[u8]) -> Option<&'static encoding_rs::Encoding> {
     }
 }
 
+/// `text` with a space put between a lower-case letter and the upper-case letter after it
+/// ("LeahWalker_IEP" → "Leah Walker_IEP"), and where the spaces went (offsets in the new
+/// text); `None` when it has no such step. For file names, where people drop the spaces
+/// between words.
+pub fn camel_case_split(text: &str) -> Option<(String, Vec<usize>)> {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut spaces = Vec::new();
+    let mut prev_lower = false;
+    for c in text.chars() {
+        if prev_lower && c.is_uppercase() {
+            spaces.push(out.len());
+            out.push(' ');
+        }
+        prev_lower = c.is_lowercase();
+        out.push(c);
+    }
+    (!spaces.is_empty()).then_some((out, spaces))
+}
+
 /// Characters nobody sees: zero-width space and joiners, the word joiner and invisible
 /// operators, the soft hyphen, a byte-order mark inside text, and bidirectional marks and
 /// embeddings. Text pasted from web pages, PDFs and some editors carries them inside words,
@@ -392,6 +411,21 @@ mod tests {
         assert_eq!(got, ["leah.walker5@pupils.example.sch.uk", "tom@x.org"]);
         let long = "x".repeat(100_000) + "@" + &"y.".repeat(100_000);
         assert_eq!(email_spans(&long).len(), 1);
+    }
+
+    #[test]
+    fn camel_case_is_split() {
+        let split = |t: &str| camel_case_split(t).map(|(s, _)| s);
+        assert_eq!(
+            split("LeahWalker_IEP.pdf").as_deref(),
+            Some("Leah Walker_IEP.pdf")
+        );
+        assert_eq!(
+            camel_case_split("WALKERLeah ZoëO’Brien"),
+            Some(("WALKERLeah Zoë O’Brien".to_string(), vec![15]))
+        );
+        assert_eq!(camel_case_split("Leah Walker.pdf"), None);
+        assert_eq!(camel_case_split("WALKER_LEAH.pdf"), None);
     }
 
     #[test]

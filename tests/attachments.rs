@@ -292,7 +292,12 @@ proptest::proptest! {
 /// percent-encoded is read decoded.
 #[test]
 fn surname_first_file_names_and_encoded_links() {
-    for name in ["Walker_Leah_report.pdf", "Walker Leah EHCP.pdf"] {
+    for name in [
+        "Walker_Leah_report.pdf",
+        "Walker Leah EHCP.pdf",
+        "LeahWalker EHCP.pdf",
+        "WalkerLeah_IEP.pdf",
+    ] {
         let (r, a) = scan_raw(&message(
             "Report attached.",
             &format!("filename=\"{name}\""),
@@ -307,13 +312,15 @@ fn surname_first_file_names_and_encoded_links() {
         );
         assert_eq!(a, Action::Reject);
     }
-    let (r, _) = scan_raw(&message(
-        "Trip list.",
-        "filename=\"Trip list.pdf\"",
-        "application/pdf",
-        &fixture("menu.pdf"),
-    ));
-    assert!(kinds(&r).is_empty(), "{:?}", kinds(&r));
+    for clean in ["Trip list.pdf", "TripList.pdf", "PowerPointSlides.pptx"] {
+        let (r, _) = scan_raw(&message(
+            "Trip list.",
+            &format!("filename=\"{clean}\""),
+            "application/pdf",
+            &fixture("menu.pdf"),
+        ));
+        assert!(kinds(&r).is_empty(), "{clean}: {:?}", kinds(&r));
+    }
     let (r, a) = scan_raw(&message(
         "The notes are at https://bps.sharepoint.com/sites/SEN/Leah%20Walker%20notes.docx",
         "filename=menu.pdf",

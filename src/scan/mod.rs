@@ -452,7 +452,7 @@ impl Scanner {
         let names = &self.detectors.names;
         // Paths and file names: "Walker Leah EHCP.pdf" is masked too (masking more is safe).
         let mut found = names.find(&self.directory, text, &own);
-        found.extend(names.surname_first_in_file_name(&self.directory, text, &own));
+        found.extend(names.in_file_name(&self.directory, text, &own));
         found
             .into_iter()
             .map(|m| {

@@ -314,7 +314,7 @@ impl Detectors {
             name_spans.push((m.start, m.end));
         }
         if matches!(loc, Location::AttachmentName(_)) {
-            for m in self.names.surname_first_in_file_name(dir, text, &ctx.own) {
+            for m in self.names.in_file_name(dir, text, &ctx.own) {
                 add_person(report, m.forename, m.surname, &m.pupils);
                 name_spans.push((m.start, m.end));
             }

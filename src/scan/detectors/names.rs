@@ -607,6 +607,23 @@ impl NameDetector {
         None
     }
 
+    /// The names in a file name: as in text, surname first side by side
+    /// ([`Self::surname_first_in_file_name`]), and either order run together
+    /// ("LeahWalker.docx", "WalkerLeah_IEP.pdf"), read with a space at each lower-to-upper
+    /// case step. Spans are in `name`.
+    pub fn in_file_name(&self, dir: &Directory, name: &str, own: &OwnNames) -> Vec<NameMatch> {
+        let mut out = self.surname_first_in_file_name(dir, name, own);
+        if let Some((split, spaces)) = crate::text::camel_case_split(name) {
+            let back = |p: usize| p - spaces.partition_point(|&s| s < p);
+            let found = self.find(dir, &split, own).into_iter();
+            for mut m in found.chain(self.surname_first_in_file_name(dir, &split, own)) {
+                (m.start, m.end) = (back(m.start), back(m.end));
+                out.push(m);
+            }
+        }
+        out
+    }
+
     /// Surname then forename, side by side anywhere in a file name ("Walker Leah EHCP.pdf",
     /// "Walker_Leah_report.docx"): the usual way files about a child are named. Only for file
     /// names, where this order is a naming convention rather than prose.
