@@ -479,6 +479,29 @@ fn pdf_table_saved_from_a_spreadsheet() {
     assert!(kinds(&r).is_empty(), "{:?}", kinds(&r));
 }
 
+/// A table printed to PDF by Chromium: its kerning moves inside words ("W", move, "alker")
+/// must not split them, and each cell is a text object of its own.
+#[test]
+fn pdf_printed_by_chromium() {
+    let (r, a) = scan_file("trip-table-chromium.pdf", "Trip list.");
+    assert_eq!(
+        kinds(&r),
+        set(&[
+            "pupil_name",
+            "date_of_birth",
+            "unencrypted_personal_attachment"
+        ]),
+        "{}",
+        evidence(&r, "pupil_name")
+    );
+    assert!(
+        evidence(&r, "pupil_name").contains("L**** W****, G**** W****"),
+        "{}",
+        evidence(&r, "pupil_name")
+    );
+    assert_eq!(a, Action::Reject);
+}
+
 /// A filled-in form: the child's name and date of birth are only field values; printed
 /// flat (qpdf --flatten-annotations), they are only in form XObjects the page draws.
 #[test]

@@ -2,9 +2,11 @@
 //! encodings (ToUnicode maps included): what lopdf's own `extract_text` gives, plus
 //!
 //! - a line break where the text moves to another line (`Td`/`TD` with a vertical move, a
-//!   `Tm` to another baseline) and a space where it moves along the same line (`Td`, `Tm`):
-//!   generators that end a line without a space, or place each word or table cell on its
-//!   own, would otherwise run "Leah" and "Walker" together into "LeahWalker";
+//!   `Tm` to another baseline): generators that end a line without a space would otherwise
+//!   run the last word of one line and the first of the next together ("Leah" and "Walker"
+//!   into "LeahWalker"). A move along the same line adds nothing: Chromium (Skia) moves with
+//!   `Td` between the glyphs of one word to kern them ("W" `Td` "alker"), and without the
+//!   glyphs' widths a kerning move cannot be told from a word gap;
 //! - the text of the form XObjects the page draws (`Do`), where a flattened form keeps its
 //!   field values and some generators put whole tables or letterheads; nested within
 //!   [`MAX_DEPTH`], each read once per page, the page's and its forms' content together
@@ -110,17 +112,15 @@ impl<'a> Walk<'a> {
                         collect(&mut self.out, e, op.operands.get(shown..).unwrap_or(&[]));
                     }
                 }
-                "Td" | "TD" => match (num(0), num(1)) {
-                    (_, Some(ty)) if ty != 0.0 => self.line_break(),
-                    (Some(tx), _) if tx != 0.0 => self.space(),
-                    _ => {}
-                },
+                "Td" | "TD" => {
+                    if num(1).is_some_and(|ty| ty != 0.0) {
+                        self.line_break();
+                    }
+                }
                 "Tm" => {
                     let y = num(5);
                     if y.is_some() && line_y.is_some() && y != line_y {
                         self.line_break();
-                    } else {
-                        self.space();
                     }
                     line_y = y;
                 }
@@ -202,12 +202,6 @@ impl<'a> Walk<'a> {
             self.out.push('\n');
         }
     }
-
-    fn space(&mut self) {
-        if !self.out.is_empty() && !self.out.ends_with([' ', '\n']) {
-            self.out.push(' ');
-        }
-    }
 }
 
 /// The text of `Tj`/`TJ` operands: strings decoded, a space after an array and at a kerning
@@ -284,23 +278,23 @@ mod tests {
     }
 
     #[test]
-    fn moves_keep_words_apart() {
-        // A line ended without a space, then a new line by Td; table cells placed by Tm on
-        // one baseline, then the next row.
+    fn line_moves_keep_words_apart_and_kerning_moves_do_not_split_them() {
+        // A line ended without a space, then a new line by Td; lines placed by Tm on new
+        // baselines; and Chromium's kerning: "W", a move right by its advance, "alker".
         let doc = pdf(
             "BT /F1 12 Tf 72 700 Td (Please seat Leah) Tj 0 -14 Td (Walker at the front.) Tj ET \
-             BT /F1 9 Tf 1 0 0 1 72 600 Tm (Walker) Tj 1 0 0 1 150 600 Tm (Leah) Tj \
-             1 0 0 1 72 589 Tm (Wood) Tj 1 0 0 1 150 589 Tm (Grace) Tj 60 0 Td (8A) Tj ET",
+             BT /F1 9 Tf 1 0 0 1 72 600 Tm (Grace) Tj 1 0 0 1 72 589 Tm (Wood) Tj ET \
+             BT /F1 16 Tf 1 0 0 -1 13 109 Tm (W) Tj 13.82 0 Td (alker) Tj ET",
             &[],
         );
         assert_eq!(
             text(&doc),
-            "Please seat Leah\nWalker at the front.\nWalker Leah\nWood Grace 8A\n"
+            "Please seat Leah\nWalker at the front.\nGrace\nWood\nWalker\n"
         );
         // What lopdf's own extraction makes of the same page (why this module exists).
         let lopdf = doc.extract_text(&[1]).unwrap();
         assert!(
-            lopdf.contains("LeahWalker") && lopdf.contains("WalkerLeah"),
+            lopdf.contains("LeahWalker") && lopdf.contains("GraceWood"),
             "{lopdf:?}"
         );
     }
