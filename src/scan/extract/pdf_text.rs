@@ -52,18 +52,20 @@ pub fn page_text(doc: &Document, page_id: ObjectId, limit: usize) -> lopdf::Resu
     Ok(walk.out)
 }
 
+/// Each font's encoding by resource name; a font whose encoding cannot be read maps to
+/// `None`, and text shown in it makes the page unreadable (never silently skipped).
 fn encodings<'a>(
     doc: &'a Document,
     fonts: BTreeMap<Vec<u8>, &'a Dictionary>,
     limit: usize,
-) -> BTreeMap<Vec<u8>, Encoding<'a>> {
+) -> BTreeMap<Vec<u8>, Option<Encoding<'a>>> {
     fonts
         .into_iter()
-        .filter_map(|(name, font)| {
-            Some((name, font.get_font_encoding_with_limit(doc, limit).ok()?))
-        })
+        .map(|(name, font)| (name, font.get_font_encoding_with_limit(doc, limit).ok()))
         .collect()
 }
+
+type Fonts<'a> = BTreeMap<Vec<u8>, Option<Encoding<'a>>>;
 
 struct Walk<'a> {
     doc: &'a Document,
@@ -81,12 +83,14 @@ impl<'a> Walk<'a> {
     fn content(
         &mut self,
         data: &[u8],
-        fonts: &BTreeMap<Vec<u8>, Encoding<'a>>,
+        fonts: &Fonts<'a>,
         xobjects: &Dictionary,
         depth: usize,
     ) -> lopdf::Result<()> {
         let content = Content::decode(data)?;
         let mut encoding: Option<&Encoding> = None;
+        // The font selected has an encoding that could not be read.
+        let mut unreadable = false;
         // The baseline of the current text line (from Tm), to tell a new line from a move
         // along the same one.
         let mut line_y: Option<f32> = None;
@@ -94,11 +98,18 @@ impl<'a> Walk<'a> {
             let num = |i: usize| op.operands.get(i).and_then(|o| o.as_float().ok());
             match op.operator.as_str() {
                 "Tf" => {
-                    encoding = op
+                    let font = op
                         .operands
                         .first()
                         .and_then(|n| n.as_name().ok())
                         .and_then(|n| fonts.get(n));
+                    encoding = font.and_then(Option::as_ref);
+                    unreadable = matches!(font, Some(None));
+                }
+                "Tj" | "TJ" | "'" | "\"" if unreadable => {
+                    return Err(lopdf::Error::Syntax(
+                        "text in a font whose encoding could not be read".into(),
+                    ));
                 }
                 "Tj" | "TJ" => {
                     if let Some(e) = encoding {
@@ -142,7 +153,7 @@ impl<'a> Walk<'a> {
         &mut self,
         name: &[u8],
         xobjects: &Dictionary,
-        fonts: &BTreeMap<Vec<u8>, Encoding<'a>>,
+        fonts: &Fonts<'a>,
         depth: usize,
     ) -> lopdf::Result<()> {
         let doc = self.doc;
@@ -231,13 +242,24 @@ mod tests {
     /// A one-page PDF (Helvetica as F1) drawing `page`, with form XObjects `Fm0`, `Fm1`…
     /// holding `forms`; a form may draw the others (or itself).
     fn pdf(page: &str, forms: &[&str]) -> Document {
+        pdf_with(page, forms, false)
+    }
+
+    /// [`pdf`], with `F2` a font whose encoding cannot be read when `broken_font`.
+    fn pdf_with(page: &str, forms: &[&str], broken_font: bool) -> Document {
         let mut doc = Document::with_version("1.5");
         let pages_id = doc.new_object_id();
         let font = doc.add_object(dictionary! {
             "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
             "Encoding" => "WinAnsiEncoding",
         });
-        let fonts = dictionary! { "F1" => font };
+        let mut fonts = dictionary! { "F1" => font };
+        if broken_font {
+            // Not a font dictionary (no /Type /Font): its encoding cannot be read.
+            let broken =
+                doc.add_object(dictionary! { "Subtype" => "Type1", "BaseFont" => "Helvetica" });
+            fonts.set("F2", broken);
+        }
         let ids: Vec<ObjectId> = forms.iter().map(|_| doc.new_object_id()).collect();
         let mut xobjects = Dictionary::new();
         for (i, id) in ids.iter().enumerate() {
@@ -297,6 +319,20 @@ mod tests {
             lopdf.contains("LeahWalker") && lopdf.contains("GraceWood"),
             "{lopdf:?}"
         );
+    }
+
+    #[test]
+    fn text_in_a_font_that_cannot_be_read_makes_the_page_unreadable() {
+        let doc = pdf_with(
+            "BT /F1 12 Tf (Trip) Tj /F2 12 Tf (Leah Walker) Tj ET",
+            &[],
+            true,
+        );
+        let page = *doc.get_pages().values().next().unwrap();
+        assert!(page_text(&doc, page, 1 << 20).is_err());
+        // Declared but not used: the page reads.
+        let doc = pdf_with("BT /F1 12 Tf (Trip) Tj ET", &[], true);
+        assert_eq!(text(&doc), "Trip\n");
     }
 
     #[test]
