@@ -33,16 +33,10 @@ fn ca() -> Certificate {
     Certificate::from_pem(&std::fs::read(fixture("ca.pem")).unwrap()).unwrap()
 }
 
-/// lettre over STARTTLS, the server's certificate checked against the test CA.
+/// lettre over STARTTLS, the server's certificate checked for "localhost" against the test
+/// CA.
 fn tls_client(addr: std::net::SocketAddr) -> AsyncSmtpTransport<Tokio1Executor> {
-    let params = TlsParameters::builder("localhost".into())
-        .add_root_certificate(ca())
-        .build_rustls()
-        .unwrap();
-    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
-        .port(addr.port())
-        .tls(Tls::Required(params))
-        .build()
+    tls_client_for(addr, "localhost")
 }
 
 fn hop(port: u16, implicit: bool, level: TlsLevel, name: &str) -> NextHop {
