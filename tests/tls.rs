@@ -319,7 +319,7 @@ fn tls_client_for(addr: std::net::SocketAddr, name: &str) -> AsyncSmtpTransport<
 
 /// A renewed certificate written over the old files is in force for new connections after a
 /// reload (what `systemctl reload hallpass` does after certbot renews); a broken one keeps
-/// the certificate in force.
+/// the certificate in force, and so does a config without one (a restart turns it off).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_takes_the_renewed_certificate() {
     use hallpass::config::Config;
@@ -391,5 +391,19 @@ async fn a_reload_takes_the_renewed_certificate() {
     send("relay.test")
         .await
         .expect("still the renewed certificate");
-    assert_eq!(mail(&maildir).len(), 3);
+
+    // STARTTLS taken out of the config: a reload cannot turn it off (senders that need it
+    // would be refused for good); the certificate stays in force until a restart.
+    std::fs::copy(fixture("renewed.pem"), &cert).unwrap();
+    let without = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("tls_cert") && !l.starts_with("tls_key"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&path, without).unwrap();
+    let e = server.reload(&path).unwrap_err();
+    assert!(e.contains("restart Hallpass to turn STARTTLS off"), "{e}");
+    send("relay.test").await.expect("STARTTLS still offered");
+    assert_eq!(mail(&maildir).len(), 4);
 }

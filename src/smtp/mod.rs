@@ -115,8 +115,10 @@ impl Server {
 
     /// Reloads the config file, the rosters, the staff files, the patterns, the notice
     /// templates and the STARTTLS certificate and key (read again from their files); swaps
-    /// them in only when all loaded. Listeners, limits and the next hop stay as they are (a
-    /// restart changes those). On error the old state stays.
+    /// them in only when all loaded. Listeners, limits, the next hop and whether STARTTLS is
+    /// offered at all stay as they are (a restart changes those: with `require_tls` from the
+    /// start and STARTTLS gone, every sender would get a permanent 530). On error the old
+    /// state stays.
     pub fn reload(&self, config_path: &std::path::Path) -> Result<(), String> {
         let config = crate::config::Config::load(config_path).map_err(|e| e.to_string())?;
         let tls = config
@@ -124,6 +126,14 @@ impl Server {
             .resolve(&config.base_dir)
             .map_err(|e| format!("{}: {e}", config_path.display()))?
             .tls;
+        if tls.is_some() != self.tls().is_some() {
+            return Err(format!(
+                "{}: [relay] tls_cert/tls_key were {}: restart Hallpass to turn STARTTLS {}",
+                config_path.display(),
+                if tls.is_some() { "added" } else { "removed" },
+                if tls.is_some() { "on" } else { "off" },
+            ));
+        }
         let dir = crate::directory::Directory::load(&config).map_err(|e| e.to_string())?;
         let scanner =
             Arc::new(Scanner::new(Arc::new(config), Arc::new(dir)).map_err(|e| e.to_string())?);
