@@ -25,6 +25,11 @@ pub fn is_word_char(c: char) -> bool {
     c.is_alphabetic() || is_combining_mark(c)
 }
 
+/// Whether `b` is UTF-16 text: with a byte-order mark, or [`utf16_unmarked`].
+pub fn is_utf16(b: &[u8]) -> bool {
+    b.starts_with(&[0xFF, 0xFE]) || b.starts_with(&[0xFE, 0xFF]) || utf16_unmarked(b).is_some()
+}
+
 /// The UTF-16 of a text written without a byte-order mark (Excel's "Unicode Text" and
 /// some exports): in its first 8 KiB, nine code units in ten have a zero high byte, no
 /// unit is zero and few are control characters. `None` for anything else (UTF-16 with a BOM
@@ -115,10 +120,11 @@ pub fn without_invisible(text: &str, from: usize) -> Option<(String, Removed)> {
     let mut out = String::with_capacity(text.len());
     let mut removed = Removed::default();
     out.push_str(&text[..first]);
+    let mut total = 0;
     for (i, c) in text[first..].char_indices() {
         if is_invisible(c) {
-            removed.total += c.len_utf8();
-            removed.at.push((first + i, removed.total));
+            total += c.len_utf8();
+            removed.at.push((first + i, total));
         } else {
             out.push(c);
         }
@@ -131,7 +137,6 @@ pub fn without_invisible(text: &str, from: usize) -> Option<(String, Removed)> {
 #[derive(Debug, Default)]
 pub struct Removed {
     at: Vec<(usize, usize)>,
-    total: usize,
 }
 
 impl Removed {

@@ -44,6 +44,16 @@ fn empty_message_is_clean_and_complete() {
 /// marks) inside or between a name's words, as text pasted from web pages and PDFs carries
 /// them, hide nothing: in the body, the subject, HTML entities, and a table's cells (where
 /// the same-row rule and the date of birth beside a name still hold).
+/// A plain-text UTF-8 message from staff to a supplier saying "Please seat {who} at the
+/// front."; whether it names a pupil, and its action.
+fn seat(who: &str) -> (bool, Action) {
+    let m = format!(
+        "From: luke.rich0@beaulieupark.example.sch.uk\r\nTo: bookings@coach-hire.example.com\r\nSubject: seats\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nPlease seat {who} at the front.\r\n"
+    );
+    let (r, a) = scan(m.as_bytes());
+    (r.kinds().iter().any(|k| k.as_str() == "pupil_name"), a)
+}
+
 #[test]
 fn invisible_characters_do_not_hide_a_name() {
     let head =
@@ -55,15 +65,7 @@ fn invisible_characters_do_not_hide_a_name() {
         "\u{FEFF}Leah \u{202A}Walker\u{202C}",
         "Leah\u{200B} \u{200C}Walker",
     ] {
-        let m = format!(
-            "{head}Subject: seats\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nPlease seat {body} at the front.\r\n"
-        );
-        let (r, a) = scan(m.as_bytes());
-        assert!(
-            r.kinds().iter().any(|k| k.as_str() == "pupil_name"),
-            "{body:?}"
-        );
-        assert_eq!(a, Action::Reject, "{body:?}");
+        assert_eq!(seat(body), (true, Action::Reject), "{body:?}");
         let m = format!(
             "{head}Subject: =?utf-8?Q?{}?=\r\nContent-Type: text/plain\r\n\r\nSeats.\r\n",
             body.bytes()
@@ -102,15 +104,7 @@ fn ligatures_and_full_width_letters_do_not_hide_a_name() {
         "PAGE, So\u{FB01}a",
         "Ｌｅａｈ Ｗａｌｋｅｒ",
     ] {
-        let m = format!(
-            "From: luke.rich0@beaulieupark.example.sch.uk\r\nTo: bookings@coach-hire.example.com\r\nSubject: seats\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nPlease seat {name} at the front.\r\n"
-        );
-        let (r, a) = scan(m.as_bytes());
-        assert!(
-            r.kinds().iter().any(|k| k.as_str() == "pupil_name"),
-            "{name}"
-        );
-        assert_eq!(a, Action::Reject, "{name}");
+        assert_eq!(seat(name), (true, Action::Reject), "{name}");
     }
 }
 

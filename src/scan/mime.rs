@@ -257,9 +257,7 @@ fn not_text<'a>(msg: &'a Message, part: &MessagePart) -> Option<std::borrow::Cow
         Encoding::Base64 => Cow::Owned(base64_decode(raw)?),
         Encoding::QuotedPrintable => Cow::Owned(quoted_printable_decode(raw)?),
     };
-    let utf16 = raw.starts_with(&[0xFF, 0xFE])
-        || raw.starts_with(&[0xFE, 0xFF])
-        || crate::text::utf16_unmarked(&raw).is_some();
+    let utf16 = crate::text::is_utf16(&raw);
     let text = matches!(
         extract::sniff(&raw),
         extract::Format::Text | extract::Format::Html | extract::Format::Rfc822

@@ -5,7 +5,7 @@
 //! or never gets ready fails the test with its log.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -34,7 +34,6 @@ pub fn spawn(config: &Path, log: &Path) -> Child {
 /// A running `hallpass serve`, killed (SIGKILL) and reaped when dropped.
 pub struct Served {
     pub child: Child,
-    pub log: PathBuf,
     /// What this run logged up to "ready" (the log may hold earlier runs too).
     started: String,
 }
@@ -52,7 +51,6 @@ pub fn start(config: &Path, log: &Path) -> Served {
         if let Some(end) = this_run.find(READY) {
             return Served {
                 child,
-                log: log.to_path_buf(),
                 started: this_run[..end].to_string(),
             };
         }

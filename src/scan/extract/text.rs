@@ -7,10 +7,7 @@ use crate::scan::{Location, Segment, mime};
 /// Bytes that read as text: no NULs and few control characters in the first 8 KiB
 /// (UTF-16 counts as text, with a BOM or without).
 pub fn looks_like_text(b: &[u8]) -> bool {
-    if b.starts_with(&[0xFF, 0xFE]) || b.starts_with(&[0xFE, 0xFF]) {
-        return true;
-    }
-    if crate::text::utf16_unmarked(b).is_some() {
+    if crate::text::is_utf16(b) {
         return true;
     }
     let head = &b[..b.len().min(8192)];
