@@ -60,6 +60,8 @@ pub struct Metrics {
     pub next_hop_errors: Counter,
     pub connections_open: Gauge,
     pub connections: Counter,
+    /// Connections turned away with 421 (every slot of the pool, or of the client, in use).
+    pub connections_refused: Counter,
     pub tls_sessions: Counter,
     pub notices: Family<KindLabel, Counter>,
     pub reloads: Family<ActionLabel, Counter>,
@@ -83,6 +85,7 @@ pub fn get() -> &'static Metrics {
             next_hop_errors: Counter::default(),
             connections_open: Gauge::default(),
             connections: Counter::default(),
+            connections_refused: Counter::default(),
             tls_sessions: Counter::default(),
             notices: Family::default(),
             reloads: Family::default(),
@@ -118,6 +121,11 @@ pub fn get() -> &'static Metrics {
             "hallpass_connections",
             "SMTP/LMTP connections accepted",
             m.connections.clone(),
+        );
+        registry.register(
+            "hallpass_connections_refused",
+            "SMTP/LMTP connections refused with 421: too many in all or from one client",
+            m.connections_refused.clone(),
         );
         registry.register(
             "hallpass_tls_sessions",

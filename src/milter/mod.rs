@@ -231,8 +231,17 @@ fn callbacks(server: Arc<Server>, hold_in: HoldIn) -> Callbacks<Msg> {
         })
         .on_rcpt(|cx: &mut Context<Msg>, args: Vec<CString>| {
             Box::pin(async move {
-                if let (Some(m), Some(a)) = (cx.data.as_mut(), args.first()) {
-                    m.rcpts.push(addr(a));
+                if let Some(a) = args.first() {
+                    // `%`, `!` or a source route: refused for this recipient, as the relay
+                    // does (the MTA may apply the percent hack after us).
+                    if let Some(why) = crate::policy::classes::routed_address(&a.to_string_lossy())
+                    {
+                        let _ = cx.reply.set_error_reply("553", Some("5.1.3"), [why]);
+                        return Status::Reject;
+                    }
+                    if let Some(m) = cx.data.as_mut() {
+                        m.rcpts.push(addr(a));
+                    }
                 }
                 Status::Continue
             })

@@ -31,6 +31,28 @@ pub fn domain_of(address: &str) -> Option<String> {
     (!d.is_empty()).then_some(d)
 }
 
+/// Why an address would be routed somewhere other than its domain says, or `None` for an
+/// ordinary address: a local part holding `%` (the "percent hack": `user%outside@school` is
+/// `user@outside` to a next hop that applies it), `!` (a UUCP bang path:
+/// `outside!user@school`), or a source route (`@a,@b:user@c`, RFC 5321 appendix C). Hallpass
+/// does no source routing: such a recipient is refused at RCPT (553 5.1.3, relay and milter)
+/// and is never classed internal, pupil or contact.
+pub fn routed_address(address: &str) -> Option<&'static str> {
+    let a = address.trim().trim_start_matches('<').trim_end_matches('>');
+    if a.starts_with('@') {
+        return Some(
+            "Hallpass does no source routing: write the recipient as user@domain, without the @host: route",
+        );
+    }
+    let local = a.rsplit_once('@').map_or(a, |(l, _)| l);
+    if local.contains('%') || local.contains('!') {
+        return Some(
+            "Hallpass does not relay to addresses with % or ! in the local part (the percent hack and bang paths route mail elsewhere): write the recipient as user@domain",
+        );
+    }
+    None
+}
+
 /// Whether `domain` is `parent` or a subdomain of it.
 fn within(domain: &str, parent: &str) -> bool {
     domain == parent
@@ -104,6 +126,10 @@ impl Classifier {
     /// The class from the address alone (no contact test): `None` for a contact candidate
     /// that needs the named pupils.
     pub fn classify_address(&self, address: &str) -> Option<RecipientClass> {
+        if routed_address(address).is_some() {
+            // Where it goes depends on a next hop's rewriting: never inside the school.
+            return Some(RecipientClass::External);
+        }
         let d = domain_of(address)?;
         if self.pupil_domains.iter().any(|p| within(&d, p)) {
             return Some(RecipientClass::Pupil);
@@ -165,5 +191,20 @@ mod tests {
         assert_eq!(domain_of("<A@Example.COM>").as_deref(), Some("example.com"));
         assert!(within("pupils.x.sch.uk", "x.sch.uk"));
         assert!(!within("notx.sch.uk", "x.sch.uk"));
+    }
+
+    #[test]
+    fn routed_addresses() {
+        for a in [
+            "user%outside.example@school.sch.uk",
+            "outside.example!user@school.sch.uk",
+            "<@relay.example,@school.sch.uk:user@school.sch.uk>",
+            "@school.sch.uk:user@outside.example",
+        ] {
+            assert!(routed_address(a).is_some(), "{a}");
+        }
+        for a in ["jo.bloggs@school.sch.uk", "<a+tag@x.org>", "o'neil@x.org"] {
+            assert!(routed_address(a).is_none(), "{a}");
+        }
     }
 }

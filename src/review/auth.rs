@@ -78,14 +78,32 @@ pub fn set_cookie(name: &str, value: &str, max_age: u64, secure: bool) -> String
     )
 }
 
-/// Failed sign-ins: after `LIMIT` failures within `WINDOW` for one account or one client
-/// address, further attempts are refused until the window has passed.
+/// Failed sign-ins, throttled per account *and* client address, with backoff: after
+/// `PAIR_FREE` failures for one account from one address, that pair waits `FIRST_WAIT`,
+/// doubling with each further failure up to `MAX_WAIT`; an address failing for any accounts
+/// `CLIENT_FREE` times is slowed the same way. Nothing is keyed on the account alone, so
+/// someone guessing from one address never locks the data lead out from another.
 pub struct Throttle {
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
+    failures: Mutex<HashMap<Key, Failures>>,
 }
 
-const LIMIT: u32 = 5;
-const WINDOW: Duration = Duration::from_secs(15 * 60);
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Pair(String, IpAddr),
+    Client(IpAddr),
+}
+
+struct Failures {
+    count: u32,
+    last: Instant,
+}
+
+const PAIR_FREE: u32 = 5;
+const CLIENT_FREE: u32 = 20;
+const FIRST_WAIT: Duration = Duration::from_secs(30);
+const MAX_WAIT: Duration = Duration::from_secs(15 * 60);
+/// A key with no failure for this long is forgotten.
+const FORGET: Duration = Duration::from_secs(60 * 60);
 
 impl Default for Throttle {
     fn default() -> Self {
@@ -95,39 +113,62 @@ impl Default for Throttle {
     }
 }
 
+impl Failures {
+    /// How long after the last failure the next attempt must wait (none while under `free`).
+    fn wait(&self, free: u32) -> Option<Duration> {
+        let over = self.count.checked_sub(free)?;
+        Some((FIRST_WAIT * 2u32.pow(over.min(10))).min(MAX_WAIT))
+    }
+}
+
 impl Throttle {
-    fn keys(user: &str, ip: IpAddr) -> [String; 2] {
-        [format!("u:{}", user.to_lowercase()), format!("ip:{ip}")]
+    fn keys(user: &str, ip: IpAddr) -> [(Key, u32); 2] {
+        [
+            (Key::Pair(user.to_lowercase(), ip), PAIR_FREE),
+            (Key::Client(ip), CLIENT_FREE),
+        ]
     }
 
-    /// Seconds to wait, when blocked.
+    /// Seconds to wait, when this account from this address must wait.
     pub fn blocked(&self, user: &str, ip: IpAddr) -> Option<u64> {
         let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
-        f.retain(|_, (_, t)| now.duration_since(*t) < WINDOW);
+        f.retain(|_, e| now.duration_since(e.last) < FORGET);
         Self::keys(user, ip)
             .iter()
-            .filter_map(|k| f.get(k))
-            .filter(|(n, _)| *n >= LIMIT)
-            .map(|(_, t)| (WINDOW - now.duration_since(*t)).as_secs() + 1)
+            .filter_map(|(k, free)| {
+                let e = f.get(k)?;
+                let until = e.last + e.wait(*free)?;
+                (until > now).then(|| (until - now).as_secs() + 1)
+            })
             .max()
     }
 
-    pub fn failed(&self, user: &str, ip: IpAddr) {
+    /// Counts a failure; `Some(seconds)` when it starts (or lengthens) a wait, for the audit.
+    pub fn failed(&self, user: &str, ip: IpAddr) -> Option<u64> {
         let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         if f.len() > 100_000 {
             f.clear();
         }
-        for k in Self::keys(user, ip) {
-            let e = f.entry(k).or_insert((0, Instant::now()));
-            e.0 += 1;
-        }
+        let now = Instant::now();
+        Self::keys(user, ip)
+            .into_iter()
+            .filter_map(|(k, free)| {
+                let e = f.entry(k).or_insert(Failures {
+                    count: 0,
+                    last: now,
+                });
+                e.count += 1;
+                e.last = now;
+                e.wait(free).map(|w| w.as_secs())
+            })
+            .max()
     }
 
+    /// A good password: this account's failures from this address are forgotten.
     pub fn succeeded(&self, user: &str, ip: IpAddr) {
         let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        f.remove(&format!("u:{}", user.to_lowercase()));
-        let _ = ip;
+        f.remove(&Key::Pair(user.to_lowercase(), ip));
     }
 }
 
@@ -157,17 +198,34 @@ mod tests {
     }
 
     #[test]
-    fn throttle_blocks_after_five_failures() {
+    fn throttle_is_per_account_and_address_with_backoff() {
         let t = Throttle::default();
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let other: IpAddr = "10.0.0.1".parse().unwrap();
         for _ in 0..4 {
-            t.failed("dpl", ip);
+            assert_eq!(t.failed("dpl", ip), None);
         }
         assert!(t.blocked("dpl", ip).is_none());
-        t.failed("dpl", ip);
+        assert_eq!(t.failed("dpl", ip), Some(30));
         assert!(t.blocked("dpl", ip).is_some());
-        // Another account from the same address is blocked too (address limit).
-        assert!(t.blocked("other", ip).is_some());
-        assert!(t.blocked("other", "10.0.0.1".parse().unwrap()).is_none());
+        // The same account from another address, and another account from this one, are
+        // not held up by these failures.
+        assert!(t.blocked("dpl", other).is_none());
+        assert!(t.blocked("other", ip).is_none());
+        // Each further failure doubles the wait, up to 15 minutes.
+        assert_eq!(t.failed("dpl", ip), Some(60));
+        assert_eq!(t.failed("dpl", ip), Some(120));
+        for _ in 0..10 {
+            t.failed("dpl", ip);
+        }
+        assert!(t.blocked("dpl", ip).unwrap() <= 15 * 60 + 1);
+        assert_eq!(t.failed("dpl", ip), Some(15 * 60));
+        // One address failing for many accounts is slowed too.
+        for i in 0..19 {
+            t.failed(&format!("user{i}"), other);
+        }
+        assert!(t.blocked("someone", other).is_none());
+        t.failed("user19", other);
+        assert!(t.blocked("someone", other).is_some());
     }
 }

@@ -162,6 +162,7 @@ pub async fn signin(
     let name = field(&f, "username").unwrap_or("").trim().to_string();
     let password = field(&f, "password").unwrap_or("").to_string();
     if let Some(wait) = app.throttle.blocked(&name, peer.ip()) {
+        tracing::info!(user = %name, client = %peer.ip(), wait_s = wait, "review page: sign-in refused while throttled");
         return signin_page(
             &app,
             StatusCode::TOO_MANY_REQUESTS,
@@ -183,8 +184,27 @@ pub async fn signin(
         .await
         .unwrap_or(false);
     let Some(user) = user.filter(|_| ok) else {
-        app.throttle.failed(&name, peer.ip());
+        let wait = app.throttle.failed(&name, peer.ip());
         tracing::info!(user = %name, client = %peer.ip(), "review page: failed sign-in");
+        // Audited (the name as typed: it may not be an account), and the wait it starts.
+        let typed: String = name.chars().filter(|c| !c.is_control()).take(64).collect();
+        let _ = app.store.audit(
+            "review page",
+            "sign_in_failed",
+            "-",
+            &format!("user {typed:?} from {}", peer.ip()),
+        );
+        if let Some(wait) = wait {
+            let _ = app.store.audit(
+                "review page",
+                "sign_in_throttled",
+                "-",
+                &format!(
+                    "user {typed:?} from {}: next attempt in {wait} s",
+                    peer.ip()
+                ),
+            );
+        }
         return signin_page(
             &app,
             StatusCode::UNAUTHORIZED,

@@ -29,8 +29,16 @@ pub struct RelayConfig {
     /// "50MB", "512KB", "1GB" (powers of 1024) or bytes.
     #[serde(default = "default_size")]
     pub max_message_size: String,
+    /// The school's own MTA (Postfix in front, the content filter's reinjection, Exchange
+    /// Online's connector addresses): served from a pool of its own, never capped per client,
+    /// so no other client can take its slots. Must also be in `allowed_clients`.
+    #[serde(default)]
+    pub trusted_clients: Vec<String>,
+    /// Connections open at once from clients that are not trusted (trusted clients have a
+    /// pool of the same size of their own).
     #[serde(default = "default_connections")]
     pub max_connections: usize,
+    /// Connections open at once from one address that is not trusted.
     #[serde(default = "default_per_client")]
     pub max_connections_per_client: usize,
     #[serde(default = "default_recipients")]
@@ -38,6 +46,10 @@ pub struct RelayConfig {
     /// Seconds to wait for a command.
     #[serde(default = "default_command_timeout")]
     pub command_timeout: u64,
+    /// Seconds a whole session may last (a trickle of commands cannot keep a slot forever);
+    /// a message's data already under way is given its `data_timeout`.
+    #[serde(default = "default_session_timeout")]
+    pub session_timeout: u64,
     /// Seconds to wait for the message data.
     #[serde(default = "default_data_timeout")]
     pub data_timeout: u64,
@@ -83,13 +95,16 @@ fn default_connections() -> usize {
     200
 }
 fn default_per_client() -> usize {
-    50
+    20
 }
 fn default_recipients() -> usize {
     500
 }
 fn default_command_timeout() -> u64 {
     300
+}
+fn default_session_timeout() -> u64 {
+    1800
 }
 fn default_data_timeout() -> u64 {
     600
@@ -183,6 +198,7 @@ impl std::str::FromStr for TlsLevel {
 pub struct Relay {
     pub listen: Vec<Listen>,
     pub allowed: Vec<IpNet>,
+    pub trusted: Vec<IpNet>,
     pub next_hop: NextHop,
     pub data_dir: PathBuf,
     pub max_message_size: usize,
@@ -190,6 +206,7 @@ pub struct Relay {
     pub max_connections_per_client: usize,
     pub max_recipients: usize,
     pub command_timeout: Duration,
+    pub session_timeout: Duration,
     pub data_timeout: Duration,
     pub scan_timeout: Duration,
     pub hostname: String,
@@ -237,16 +254,8 @@ impl RelayConfig {
             })?;
             listen.push(Listen { lmtp, addr });
         }
-        let mut allowed = Vec::new();
-        for c in &self.allowed_clients {
-            let net: IpNet = c
-                .parse()
-                .or_else(|_| c.parse::<std::net::IpAddr>().map(IpNet::from))
-                .map_err(|_| {
-                    format!("[relay] allowed_clients: {c:?} is not a CIDR such as \"127.0.0.0/8\"")
-                })?;
-            allowed.push(net);
-        }
+        let allowed = networks("allowed_clients", &self.allowed_clients)?;
+        let trusted = networks("trusted_clients", &self.trusted_clients)?;
         let smtp = self
             .next_hop
             .strip_prefix("smtp://")
@@ -303,6 +312,7 @@ impl RelayConfig {
         Ok(Relay {
             listen,
             allowed,
+            trusted,
             next_hop,
             data_dir: resolve(base, &self.data_dir.to_string_lossy()),
             max_message_size: parse_size(&self.max_message_size)
@@ -311,6 +321,7 @@ impl RelayConfig {
             max_connections_per_client: self.max_connections_per_client.max(1),
             max_recipients: self.max_recipients.max(1),
             command_timeout: Duration::from_secs(self.command_timeout.max(1)),
+            session_timeout: Duration::from_secs(self.session_timeout.max(1)),
             data_timeout: Duration::from_secs(self.data_timeout.max(1)),
             scan_timeout: Duration::from_secs(self.scan_timeout.max(1)),
             hostname: self.hostname.clone(),
@@ -319,6 +330,26 @@ impl RelayConfig {
             no_scan: false,
         })
     }
+}
+
+/// `[relay] key`'s list of networks ("127.0.0.0/8", or one address).
+fn networks(key: &str, list: &[String]) -> Result<Vec<IpNet>, String> {
+    list.iter()
+        .map(|c| {
+            c.parse()
+                .or_else(|_| c.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("[relay] {key}: {c:?} is not a CIDR such as \"127.0.0.0/8\""))
+        })
+        .collect()
+}
+
+/// Whether `ip` is in one of `nets` (an IPv4-mapped IPv6 address counts as IPv4).
+pub fn in_networks(nets: &[IpNet], ip: std::net::IpAddr) -> bool {
+    let ip = match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    };
+    nets.iter().any(|n| n.contains(&ip))
 }
 
 /// The server side of STARTTLS from a PEM certificate chain and key (TLS 1.2 and 1.3).

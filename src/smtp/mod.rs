@@ -9,6 +9,7 @@
 //! refused (554 5.6.0) so a message can never be split on the next hop (SMTP smuggling).
 
 pub mod config;
+pub mod data;
 mod hold;
 pub mod notices;
 pub mod outcome;
@@ -45,8 +46,11 @@ pub struct Server {
     live: std::sync::RwLock<Live>,
     pub deliverer: Deliverer,
     pub store: Arc<dyn QuarantineStore>,
+    /// Slots for clients that are not trusted, and per such address how many it holds.
     connections: Arc<Semaphore>,
     per_client: Mutex<HashMap<IpAddr, usize>>,
+    /// Slots for `trusted_clients` (the school's MTA) alone.
+    trusted_connections: Arc<Semaphore>,
 }
 
 impl Server {
@@ -75,6 +79,7 @@ impl Server {
         );
         Ok(Server {
             connections: Arc::new(Semaphore::new(relay.max_connections)),
+            trusted_connections: Arc::new(Semaphore::new(relay.max_connections)),
             per_client: Mutex::new(HashMap::new()),
             live: std::sync::RwLock::new(Live {
                 scanner,
@@ -184,11 +189,7 @@ impl Server {
 
     /// Whether `ip` is in `[relay] allowed_clients` (IPv4-mapped IPv6 counts as IPv4).
     pub fn allowed(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-            v4 => v4,
-        };
-        self.relay.allowed.iter().any(|n| n.contains(&ip))
+        config::in_networks(&self.relay.allowed, ip)
     }
 
     /// Binds every listener (so errors surface before anything runs).
@@ -254,28 +255,36 @@ impl Server {
                 .await;
             return;
         }
-        let Ok(_permit) = self.connections.clone().try_acquire_owned() else {
+        // The school's MTA has slots of its own; everyone else shares the rest, at most
+        // `max_connections_per_client` each, so no client can take every slot.
+        let trusted = config::in_networks(&self.relay.trusted, ip);
+        let pool = if trusted {
+            &self.trusted_connections
+        } else {
+            &self.connections
+        };
+        let Ok(_permit) = pool.clone().try_acquire_owned() else {
+            crate::metrics::get().connections_refused.inc();
             let _ = sock
                 .write_all(b"421 4.7.0 Hallpass: too many connections, try again later\r\n")
                 .await;
             return;
         };
-        let over = {
-            let mut m = self.per_client.lock().expect("per-client map");
-            let n = m.entry(ip).or_insert(0);
-            if *n >= self.relay.max_connections_per_client {
-                true
-            } else {
-                *n += 1;
-                false
+        let _client = if trusted {
+            None
+        } else {
+            match ClientSlot::take(self.clone(), ip) {
+                Some(slot) => Some(slot),
+                None => {
+                    crate::metrics::get().connections_refused.inc();
+                    tracing::info!(client = %ip, limit = self.relay.max_connections_per_client, "too many connections from one client: refused");
+                    let _ = sock
+                        .write_all(b"421 4.7.0 Hallpass: too many connections from your address, try again later\r\n")
+                        .await;
+                    return;
+                }
             }
         };
-        if over {
-            let _ = sock
-                .write_all(b"421 4.7.0 Hallpass: too many connections from your address\r\n")
-                .await;
-            return;
-        }
         let metrics = crate::metrics::get();
         metrics.connections.inc();
         metrics.connections_open.inc();
@@ -295,11 +304,41 @@ impl Server {
             }
         }
         metrics.connections_open.dec();
-        let mut m = self.per_client.lock().expect("per-client map");
-        if let Some(n) = m.get_mut(&ip) {
+    }
+}
+
+/// One connection counted against its address's `max_connections_per_client`; given back
+/// when dropped (however the session ended).
+struct ClientSlot {
+    server: Arc<Server>,
+    ip: IpAddr,
+}
+
+impl ClientSlot {
+    fn take(server: Arc<Server>, ip: IpAddr) -> Option<ClientSlot> {
+        {
+            let mut m = server.per_client.lock().unwrap_or_else(|p| p.into_inner());
+            let n = m.entry(ip).or_insert(0);
+            if *n >= server.relay.max_connections_per_client {
+                return None;
+            }
+            *n += 1;
+        }
+        Some(ClientSlot { server, ip })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut m = self
+            .server
+            .per_client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {
-                m.remove(&ip);
+                m.remove(&self.ip);
             }
         }
     }

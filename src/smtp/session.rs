@@ -5,12 +5,13 @@
 
 use std::sync::Arc;
 
-use smtp_proto::request::receiver::{DataReceiver, RequestReceiver};
+use smtp_proto::request::receiver::RequestReceiver;
 use smtp_proto::{Error as ProtoError, Request};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
 use super::Server;
+use super::data::{Data, DataReader, first_taint};
 use super::outcome::{self, added_headers, guidance_lines, multiline, plan};
 use crate::deliver::DeliveryError;
 use crate::policy::{Action, decide};
@@ -30,6 +31,8 @@ pub struct Session {
     tls: bool,
     /// The message so far of a BDAT transaction.
     chunks: Option<Chunks>,
+    /// When the connection was accepted (`session_timeout` counts from here).
+    started: tokio::time::Instant,
 }
 
 #[derive(Default)]
@@ -72,21 +75,6 @@ async fn read_data<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// Whether message data holds a CR or LF that is not part of a CRLF pair.
-pub fn has_bare_cr_or_lf(data: &[u8]) -> bool {
-    let mut prev = 0u8;
-    for (i, &b) in data.iter().enumerate() {
-        if b == b'\n' && prev != b'\r' {
-            return true;
-        }
-        if b == b'\r' && data.get(i + 1) != Some(&b'\n') {
-            return true;
-        }
-        prev = b;
-    }
-    false
-}
-
 impl Session {
     pub fn new(
         server: Arc<Server>,
@@ -105,6 +93,7 @@ impl Session {
             pending: None,
             tls: false,
             chunks: None,
+            started: tokio::time::Instant::now(),
         }
     }
 
@@ -141,6 +130,10 @@ impl Session {
         let mut pending: Vec<u8> = Vec::new();
         // After DATA, commands pipelined behind the message are already in `pending`.
         let mut need_read = true;
+        // A command must arrive whole within `command_timeout` of the last one: bytes
+        // trickled in do not extend it. The whole session ends at `session_timeout`.
+        let mut command_deadline = tokio::time::Instant::now() + relay.command_timeout;
+        let session_deadline = self.started + relay.session_timeout;
         loop {
             if *self.stop.borrow() && self.from.is_none() {
                 sock.write_all(b"421 4.3.2 Hallpass shutting down\r\n")
@@ -152,14 +145,20 @@ impl Session {
                 // client may finish (bounded by the timeouts).
                 let idle = self.from.is_none();
                 let mut stop = self.stop.clone();
-                let read = tokio::time::timeout(relay.command_timeout, sock.read(&mut buf));
+                let deadline = command_deadline.min(session_deadline);
+                let read = tokio::time::timeout_at(deadline, sock.read(&mut buf));
                 let n = tokio::select! {
                     r = read => match r {
                         Ok(Ok(0)) => return Ok(Ended::Closed),
                         Ok(Ok(n)) => n,
                         Ok(Err(e)) => return Err(e),
                         Err(_) => {
-                            sock.write_all(b"421 4.4.2 Hallpass: idle timeout\r\n").await?;
+                            let why: &[u8] = if deadline == session_deadline {
+                                b"421 4.4.2 Hallpass: session time limit reached, closing\r\n"
+                            } else {
+                                b"421 4.4.2 Hallpass: idle timeout\r\n"
+                            };
+                            sock.write_all(why).await?;
                             return Ok(Ended::Closed);
                         }
                     },
@@ -207,6 +206,11 @@ impl Session {
                 }
             }
             let rest = iter.as_slice().to_vec();
+            if !out.is_empty() || !matches!(next, Next::Continue) {
+                // A whole command was read (every command gets a reply or starts data): the
+                // next gets its full time. A partial line kept by the receiver does not.
+                command_deadline = tokio::time::Instant::now() + relay.command_timeout;
+            }
             pending = rest;
             if !out.is_empty() {
                 sock.write_all(out.as_bytes()).await?;
@@ -220,6 +224,7 @@ impl Session {
                         Some(rest) => {
                             need_read = rest.is_empty();
                             pending = rest;
+                            command_deadline = tokio::time::Instant::now() + relay.command_timeout;
                         }
                         None => return Ok(Ended::Closed),
                     }
@@ -230,6 +235,7 @@ impl Session {
                         Some(rest) => {
                             need_read = rest.is_empty();
                             pending = rest;
+                            command_deadline = tokio::time::Instant::now() + relay.command_timeout;
                         }
                         None => return Ok(Ended::Closed),
                     }
@@ -287,6 +293,8 @@ impl Session {
                     out.push_str("452 4.5.3 Too many recipients\r\n");
                 } else if !to.address.contains('@') {
                     out.push_str("501 5.1.3 Recipient needs a domain\r\n");
+                } else if let Some(why) = crate::policy::classes::routed_address(&to.address) {
+                    out.push_str(&format!("553 5.1.3 {why}\r\n"));
                 } else {
                     self.rcpts.push(to.address);
                     out.push_str("250 2.1.5 Recipient ok\r\n");
@@ -353,29 +361,14 @@ impl Session {
         leftover: Vec<u8>,
     ) -> std::io::Result<Option<Vec<u8>>> {
         let relay = self.server.relay.clone();
-        let mut receiver = DataReceiver::new();
-        let mut message = Vec::new();
-        let mut too_big = false;
+        let mut reader = DataReader::new(relay.max_message_size);
         let mut chunk = leftover;
         let mut buf = vec![0u8; 64 * 1024];
         let deadline = tokio::time::Instant::now() + relay.data_timeout;
         loop {
-            let mut iter = chunk.iter();
-            let mut part = Vec::new();
-            let done = receiver.ingest(&mut iter, &mut part);
-            if !too_big {
-                message.extend_from_slice(&part);
-                if message.len() > relay.max_message_size {
-                    too_big = true;
-                    message = Vec::new();
-                }
-            }
-            if done {
-                let rest = iter.as_slice().to_vec();
-                let reply = self.finish(message, too_big).await;
-                sock.write_all(reply.as_bytes()).await?;
-                sock.flush().await?;
-                return Ok(Some(rest));
+            if let Some(n) = reader.feed(&chunk) {
+                let rest = chunk[n..].to_vec();
+                return self.reply(sock, reader.finish(), rest).await;
             }
             let Some(n) = read_data(sock, &mut buf, deadline).await? else {
                 return Ok(None);
@@ -384,15 +377,38 @@ impl Session {
         }
     }
 
+    /// Sends the final reply for a message whose data has all arrived. A tainted message
+    /// (bare CR, bare LF or NUL) ends the connection after its refusal: whatever the client
+    /// sent after it is never read as a command. `None` when the connection is to close.
+    async fn reply<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        sock: &mut S,
+        data: Data,
+        rest: Vec<u8>,
+    ) -> std::io::Result<Option<Vec<u8>>> {
+        let tainted = data.taint.is_some();
+        let reply = self.finish(data).await;
+        sock.write_all(reply.as_bytes()).await?;
+        sock.flush().await?;
+        if tainted {
+            tracing::info!(peer = %self.peer, "message data held a bare CR, bare LF or NUL: refused, connection closed");
+            return Ok(None);
+        }
+        Ok(Some(rest))
+    }
+
     /// The end of a message (DATA's final dot, or BDAT LAST): the size and line-end checks,
     /// then scan and carry out; the transaction ends; the reply is returned.
-    async fn finish(&mut self, message: Vec<u8>, too_big: bool) -> String {
-        let reply = if too_big {
+    async fn finish(&mut self, data: Data) -> String {
+        let reply = if let Some(t) = data.taint {
+            format!(
+                "554 5.6.0 Message refused: {} in the message data (only CRLF line ends are accepted; closing the connection)\r\n",
+                t.describe()
+            )
+        } else if data.too_big {
             "552 5.3.4 Message exceeds the size limit\r\n".to_string()
-        } else if has_bare_cr_or_lf(&message) {
-            "554 5.6.0 Message refused: bare CR or LF in message data (only CRLF line ends are accepted)\r\n".to_string()
         } else {
-            self.deliver(message).await
+            self.deliver(data.message).await
         };
         self.reset();
         // Notices only once the outcome is final: never for a 4xx, which the
@@ -448,7 +464,12 @@ impl Session {
             format!("250 2.0.0 {size} octets received\r\n")
         } else {
             let state = self.chunks.take().unwrap_or_default();
-            self.finish(state.message, state.too_big).await
+            let data = Data {
+                taint: first_taint(&state.message),
+                message: state.message,
+                too_big: state.too_big,
+            };
+            return self.reply(sock, data, leftover).await;
         };
         sock.write_all(reply.as_bytes()).await?;
         sock.flush().await?;
@@ -662,18 +683,5 @@ impl Session {
                 (true, false) => "accepted; some recipients refused (the sender is notified)",
             }
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bare_line_ends() {
-        assert!(!has_bare_cr_or_lf(b"a\r\nb\r\n"));
-        assert!(has_bare_cr_or_lf(b"a\nb\r\n"));
-        assert!(has_bare_cr_or_lf(b"a\rb\r\n"));
-        assert!(has_bare_cr_or_lf(b"a\r\n.\n"));
     }
 }
