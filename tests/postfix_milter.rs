@@ -232,3 +232,62 @@ async fn postfix_holds_in_its_own_queue_with_hold_mta() {
     let g = arrives(&got, |g| g.rcpts.iter().any(|r| r == partner)).await;
     assert!(g.data.contains("cohort.csv"));
 }
+
+/// The recipient rule in milter mode: `%`, `!` in the local part are refused at RCPT with
+/// 553 5.1.3 (Postfix passes Hallpass's reply to the client), while an ordinary recipient
+/// in the same transaction is accepted and delivered alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routed_recipients_are_refused_by_the_milter() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let (_hallpass, _postfix, smtpd, got) = hallpass_and_postfix(tmp.path(), "hallpass").await;
+    let staff = "luke.rich0@beaulieupark.example.sch.uk";
+    let colleague = "rosie.griffiths1@beaulieupark.example.sch.uk";
+    let sock = tokio::net::TcpStream::connect(("127.0.0.1", smtpd))
+        .await
+        .unwrap();
+    let (rd, mut wr) = sock.into_split();
+    let mut rd = BufReader::new(rd);
+    let mut reply = async |line: &str| {
+        if !line.is_empty() {
+            wr.write_all(format!("{line}\r\n").as_bytes())
+                .await
+                .unwrap();
+        }
+        let mut all = String::new();
+        loop {
+            let mut l = String::new();
+            rd.read_line(&mut l).await.unwrap();
+            all.push_str(&l);
+            if l.as_bytes().get(3) != Some(&b'-') {
+                return all;
+            }
+        }
+    };
+    assert!(reply("").await.starts_with("220"));
+    reply("EHLO client.example").await;
+    assert!(
+        reply(&format!("MAIL FROM:<{staff}>"))
+            .await
+            .starts_with("250")
+    );
+    for rcpt in [
+        "user%outside.example@beaulieupark.example.sch.uk",
+        "outside.example!user@beaulieupark.example.sch.uk",
+    ] {
+        let r = reply(&format!("RCPT TO:<{rcpt}>")).await;
+        assert!(r.starts_with("553 5.1.3"), "{rcpt}: {r}");
+        assert!(r.contains("user@domain"), "{r}");
+    }
+    assert!(
+        reply(&format!("RCPT TO:<{colleague}>"))
+            .await
+            .starts_with("250")
+    );
+    assert!(reply("DATA").await.starts_with("354"));
+    let r = reply("Subject: lunch\r\n\r\nSee you at lunch.\r\n.").await;
+    assert!(r.starts_with("250"), "{r}");
+    reply("QUIT").await;
+    let g = arrives(&got, |g| g.data.contains("See you at lunch")).await;
+    assert_eq!(g.rcpts, [colleague]);
+}

@@ -465,6 +465,76 @@ fn failed_sign_ins_are_throttled() {
     assert_eq!(last, 429);
 }
 
+/// Signs in as `user` with `password` from the client address `source` (a raw HTTP POST
+/// over a socket bound to it); the status code.
+fn sign_in_from(s: &Site, source: &str, user: &str, password: &str) -> u16 {
+    let mut res = agent().get(format!("{}/signin", s.base)).call().unwrap();
+    let token = cookie_value(&set_cookies(&res), auth::SIGNIN_COOKIE).unwrap();
+    let _ = res.body_mut().read_to_string();
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("signin", token.as_str()),
+            ("username", user),
+            ("password", password),
+        ])
+        .finish();
+    let addr: std::net::SocketAddr = s.base.trim_start_matches("http://").parse().unwrap();
+    let request = format!(
+        "POST /signin HTTP/1.1\r\nHost: {addr}\r\nCookie: {}={token}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        auth::SIGNIN_COOKIE,
+        body.len()
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let response = rt.block_on(async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind(format!("{source}:0").parse().unwrap()).unwrap();
+        let mut stream = sock.connect(addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        stream.read_to_string(&mut out).await.unwrap();
+        out
+    });
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {response:?}"))
+}
+
+#[test]
+fn wrong_passwords_from_one_address_do_not_lock_the_data_lead_out_of_another() {
+    let s = site();
+    let codes: Vec<u16> = (0..7)
+        .map(|_| sign_in_from(&s, "127.0.0.2", "trustdpl", "wrong"))
+        .collect();
+    assert_eq!(codes, [401, 401, 401, 401, 401, 429, 429]);
+    // Even the right password waits at the address that guessed...
+    assert_eq!(
+        sign_in_from(&s, "127.0.0.2", "trustdpl", "a long enough password"),
+        429
+    );
+    // ...but not from the data lead's own address.
+    assert_eq!(
+        sign_in_from(&s, "127.0.0.3", "trustdpl", "a long enough password"),
+        303
+    );
+    let (cookie, _) = sign_in(&s, "trustdpl");
+    let (_, csv) = get(&s, &cookie, "/audit.csv");
+    assert_eq!(
+        csv.lines()
+            .filter(|l| l.contains("sign_in_failed") && l.contains("127.0.0.2"))
+            .count(),
+        5,
+        "{csv}"
+    );
+    assert!(
+        csv.lines()
+            .any(|l| l.contains("sign_in_throttled") && l.contains("next attempt in 30 s")),
+        "{csv}"
+    );
+}
+
 #[test]
 fn the_false_alarm_link_records_the_senders_view_once() {
     let s = site();

@@ -78,6 +78,25 @@ pub fn set_cookie(name: &str, value: &str, max_age: u64, secure: bool) -> String
     )
 }
 
+/// The address of the browser: the connection's own, or — when the connection comes from
+/// this host (nginx in front, docs/quarantine.md) — the last address nginx added to
+/// `X-Forwarded-For` (or its `X-Real-IP`). Only a loopback peer is believed.
+pub fn client_address(peer: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+    if !peer.is_loopback() {
+        return peer;
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .next_back()
+        .or_else(|| headers.get("x-real-ip").and_then(|v| v.to_str().ok()));
+    forwarded
+        .and_then(|a| a.trim().parse().ok())
+        .unwrap_or(peer)
+}
+
 /// Failed sign-ins, throttled per account *and* client address, with backoff: after
 /// `PAIR_FREE` failures for one account from one address, that pair waits `FIRST_WAIT`,
 /// doubling with each further failure up to `MAX_WAIT`; an address failing for any accounts
@@ -220,6 +239,17 @@ mod tests {
         }
         assert!(t.blocked("dpl", ip).unwrap() <= 15 * 60 + 1);
         assert_eq!(t.failed("dpl", ip), Some(15 * 60));
+        // Behind nginx on this host: the browser's address from its header.
+        let mut h = axum::http::HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            "203.0.113.9, 198.51.100.7".parse().unwrap(),
+        );
+        assert_eq!(
+            client_address(ip, &h),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(client_address(other, &h), other);
         // One address failing for many accounts is slowed too.
         for i in 0..19 {
             t.failed(&format!("user{i}"), other);

@@ -161,6 +161,7 @@ pub async fn signin(
     }
     let name = field(&f, "username").unwrap_or("").trim().to_string();
     let password = field(&f, "password").unwrap_or("").to_string();
+    let peer = SocketAddr::new(auth::client_address(peer.ip(), &headers), peer.port());
     if let Some(wait) = app.throttle.blocked(&name, peer.ip()) {
         tracing::info!(user = %name, client = %peer.ip(), wait_s = wait, "review page: sign-in refused while throttled");
         return signin_page(

@@ -4,9 +4,11 @@
 //! quarantine; anything else is a 4xx so the upstream MTA keeps the message.
 //!
 //! STARTTLS (rustls) is offered when `[relay] tls_cert`/`tls_key` are set.
-//! Only `allowed_clients` may connect (others get 554); connections, message size,
-//! recipients, line length and idle time are bounded. Bare CR or LF in message data is
-//! refused (554 5.6.0) so a message can never be split on the next hop (SMTP smuggling).
+//! Only `allowed_clients` may connect (others get 554); `trusted_clients` (the school's MTA)
+//! have slots of their own and everyone else shares the rest, capped per address; message
+//! size, recipients, line length, command, data and session time are bounded. DATA is read
+//! by `data` (only `<CRLF>.<CRLF>` ends it; a bare CR, bare LF or NUL refuses the message and
+//! closes the connection) so a message can never be split on the next hop (SMTP smuggling).
 
 pub mod config;
 pub mod data;

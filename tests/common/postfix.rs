@@ -32,11 +32,14 @@ pub fn wait_port(port: u16) {
 /// A message the sink accepted: envelope recipients and data.
 #[derive(Clone, Debug)]
 pub struct Got {
+    /// The envelope sender (MAIL FROM, without the angle brackets).
+    pub from: String,
     pub rcpts: Vec<String>,
     pub data: String,
 }
 
-/// The next hop: accepts everything and records it.
+/// The next hop: accepts everything and records it. It reads lines as Postfix's smtpd does
+/// (a bare LF ends a line too), so it is the next hop an SMTP smuggling attack aims at.
 pub async fn sink(listener: tokio::net::TcpListener, got: Arc<Mutex<Vec<Got>>>) {
     chaos_sink(
         listener,
@@ -78,12 +81,22 @@ pub async fn chaos_sink(
             let mut lines = BufReader::new(r).lines();
             let _ = w.write_all(b"220 sink ESMTP\r\n").await;
             let mut rcpts = Vec::new();
+            let mut from = String::new();
             while let Ok(Some(line)) = lines.next_line().await {
                 let upper = line.to_ascii_uppercase();
                 let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
                     b"250 sink\r\n"
                 } else if upper.starts_with("MAIL") {
                     rcpts.clear();
+                    from = line
+                        .get(10..)
+                        .unwrap_or("")
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .trim_start_matches('<')
+                        .trim_end_matches('>')
+                        .to_string();
                     if unlucky() {
                         b"451 4.3.0 sink busy, try later\r\n"
                     } else {
@@ -105,10 +118,12 @@ pub async fn chaos_sink(
                         if l == "." {
                             break;
                         }
-                        data.push_str(&l);
+                        // Dot-unstuffed, as an SMTP server stores it.
+                        data.push_str(l.strip_prefix('.').unwrap_or(&l));
                         data.push_str("\r\n");
                     }
                     got.lock().unwrap().push(Got {
+                        from: from.clone(),
                         rcpts: rcpts.clone(),
                         data,
                     });
