@@ -52,6 +52,9 @@ pub struct Config {
     pub metrics: crate::metrics::MetricsConfig,
     #[serde(default)]
     pub milter: crate::milter::MilterConfig,
+    /// `[scan]`: reading text in pictures (OCR).
+    #[serde(default)]
+    pub scan: crate::scan::ocr::ScanConfig,
     /// The directory the config file lives in: relative paths resolve against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -183,6 +186,7 @@ impl Config {
     }
 
     fn validate(&mut self) -> Result<(), ConfigError> {
+        self.scan.validate().map_err(|m| self.invalid(m))?;
         if self.schools.is_empty() {
             return Err(self.invalid("at least one [[school]] is required".into()));
         }

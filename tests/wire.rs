@@ -258,65 +258,61 @@ async fn smuggling_variants_never_give_a_second_transaction() {
     assert_eq!(got.len(), 3, "{got:#?}");
 }
 
-proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
-
-    /// Random mixes of CR, LF, dot, NUL, text and a whole forged transaction inside the data,
-    /// sent pipelined: at most one transaction reaches the next hop, always with the real
-    /// sender, and one exactly when the data had only CRLF line ends and no NUL.
-    #[test]
-    fn random_streams_never_split_a_message(
-        pieces in proptest::collection::vec(proptest::sample::select(vec![
-            "\r", "\n", ".", "\0", "text", "\r\n", "\r\n.", "MAIL FROM:<evil@attacker.example>\r\nRCPT TO:<x@attacker.example>\r\nDATA\r\n",
-        ]), 0..24),
-    ) {
-        let body: String = pieces.concat();
-        // Only streams whose one true end is the last: a true end inside is the client
-        // ending its own message, not smuggling.
-        let stream = format!("Subject: r\r\n\r\n{body}\r\n.\r\n");
-        let first_end = stream.find("\r\n.\r\n").map(|i| i + 5);
-        proptest::prop_assume!(first_end == Some(stream.len()));
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        rt.block_on(async {
-            let r = shared_relay().await;
-            let before = r.1.lock().unwrap().len();
-            let mut c = Client::new("127.0.0.1", r.0).await;
-            let all = format!("EHLO x\r\nMAIL FROM:<{STAFF}>\r\nRCPT TO:<{COLLEAGUE}>\r\nDATA\r\n{stream}QUIT\r\n");
-            c.send(all.as_bytes()).await;
-            c.until_closed().await;
-            let got = r.1.lock().unwrap()[before..].to_vec();
-            let clean = !body.contains('\0')
-                && !body.replace("\r\n", "").contains(['\r', '\n']);
-            assert!(got.len() <= 1, "{body:?}: {got:#?}");
-            assert_eq!(got.len(), usize::from(clean), "{body:?}: {:#?}", c.lines);
-            assert!(got.iter().all(|g| g.from == STAFF && g.rcpts == [COLLEAGUE]));
-        });
-    }
-}
-
-/// One relay for every case of the property test (started once, kept for the process).
-async fn shared_relay() -> (u16, Arc<Mutex<Vec<Got>>>) {
-    static R: std::sync::OnceLock<(u16, Arc<Mutex<Vec<Got>>>)> = std::sync::OnceLock::new();
-    if let Some(r) = R.get() {
-        return r.clone();
-    }
-    // The relay and its sink live on a runtime of their own, for the rest of the process.
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let r = relay("").await;
-            tx.send((r.port, r.got.clone())).unwrap();
-            std::future::pending::<()>().await;
-            drop(r);
-        });
+/// Random mixes of CR, LF, dot, NUL, text and a whole forged transaction inside the data,
+/// sent pipelined: at most one transaction reaches the next hop, always with the real
+/// sender, and one exactly when the data had only CRLF line ends and no NUL. (proptest's
+/// runner inside one test, so the relay it talks to is stopped at the end.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_streams_never_split_a_message() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let r = relay("").await;
+    let piece = proptest::sample::select(vec![
+        "\r",
+        "\n",
+        ".",
+        "\0",
+        "text",
+        "\r\n",
+        "\r\n.",
+        "MAIL FROM:<evil@attacker.example>\r\nRCPT TO:<x@attacker.example>\r\nDATA\r\n",
+    ]);
+    let strategy = proptest::collection::vec(piece, 0..24);
+    let mut runner = TestRunner::new(Config {
+        cases: 64,
+        ..Config::default()
     });
-    let r = rx.recv().unwrap();
-    R.get_or_init(|| r).clone()
+    let handle = tokio::runtime::Handle::current();
+    let (port, got) = (r.port, r.got.clone());
+    tokio::task::block_in_place(|| {
+        runner
+            .run(&strategy, |pieces| {
+                let body: String = pieces.concat();
+                // Only streams whose one true end is the last: a true end inside is the
+                // client ending its own message, not smuggling.
+                let stream = format!("Subject: r\r\n\r\n{body}\r\n.\r\n");
+                let first_end = stream.find("\r\n.\r\n").map(|i| i + 5);
+                prop_assume!(first_end == Some(stream.len()));
+                let before = got.lock().unwrap().len();
+                let lines = handle.block_on(async {
+                    let mut c = Client::new("127.0.0.1", port).await;
+                    let all = format!(
+                        "EHLO x\r\nMAIL FROM:<{STAFF}>\r\nRCPT TO:<{COLLEAGUE}>\r\nDATA\r\n{stream}QUIT\r\n"
+                    );
+                    c.send(all.as_bytes()).await;
+                    c.until_closed().await;
+                    c.lines
+                });
+                let new = got.lock().unwrap()[before..].to_vec();
+                let clean =
+                    !body.contains('\0') && !body.replace("\r\n", "").contains(['\r', '\n']);
+                prop_assert!(new.len() <= 1, "{body:?}: {new:#?}");
+                prop_assert_eq!(new.len(), usize::from(clean), "{:?}: {:#?}", body, lines);
+                prop_assert!(new.iter().all(|g| g.from == STAFF && g.rcpts == [COLLEAGUE]));
+                Ok(())
+            })
+            .unwrap();
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,7 @@ pub mod detectors;
 pub mod extract;
 pub mod html;
 pub mod mime;
+pub mod ocr;
 pub mod output;
 mod report;
 
@@ -276,6 +277,8 @@ pub struct Limits {
     pub max_members: usize,
     /// Objects in one PDF.
     pub max_pdf_objects: usize,
+    /// Reading text in pictures (`[scan]`).
+    pub ocr: ocr::Settings,
 }
 
 impl Default for Limits {
@@ -290,6 +293,7 @@ impl Default for Limits {
             max_ratio: 200,
             max_members: 1000,
             max_pdf_objects: 200_000,
+            ocr: ocr::Settings::default(),
         }
     }
 }
@@ -325,6 +329,11 @@ impl Budget {
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// When this message's OCR must stop: its OCR time budget, within the scan's own.
+    pub fn ocr_deadline(&self) -> Instant {
+        self.started + self.limits.ocr.time_budget.min(self.limits.time_budget)
     }
 
     /// Why the budget is spent, if it is.
@@ -380,12 +389,16 @@ impl Scanner {
     ) -> Result<Scanner, crate::config::ConfigError> {
         let classifier = crate::policy::Classifier::new(&config, directory.clone())?;
         let detectors = Detectors::build(&config, &directory);
+        let ocr = config.scan.settings();
         Ok(Scanner {
             config,
             directory,
             classifier,
             detectors,
-            limits: Limits::default(),
+            limits: Limits {
+                ocr,
+                ..Limits::default()
+            },
         })
     }
 

@@ -151,7 +151,9 @@ impl Extractor for Zip {
             .collect();
         match zip_kind(&names) {
             ZipKind::Ooxml => return office::ooxml(location, &mut archive, &names, depth, sink),
-            ZipKind::OpenDocument => return office::odf(location, &mut archive, &names, sink),
+            ZipKind::OpenDocument => {
+                return office::odf(location, &mut archive, &names, depth, sink);
+            }
             ZipKind::Archive => {}
         }
         let limits = sink.budget.limits().clone();

@@ -2,12 +2,14 @@
 //! has it) out, or a `not_scanned` entry saying why not.
 //!
 //! The type always comes from the bytes ([`sniff`]), never from the file name or declared
-//! MIME type, so a renamed file hides nothing. Each format is an [`Extractor`]; formats no
-//! extractor reads yet (Office, PDF, archives) are listed as not scanned, and the fail mode
-//! decides — never reported as clean.
+//! MIME type, so a renamed file hides nothing. Each format is an [`Extractor`]; what no
+//! extractor can read (a 7-Zip archive, an unknown binary, a picture past the OCR limits) is
+//! listed as not scanned and the fail mode decides — never reported as clean. Pictures are
+//! read by OCR ([`crate::scan::ocr`]).
 
 mod archive;
 mod cfb;
+mod image;
 mod legacy;
 mod office;
 mod office_crypto;
@@ -267,10 +269,7 @@ pub fn attachment(location: &Location, bytes: &[u8], depth: usize, sink: &mut Si
         Format::Html => text::Html.extract(location, bytes, depth, sink),
         Format::Rtf => text::Rtf.extract(location, bytes, depth, sink),
         Format::Rfc822 => text::Rfc822.extract(location, bytes, depth, sink),
-        Format::Image(kind) => sink.listed(
-            location.clone(),
-            format!("{kind} image (images are not read)"),
-        ),
+        Format::Image(kind) => image::extract(location, bytes, kind, sink),
         Format::Pdf => pdf::extract(location, bytes, sink),
         Format::Zip => archive::Zip.extract(location, bytes, depth, sink),
         Format::Cfb => cfb::extract(location, bytes, depth, sink),

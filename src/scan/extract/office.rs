@@ -248,8 +248,11 @@ fn embedded(
             .iter()
             .any(|e| lower.ends_with(e))
     };
+    // Pictures (a screenshot pasted into Word or a slide, a scan in a spreadsheet): read by
+    // OCR when they are pictures it reads; vector pictures (EMF, WMF, SVG) are not read.
+    let picture = |n: &str| n.contains("/media/") || n.starts_with("Pictures/");
     for (i, n) in names.iter().enumerate() {
-        if !(n.contains("/embeddings/") || alt_chunk(n)) || n.ends_with('/') {
+        if !(n.contains("/embeddings/") || alt_chunk(n) || picture(n)) || n.ends_with('/') {
             continue;
         }
         let member = super::member_location(location, n);
@@ -258,6 +261,9 @@ fn embedded(
             continue;
         }
         match read_member(archive, i, sink) {
+            Ok(data) if picture(n) && !matches!(super::sniff(&data), super::Format::Image(_)) => {
+                sink.listed(member, "vector picture (EMF, WMF or SVG): not read".into())
+            }
             Ok(data) => super::attachment(&member, &data, depth + 1, sink),
             Err(why) => sink.not_read(member, why),
         }
@@ -340,7 +346,13 @@ fn natural_key(name: &str) -> (String, u64) {
 }
 
 /// An odt, ods or odp.
-pub fn odf(location: &Location, archive: &mut Archive, names: &[String], sink: &mut Sink) {
+pub fn odf(
+    location: &Location,
+    archive: &mut Archive,
+    names: &[String],
+    depth: usize,
+    sink: &mut Sink,
+) {
     if let Some(m) = member_index(names, "META-INF/manifest.xml")
         && let Ok(manifest) = read_member(archive, m, sink)
         && String::from_utf8_lossy(&manifest).contains("encryption-data")
@@ -365,6 +377,7 @@ pub fn odf(location: &Location, archive: &mut Archive, names: &[String], sink: &
     {
         push_xml(location, &xml, &ODF, sink);
     }
+    embedded(location, archive, names, depth, sink);
     // Embedded objects (charts, formulas, sub-documents): "Object 1/content.xml".
     for (i, n) in names.iter().enumerate() {
         if n.ends_with("/content.xml") && n != "content.xml" {

@@ -4,7 +4,8 @@
 //! and the text of comments (a spreadsheet saved as PDF has no rows: neighbouring short lines
 //! stand in for them, see [`cell_rows`]), and the protection judged from the
 //! `/Encrypt` dictionary: a PDF that needs a user password is encrypted; one with only an
-//! owner (permissions) password opens without one, so it is read like any other.
+//! owner (permissions) password opens without one, so it is read like any other. A page with
+//! no text layer (a copier's scan) is rendered and read by OCR; a page with one keeps it.
 
 use lopdf::{Document, LoadOptions, Object, ObjectId};
 
@@ -61,6 +62,10 @@ pub fn extract(location: &Location, bytes: &[u8], sink: &mut Sink) {
             return;
         }
         match super::pdf_text::page_text(&doc, page, limits.max_member_bytes) {
+            Ok(t) if t.trim().is_empty() => {
+                // No text layer: a scanned page, or a picture printed to PDF. Read it by OCR.
+                page_by_ocr(location, bytes, n, media_box(&doc, page), sink);
+            }
             Ok(t) => {
                 let rows = cell_rows(&t);
                 if !rows.is_empty() {
@@ -71,6 +76,47 @@ pub fn extract(location: &Location, bytes: &[u8], sink: &mut Sink) {
             Err(e) => sink.not_read(location.clone(), format!("PDF page {n}: {e}")),
         }
     }
+}
+
+/// A page without a text layer, rendered and read by OCR, at `NAME page N (image text)`.
+fn page_by_ocr(location: &Location, bytes: &[u8], n: u32, size: (f32, f32), sink: &mut Sink) {
+    let settings = sink.budget.limits().ocr.clone();
+    let deadline = sink.budget.ocr_deadline();
+    let at = super::image::image_text(location, &format!(" page {n} (image text)"));
+    match crate::scan::ocr::pdf_page(bytes, n, size, &settings, deadline) {
+        Ok(text) => sink.push_text(at, text),
+        Err(crate::scan::ocr::NoText::TooSmall(why) | crate::scan::ocr::NoText::NotRead(why)) => {
+            sink.not_read(at, why)
+        }
+    }
+}
+
+/// A page's size in points, from its own or an inherited `/MediaBox` (A4 when none).
+fn media_box(doc: &Document, page: ObjectId) -> (f32, f32) {
+    let mut id = page;
+    for _ in 0..32 {
+        let Ok(dict) = doc.get_dictionary(id) else {
+            break;
+        };
+        if let Ok(Object::Array(b)) = dict.get_deref(b"MediaBox", doc)
+            && b.len() == 4
+        {
+            let v: Vec<f32> = b
+                .iter()
+                .map(|o| {
+                    o.as_float()
+                        .or_else(|_| o.as_i64().map(|i| i as f32))
+                        .unwrap_or(0.0)
+                })
+                .collect();
+            return ((v[2] - v[0]).abs(), (v[3] - v[1]).abs());
+        }
+        match dict.get(b"Parent").and_then(Object::as_reference) {
+            Ok(parent) => id = parent,
+            Err(_) => break,
+        }
+    }
+    (595.0, 842.0)
 }
 
 /// Lines of at most this many words count as table cells.
