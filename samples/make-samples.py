@@ -259,9 +259,20 @@ add('unknown-binary-external', LUKE, [SUPPLIER], 'data', None, {SUPPLIER:'quaran
     parts=[text_part("file attached"), attach('export.dat', bytes(range(256))*8)], complete=False)
 add('unknown-binary-internal', LUKE, [f'rosie.griffiths1@{S}'], 'data', None, {f'rosie.griffiths1@{S}':'tag'}, [],
     parts=[text_part("file attached"), attach('export.dat', bytes(range(256))*8)], complete=False)
-png=b'\x89PNG\r\n\x1a\n'+bytes(200)
 add('image-attachment-external', LUKE, [SUPPLIER], 'Coach photo', None, {SUPPLIER:'allow'}, [],
-    parts=[text_part("Photo of the damaged seat attached."), attach('seat.png', png, 'image/png')])
+    parts=[text_part("Photo of the damaged seat attached."), attach('seat.jpg', fx('ocr/seat-photo.jpg'), 'image/jpeg')])
+# --- text in pictures (OCR): what a copier, a screenshot or a phone makes
+add('image-screenshot-class-list-external', LUKE, [SUPPLIER], 'Names for the coach', None, {SUPPLIER:'reject'},
+    ['pupil_name','upn','date_of_birth','bulk_pupil_data','unencrypted_personal_attachment'],
+    parts=[text_part("Hi, screenshot of the list from SIMS below.\n\nLuke"), attach('image001.png', fx('ocr/class-list-screenshot.png'), 'image/png')])
+add('image-copier-scan-pdf-partner', ROSIE, ['referrals@essex.gov.uk'], 'Scanned from a Xerox multifunction printer', None, {'referrals@essex.gov.uk':'quarantine'},
+    ['pupil_name','upn','date_of_birth','bulk_pupil_data','unencrypted_personal_attachment'],
+    parts=[text_part("Please open the attached document. It was scanned and sent to you using a Xerox multifunction printer."), attach('scan0001.pdf', fx('ocr/class-list-scan.pdf'), 'application/pdf')])
+add('image-phone-photo-own-gmail', LUKE, ['luke.rich27@gmail.com'], 'list', None, {'luke.rich27@gmail.com':'reject'},
+    ['pupil_name','upn','date_of_birth','bulk_pupil_data','unencrypted_personal_attachment'],
+    parts=[text_part("Sent from my iPhone"), attach('IMG_4021.jpg', fx('ocr/class-list-phone-photo.jpg'), 'image/jpeg')])
+add('image-logo-signature-external', ROSIE, ['orders@stationery.example.com'], 'Order for next term', None, {'orders@stationery.example.com':'allow'}, [],
+    parts=[text_part("Hello, could you quote for 40 boxes of A4 paper?\n\nRosie Griffiths\nThe Beaulieu Park School"), attach('logo.png', fx('ocr/school-logo.png'), 'image/png')])
 bad=("From: "+LUKE+"\r\nTo: "+SUPPLIER+"\r\nSubject: broken\r\nDate: "+DATE+"\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"zz\"\r\n\r\n--zz\r\nContent-Type: text/plain; charset=x-unknown-charset\r\n\r\nPlease seat Harry Fisher at the front.\r\n--zz\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!not base64@@@\r\n")
 add('malformed-mime-unterminated', None, None, None, None, {SUPPLIER:'reject'}, ['pupil_name'], raw=bad)
 
