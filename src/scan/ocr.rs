@@ -7,9 +7,11 @@
 //!
 //! Images are checked before anything is decoded (width × height from the header against
 //! `ocr_max_pixels`, pages of a TIFF against `ocr_max_pages`: decompression bombs), decoded
-//! by the `image` crate within that allocation, flattened onto white, scaled up when small
-//! (a screenshot's 9-pixel text is read far better at two or three times the size) and
-//! cleaned by a 3×3 median (copier speckle, JPEG noise) before Tesseract sees them. Tesseract's
+//! by the `image` crate (a TIFF's pages by the `tiff` crate, CCITT fax included) within that
+//! allocation, flattened onto white, scaled towards 2,400 pixels on the longer side (a
+//! screenshot's 9-pixel text is read far better at two or three times the size; a 300-dpi
+//! scan as well and faster at about 200 dpi) and cleaned by a 3×3 median (copier speckle,
+//! JPEG noise) before Tesseract sees them. Tesseract's
 //! word boxes come back as lines, with a tab where a wide gap separates two words, so a
 //! register's rows become table rows for the same-row name rule and the bulk count.
 //!
@@ -163,15 +165,7 @@ pub fn image(bytes: &[u8], kind: &str, s: &Settings, deadline: Instant) -> Resul
     if let Some(hit) = cache().lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
         return hit.as_ref().clone();
     }
-    let result = if kind == "TIFF" {
-        tiff_pages(bytes, s)
-            .and_then(|_| tesseract(bytes, s, None, deadline))
-            .map(|tsv| tsv_pages(&tsv, true))
-    } else {
-        prepare(bytes, kind, s).and_then(|pgm| {
-            tesseract(&pgm, s, Some(300), deadline).map(|tsv| tsv_pages(&tsv, false))
-        })
-    };
+    let result = read_image(bytes, kind, s, deadline);
     // Time-outs and failures are not cached: the next message tries again.
     if matches!(result, Ok(_) | Err(NoText::TooSmall(_))) {
         remember(key, &result);
@@ -179,8 +173,41 @@ pub fn image(bytes: &[u8], kind: &str, s: &Settings, deadline: Instant) -> Resul
     result
 }
 
-/// The text of page `page` (1-based) of a PDF, rendered by `pdftoppm` at up to 300 dpi (less
-/// for a page so large that 300 dpi would pass `ocr_max_pixels`). `size_pt`: the page's width
+/// [`image`] without the cache (benchmarks measure the reading itself with it).
+pub fn read_image(
+    bytes: &[u8],
+    kind: &str,
+    s: &Settings,
+    deadline: Instant,
+) -> Result<Pages, NoText> {
+    if kind != "TIFF" {
+        let pgm = clean(decode(bytes, kind, s)?);
+        return tesseract(&pgm, s, Some(300), deadline).map(|tsv| tsv_pages(&tsv, false));
+    }
+    tiff_pages(bytes, s)?;
+    match tiff_gray(bytes, s) {
+        Ok(pages) => {
+            let mut out = Vec::new();
+            for (n, page) in pages {
+                let tsv = tesseract(&clean(page), s, Some(300), deadline)?;
+                let text = tsv_pages(&tsv, false).into_iter().map(|(_, t)| t).collect();
+                out.push((Some(n), text));
+            }
+            Ok(out)
+        }
+        // A TIFF layout read here only by Leptonica (a palette, CMYK, …): Tesseract reads
+        // every page of the file itself.
+        Err(None) => tesseract(bytes, s, None, deadline).map(|tsv| tsv_pages(&tsv, true)),
+        Err(Some(e)) => Err(e),
+    }
+}
+
+/// PDF pages are rendered at this resolution: an A4 page is then 1654×2339 pixels, where
+/// body text is read as well as at 300 dpi and about twice as fast.
+const RENDER_DPI: f32 = 200.0;
+
+/// The text of page `page` (1-based) of a PDF, rendered by `pdftoppm` at [`RENDER_DPI`] (less
+/// for a page so large that that would pass `ocr_max_pixels`). `size_pt`: the page's width
 /// and height in points.
 pub fn pdf_page(
     pdf: &[u8],
@@ -195,7 +222,7 @@ pub fn pdf_page(
         )));
     }
     let inches = (size_pt.0.abs().max(1.0) / 72.0) * (size_pt.1.abs().max(1.0) / 72.0);
-    let dpi = ((s.max_pixels as f32 / inches).sqrt().min(300.0)) as u32;
+    let dpi = ((s.max_pixels as f32 / inches).sqrt().min(RENDER_DPI)) as u32;
     if dpi < 72 {
         return Err(NoText::NotRead(format!(
             "page {page}: {:.0}×{:.0} pt is too large to render within {} pixels",
@@ -212,8 +239,8 @@ pub fn pdf_page(
         (s.max_pixels as usize) + 64,
     )
     .map_err(|e| NoText::NotRead(format!("page {page}: {e}")))?;
-    let clean = prepare(&pgm, "rendered PDF page", s)?;
-    let tsv = tesseract(&clean, s, Some(dpi), deadline)?;
+    let page_image = clean(decode(&pgm, "rendered PDF page", s)?);
+    let tsv = tesseract(&page_image, s, Some(dpi), deadline)?;
     Ok(tsv_pages(&tsv, false)
         .into_iter()
         .map(|(_, t)| t)
@@ -256,7 +283,7 @@ fn remember(key: Key, result: &Result<Pages, NoText>) {
 const MIN_WIDTH: u32 = 24;
 const MIN_HEIGHT: u32 = 10;
 const MIN_AREA: u64 = 2_000;
-/// Pictures whose longer side is under this are scaled up towards it (at most 3×).
+/// Pictures are scaled towards this many pixels on the longer side (see [`clean`]).
 const TARGET_SIDE: u32 = 2_400;
 
 fn check_size(w: u32, h: u32, s: &Settings, what: &str) -> Result<(), NoText> {
@@ -307,42 +334,106 @@ fn tiff_pages(bytes: &[u8], s: &Settings) -> Result<(), NoText> {
     }
 }
 
-/// Decodes, flattens onto white, scales and cleans a picture; a binary PGM for Tesseract.
-fn prepare(bytes: &[u8], kind: &str, s: &Settings) -> Result<Vec<u8>, NoText> {
+/// Decodes a picture (within its checked size) to grey levels, transparent parts white.
+fn decode(bytes: &[u8], kind: &str, s: &Settings) -> Result<image::GrayImage, NoText> {
     use image::ImageReader;
     let what = format!("{kind} image");
     let bad = |e: image::ImageError| NoText::NotRead(format!("damaged {kind} image: {e}"));
-    let reader = ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| NoText::NotRead(format!("{what}: {e}")))?;
-    let (w, h) = reader.into_dimensions().map_err(bad)?;
+    let open = || {
+        ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| NoText::NotRead(format!("{what}: {e}")))
+    };
+    let (w, h) = open()?.into_dimensions().map_err(bad)?;
     check_size(w, h, s, &what)?;
-    let mut reader = ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| NoText::NotRead(format!("{what}: {e}")))?;
+    let mut reader = open()?;
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(w);
     limits.max_image_height = Some(h);
     limits.max_alloc = Some(s.max_pixels.saturating_mul(8));
     reader.limits(limits);
-    let decoded = reader.decode().map_err(bad)?;
-    let gray = flatten(&decoded);
-    let side = w.max(h);
-    let gray = if side < TARGET_SIDE {
-        let f = (TARGET_SIDE as f32 / side as f32).min(3.0);
-        if f >= 1.25 {
-            let (nw, nh) = ((w as f32 * f) as u32, (h as f32 * f) as u32);
-            image::imageops::resize(&gray, nw, nh, image::imageops::FilterType::CatmullRom)
-        } else {
-            gray
-        }
+    Ok(flatten(&reader.decode().map_err(bad)?))
+}
+
+/// Scales a page towards [`TARGET_SIDE`] pixels on its longer side (up at most 3× for a
+/// screenshot's small text; down for a 300-dpi scan, read as well and faster at about 200
+/// dpi), cleans it with a 3×3 median, and gives it as a binary PGM for Tesseract.
+fn clean(gray: image::GrayImage) -> Vec<u8> {
+    let (w, h) = gray.dimensions();
+    let side = w.max(h) as f32;
+    let f = (TARGET_SIDE as f32 / side).min(3.0);
+    let gray = if !(0.8..1.25).contains(&f) {
+        let (nw, nh) = (
+            (w as f32 * f).max(1.0) as u32,
+            (h as f32 * f).max(1.0) as u32,
+        );
+        image::imageops::resize(&gray, nw, nh, image::imageops::FilterType::CatmullRom)
     } else {
         gray
     };
     let clean = median3(&gray);
     let mut pgm = format!("P5\n{} {}\n255\n", clean.width(), clean.height()).into_bytes();
     pgm.extend_from_slice(clean.as_raw());
-    Ok(pgm)
+    pgm
+}
+
+/// A TIFF's pages as grey levels (numbered from 1; pages too small to hold text left out).
+/// `Err(None)`: a layout not decoded here (Tesseract reads the file itself).
+fn tiff_gray(bytes: &[u8], s: &Settings) -> Result<Vec<(u32, image::GrayImage)>, Option<NoText>> {
+    use tiff::ColorType;
+    use tiff::decoder::DecodingResult;
+    let bad = |e: tiff::TiffError| Some(NoText::NotRead(format!("damaged TIFF image: {e}")));
+    let mut d = tiff::decoder::Decoder::new(std::io::Cursor::new(bytes)).map_err(bad)?;
+    let mut out = Vec::new();
+    for n in 1.. {
+        let (w, h) = d.dimensions().map_err(bad)?;
+        if check_size(w, h, s, "TIFF page").is_ok() {
+            // 0: WhiteIsZero (fax and many scanners), 1: BlackIsZero.
+            let white_is_zero = d
+                .get_tag_u32(tiff::tags::Tag::PhotometricInterpretation)
+                .is_ok_and(|p| p == 0);
+            let color = d.colortype().map_err(bad)?;
+            let data = d.read_image().map_err(bad)?;
+            let (wu, hu) = (w as usize, h as usize);
+            let mut gray: Vec<u8> = match (color, data) {
+                (ColorType::Gray(1), DecodingResult::U8(v)) => {
+                    let stride = wu.div_ceil(8);
+                    let mut g = Vec::with_capacity(wu * hu);
+                    for y in 0..hu {
+                        for x in 0..wu {
+                            let bit = v
+                                .get(y * stride + x / 8)
+                                .map_or(1, |b| (b >> (7 - x % 8)) & 1);
+                            g.push(if bit == 1 { 255 } else { 0 });
+                        }
+                    }
+                    g
+                }
+                (ColorType::Gray(8), DecodingResult::U8(v)) => v,
+                (ColorType::Gray(16), DecodingResult::U16(v)) => {
+                    v.iter().map(|p| (p >> 8) as u8).collect()
+                }
+                (ColorType::RGB(8), DecodingResult::U8(v)) => v
+                    .chunks_exact(3)
+                    .map(|p| {
+                        ((u32::from(p[0]) * 299 + u32::from(p[1]) * 587 + u32::from(p[2]) * 114)
+                            / 1000) as u8
+                    })
+                    .collect(),
+                _ => return Err(None),
+            };
+            if white_is_zero {
+                gray.iter_mut().for_each(|p| *p = 255 - *p);
+            }
+            let img = image::GrayImage::from_raw(w, h, gray).ok_or(None)?;
+            out.push((n, img));
+        }
+        if !d.more_images() {
+            break;
+        }
+        d.next_image().map_err(bad)?;
+    }
+    Ok(out)
 }
 
 /// Grey levels, transparent parts white (a PNG of black text on nothing is black on white).
