@@ -222,28 +222,9 @@ fn ocr_off_or_missing_makes_pictures_incomplete_never_clean() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_relay_refuses_a_screenshot_of_a_class_list_and_passes_a_logo() {
-    use common::postfix::{arrives, sample_config as config_for, sink};
+    use common::postfix::arrives;
     let tmp = tempfile::tempdir().unwrap();
-    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sink_port = l.local_addr().unwrap().port();
-    tokio::spawn(sink(l, got.clone()));
-    let config = config_for(
-        tmp.path(),
-        &[
-            (
-                "listen = [\"127.0.0.1:10025\"]",
-                "listen = [\"127.0.0.1:0\"]".into(),
-            ),
-            (
-                "next_hop = \"maildir:./var/outbox\"",
-                format!("next_hop = \"smtp://127.0.0.1:{sink_port}\""),
-            ),
-        ],
-    );
-    let served = tokio::task::block_in_place(|| {
-        common::serve::start(&config, &tmp.path().join("hallpass.log"))
-    });
+    let (served, got) = common::serve::with_sink(tmp.path(), "").await;
     let port = served.smtp();
     let send = |name: &str| {
         let raw = message_with(name, &fixture(name));

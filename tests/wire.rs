@@ -11,7 +11,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::postfix::{Got, sample_config, sink};
+use common::postfix::Got;
 use common::{COLLEAGUE, STAFF, SUPPLIER, serve};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -23,34 +23,14 @@ struct Relay {
     _tmp: tempfile::TempDir,
 }
 
-/// `hallpass serve` on the sample config (SMTP on a port of the kernel's choosing, the next
-/// hop a recording sink) with `relay_keys` added to `[relay]`.
+/// `hallpass serve` on the sample config with a recording sink as its next hop and
+/// `relay_keys` added to `[relay]`.
 async fn relay(relay_keys: &str) -> Relay {
     let tmp = tempfile::tempdir().unwrap();
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sink_port = l.local_addr().unwrap().port();
-    tokio::spawn(sink(l, got.clone()));
-    let config = sample_config(
-        tmp.path(),
-        &[
-            (
-                "listen = [\"127.0.0.1:10025\"]",
-                "listen = [\"127.0.0.1:0\"]".into(),
-            ),
-            (
-                "next_hop = \"maildir:./var/outbox\"",
-                format!("next_hop = \"smtp://127.0.0.1:{sink_port}\""),
-            ),
-            ("[relay]\n", format!("[relay]\n{relay_keys}\n")),
-        ],
-    );
-    let log = tmp.path().join("hallpass.log");
-    let served = tokio::task::block_in_place(|| serve::start(&config, &log));
-    let port = served.smtp();
+    let (served, got) = serve::with_sink(tmp.path(), relay_keys).await;
     Relay {
+        port: served.smtp(),
         _served: served,
-        port,
         got,
         _tmp: tmp,
     }
@@ -197,34 +177,20 @@ async fn attack(port: u16, ending: &[u8], mode: Mode, bdat: bool) -> Vec<String>
     c.lines
 }
 
-/// The published end-of-data variants of the SMTP smuggling research (SEC Consult, 2023)
-/// and more: none may end or split the message.
-const ENDINGS: &[&[u8]] = &[
-    b"\n.\n",
-    b"\n.\r",
-    b"\r.\n",
-    b"\r.\r",
-    b"\n.\r\n",
-    b"\r.\r\n",
-    b"\r\n.\n",
-    b"\r\n.\r",
-    b"\r\n.\r\r\n",
-    b"\r\r\n.\r\r\n",
-    b"\r\n\x00.\r\n",
-    b"\r\n.\x00\r\n",
-    b"\n\n.\r\n",
-    b"\r\n.\r\n\x00",
-];
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smuggling_variants_never_give_a_second_transaction() {
     let r = relay("").await;
-    for ending in ENDINGS {
+    // A true end followed by a NUL where the next command starts, besides the published ones.
+    let endings = hallpass::smtp::data::SMUGGLING_ENDINGS
+        .iter()
+        .copied()
+        .chain([&b"\r\n.\r\n\x00"[..]]);
+    for ending in endings {
         for mode in [Mode::Pipelined, Mode::StepByStep, Mode::Split] {
             for bdat in [false, true] {
                 let replies = attack(r.port, ending, mode, bdat).await;
                 let what = format!("{ending:?} {mode:?} bdat={bdat}: {replies:#?}");
-                if !bdat && *ending == b"\r\n.\r\n\x00" {
+                if !bdat && ending == b"\r\n.\r\n\x00" {
                     // A true end, then a NUL where a command starts: the first message is
                     // delivered, and the NUL line is no command (500), so the forged
                     // transaction has no MAIL and gets no 354.

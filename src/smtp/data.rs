@@ -12,6 +12,25 @@
 //! exactness beats reuse; it is pure and synchronous (bytes in, message out) and tested
 //! against every published end-of-data variant.
 
+/// The end-of-data variants published by the SMTP smuggling research (SEC Consult, 2023)
+/// and their NUL forms: none of them ends or splits a message here (tested in this module and
+/// through `hallpass serve` in tests/wire.rs).
+pub const SMUGGLING_ENDINGS: &[&[u8]] = &[
+    b"\n.\n",
+    b"\n.\r",
+    b"\r.\n",
+    b"\r.\r",
+    b"\n.\r\n",
+    b"\r.\r\n",
+    b"\r\n.\n",
+    b"\r\n.\r",
+    b"\r\n.\r\r\n",
+    b"\r\r\n.\r\r\n",
+    b"\r\n\x00.\r\n",
+    b"\r\n.\x00\r\n",
+    b"\n\n.\r\n",
+];
+
 /// What makes message data unacceptable: a byte sequence that some MTA reads as a line end
 /// (or an end of string) and another does not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -209,22 +228,7 @@ mod tests {
 
     #[test]
     fn smuggling_endings_never_end_the_data() {
-        let endings: &[&[u8]] = &[
-            b"\n.\n",
-            b"\n.\r",
-            b"\r.\n",
-            b"\r.\r",
-            b"\n.\r\n",
-            b"\r.\r\n",
-            b"\r\n.\n",
-            b"\r\n.\r",
-            b"\r\n.\r\r\n",
-            b"\r\r\n.\r\r\n",
-            b"\r\n\x00.\r\n",
-            b"\r\n.\x00\r\n",
-            b"\n\n.\r\n",
-        ];
-        for e in endings {
+        for e in SMUGGLING_ENDINGS {
             let mut s = b"Subject: a\r\n\r\nfirst".to_vec();
             s.extend_from_slice(e);
             s.extend_from_slice(b"MAIL FROM:<evil@example.com>\r\nDATA\r\nsecond\r\n.\r\nQUIT\r\n");

@@ -109,3 +109,36 @@ impl Drop for Served {
         let _ = self.child.wait();
     }
 }
+
+/// `hallpass serve` on the sample config under `dir` (SMTP on a port of the kernel's choosing,
+/// review page and metrics off) with a recording SMTP sink as its next hop and `relay_keys`
+/// added to `[relay]`; what reaches the sink.
+pub async fn with_sink(
+    dir: &Path,
+    relay_keys: &str,
+) -> (
+    Served,
+    std::sync::Arc<std::sync::Mutex<Vec<super::postfix::Got>>>,
+) {
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sink_port = l.local_addr().unwrap().port();
+    tokio::spawn(super::postfix::sink(l, got.clone()));
+    let config = super::postfix::sample_config(
+        dir,
+        &[
+            (
+                "listen = [\"127.0.0.1:10025\"]",
+                "listen = [\"127.0.0.1:0\"]".into(),
+            ),
+            (
+                "next_hop = \"maildir:./var/outbox\"",
+                format!("next_hop = \"smtp://127.0.0.1:{sink_port}\""),
+            ),
+            ("[relay]\n", format!("[relay]\n{relay_keys}\n")),
+        ],
+    );
+    let log = dir.join("hallpass.log");
+    let served = tokio::task::block_in_place(|| start(&config, &log));
+    (served, got)
+}
