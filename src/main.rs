@@ -302,7 +302,7 @@ fn serve(path: &std::path::Path, json: bool, no_scan: bool) -> Result<(), Failur
                 throttle: Default::default(),
             });
             let addr = listener.local_addr().map_err(runtime)?;
-            tracing::info!(listen = %addr, url = %config.review.base_url(), "review page listening");
+            tracing::info!(listen = %addr, url = %config.review.base_url().unwrap_or_default(), "review page listening");
             review = Some(tokio::spawn(hallpass::review::serve(app, listener, rx.clone())));
         }
         tokio::spawn(server.clone().digest_loop(rx.clone()));

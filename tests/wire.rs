@@ -346,6 +346,20 @@ async fn routed_recipients_are_refused_or_classed_by_where_they_go() {
     assert!(c.command("DATA").await.starts_with("354"));
     c.send(b"Subject: hello\r\n\r\nSee you at lunch.\r\n").await;
     assert!(c.command(".").await.starts_with("250 2.0.0"));
+    // The sender's guidance notice: with the review page off (this config) it carries no
+    // false-alarm link (there is no page to take it), never a link to "http:///".
+    let notices: Vec<Got> = r
+        .got
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|g| g.from.is_empty())
+        .cloned()
+        .collect();
+    assert_eq!(notices.len(), 1, "{notices:#?}");
+    assert!(notices[0].data.contains("was NOT sent"), "{notices:#?}");
+    assert!(!notices[0].data.contains("false-alarm"), "{notices:#?}");
+    assert!(!notices[0].data.contains("http:///"), "{notices:#?}");
     // What reached the next hop from the sender (the guidance notice aside).
     let got: Vec<Got> = r
         .got

@@ -92,7 +92,11 @@ pub fn digests(
                 actions: actions.into_iter().collect(),
                 kinds: kinds.into_iter().collect(),
                 out_of_hours: ooh.len(),
-                queue_url: format!("{}/queue", config.review.base_url()),
+                queue_url: config
+                    .review
+                    .base_url()
+                    .map(|b| format!("{b}/queue"))
+                    .unwrap_or_default(),
             };
             let text = n.render(Some(school), "digest.txt", &ctx);
             out.push(Notice {

@@ -204,7 +204,8 @@ pub fn is_automatic(envelope_sender: &str, raw: &[u8]) -> bool {
 pub struct Notifier {
     config: Arc<Config>,
     from: String,
-    base_url: String,
+    /// The review page's address for links (`None`: the page is off, no links).
+    base_url: Option<String>,
     /// Per school id ("" for the defaults): templates.
     envs: HashMap<String, Environment<'static>>,
     sent: Mutex<HashMap<String, Vec<Instant>>>,
@@ -317,7 +318,7 @@ impl Notifier {
     pub fn false_alarm_url(&self, reference: &str) -> String {
         format!(
             "{}/false-alarm/{reference}/{}",
-            self.base_url,
+            self.base_url.as_deref().unwrap_or_default(),
             self.false_alarm_token(reference)
         )
     }
@@ -370,7 +371,7 @@ impl Notifier {
             clause: String,
             dpl: String,
             reference: &'a str,
-            false_alarm_url: String,
+            false_alarm_url: Option<String>,
         }
         let ctx = Ctx {
             heading,
@@ -387,7 +388,10 @@ impl Notifier {
                 .map(|s| s.dpl.clone())
                 .unwrap_or_else(|| "your data protection lead".into()),
             reference: facts.reference,
-            false_alarm_url: self.false_alarm_url(facts.reference),
+            false_alarm_url: self
+                .base_url
+                .is_some()
+                .then(|| self.false_alarm_url(facts.reference)),
         };
         let text = self.render(school, "guidance.txt", &ctx);
         let html = self.render(school, "guidance.html", &ctx);
@@ -473,8 +477,11 @@ impl Notifier {
             pupils: pupils.join(", "),
             action,
             reference: facts.reference,
-            item_url: (action == "held")
-                .then(|| format!("{}/item/{}", self.base_url, facts.reference)),
+            item_url: self
+                .base_url
+                .as_ref()
+                .filter(|_| action == "held")
+                .map(|b| format!("{b}/item/{}", facts.reference)),
         };
         let text = self.render(Some(school), "dsl-alert.txt", &ctx);
         let subject = format!("Safeguarding flag at {} ({})", school.name, facts.reference);

@@ -29,10 +29,13 @@ impl Default for ReviewConfig {
 }
 
 impl ReviewConfig {
-    pub fn base_url(&self) -> String {
+    /// Where links in notices and digests point: `public_url`, else the listener; `None`
+    /// when the review page is off (`listen = ""` and no `public_url`), so no link is made.
+    pub fn base_url(&self) -> Option<String> {
         match &self.public_url {
-            Some(u) => u.trim_end_matches('/').to_string(),
-            None => format!("http://{}", self.listen),
+            Some(u) => Some(u.trim_end_matches('/').to_string()),
+            None if self.listen.trim().is_empty() => None,
+            None => Some(format!("http://{}", self.listen)),
         }
     }
     pub fn secure_cookies(&self) -> bool {
