@@ -531,6 +531,11 @@ impl Directory {
         }
     }
 
+    /// Whether forename and surname key ids are a member of staff's name.
+    pub fn is_staff_pair(&self, forename: u32, surname: u32) -> bool {
+        self.staff_names.contains(&pair_key(forename, surname))
+    }
+
     /// Who owns an address (any case, with or without angle brackets).
     pub fn owners_of(&self, address: &str) -> Vec<Owner> {
         let Some(a) = normalise_address(address) else {

@@ -1,7 +1,9 @@
 //! Recipient classes: internal, pupil, contact, partner, personal_webmail, external.
 //!
 //! A parent's Gmail address is `contact` while the message names only that parent's
-//! children, and `personal_webmail` as soon as it names another child. This module owns the
+//! children, and `personal_webmail` as soon as it names another child; a parent's address
+//! anywhere else (their employer's: a council, nhs.net, a partner) is `external` as soon as
+//! it names another child — never `partner`, whatever the domain. This module owns the
 //! domain lists (`patterns/personal-webmail.txt` plus the config) and the order of the tests.
 
 use std::sync::Arc;
@@ -165,12 +167,20 @@ impl Classifier {
                 _ => None,
             })
             .collect();
-        if !contact_of.is_empty()
-            && persons
+        if !contact_of.is_empty() {
+            if persons
                 .iter()
                 .all(|ps| ps.iter().any(|p| contact_of.contains(p)))
-        {
-            return RecipientClass::Contact;
+            {
+                return RecipientClass::Contact;
+            }
+            // A parent first, wherever they work: another child's data to a parent is the
+            // wrong-parent breach, never partner mail (a parent at nhs.net or a council).
+            return if self.webmail.contains(&d) {
+                RecipientClass::PersonalWebmail
+            } else {
+                RecipientClass::External
+            };
         }
         if self.partner_domains.iter().any(|p| domain_matches(p, &d)) {
             return RecipientClass::Partner;

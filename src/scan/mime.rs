@@ -22,6 +22,8 @@ pub struct HeaderInfo {
     /// Unix time of the Date header, if present and parseable.
     pub date: Option<i64>,
     pub to: Vec<String>,
+    /// To and Cc with their display names, as written.
+    pub to_named: Vec<(Option<String>, String)>,
 }
 
 /// Everything the walk produced.
@@ -90,6 +92,12 @@ pub fn walk<'m>(raw: &'m [u8], budget: &mut Budget) -> Walked<'m> {
         to: [msg.to(), msg.cc(), msg.bcc()]
             .into_iter()
             .flat_map(addresses)
+            .collect(),
+        to_named: [msg.to(), msg.cc()]
+            .into_iter()
+            .flatten()
+            .flat_map(|a| a.iter())
+            .filter_map(|x| Some((x.name().map(str::to_string), x.address()?.to_string())))
             .collect(),
     };
     let mut sink = Sink {

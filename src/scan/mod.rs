@@ -448,7 +448,8 @@ impl Scanner {
         for n in &walked.not_scanned {
             report.add_not_scanned(n.clone());
         }
-        let ctx = detectors::MessageContext::new(self, envelope, &walked.headers, now);
+        let ctx =
+            detectors::MessageContext::new(self, envelope, &walked.headers, &walked.segments, now);
         for seg in &walked.segments {
             self.detectors
                 .scan_segment(&self.directory, &ctx, seg, &mut report);

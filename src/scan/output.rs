@@ -12,6 +12,15 @@ pub struct NotScannedOut {
     pub why: String,
 }
 
+/// A candidate pupil name that did not count, and why (so a data lead can check it).
+#[derive(Debug, Serialize)]
+pub struct DiscountedOut {
+    pub location: String,
+    /// Masked ("P**** S****").
+    pub name: String,
+    pub why: &'static str,
+}
+
 #[derive(Debug, Serialize)]
 pub struct ScanOutput {
     /// Strictest over all recipients.
@@ -21,6 +30,8 @@ pub struct ScanOutput {
     /// False when something could not be read.
     pub complete: bool,
     pub not_scanned: Vec<NotScannedOut>,
+    /// Candidate pupil names not counted: someone in the conversation, a place, a heading.
+    pub discounted: Vec<DiscountedOut>,
     /// Incomplete scan with fail_mode = "tempfail": the relay answers 451.
     pub tempfail: bool,
 }
@@ -38,6 +49,15 @@ impl ScanOutput {
                 .map(|n| NotScannedOut {
                     location: n.location.clone(),
                     why: n.why.clone(),
+                })
+                .collect(),
+            discounted: report
+                .discounted
+                .iter()
+                .map(|(location, name, why)| DiscountedOut {
+                    location: report.mask_location(location.clone()),
+                    name: name.clone(),
+                    why,
                 })
                 .collect(),
             tempfail: decision.tempfail,
@@ -72,6 +92,12 @@ impl ScanOutput {
             s.push_str("not scanned:\n");
             for n in &self.not_scanned {
                 s.push_str(&format!("  {}: {}\n", n.location, n.why));
+            }
+        }
+        if !self.discounted.is_empty() {
+            s.push_str("not counted as pupils:\n");
+            for d in &self.discounted {
+                s.push_str(&format!("  {} in {}: {}\n", d.name, d.location, d.why));
             }
         }
         if !self.complete {

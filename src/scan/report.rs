@@ -169,9 +169,18 @@ pub struct Report {
     /// Pupil names inside attachment names ("Leah Walker EHCP.zip") and their masked forms:
     /// applied to every location the report shows, so names never leave it unmasked.
     pub location_masks: Vec<(String, String)>,
+    /// Candidate pupil names that did not count, with why: (location, masked name, reason).
+    pub discounted: BTreeSet<(String, String, &'static str)>,
 }
 
 impl Report {
+    /// Records a candidate pupil name that did not count, and why (at most 100 are kept).
+    pub fn discount(&mut self, location: &Location, masked: String, why: &'static str) {
+        if self.discounted.len() < 100 {
+            self.discounted.insert((location.to_string(), masked, why));
+        }
+    }
+
     /// Records one occurrence of a finding.
     pub fn add(
         &mut self,

@@ -2,6 +2,7 @@
 //! own tests), and the message-level rules that need the whole message (bulk, attachments,
 //! staff-to-pupil contact). `Detectors` is built once from the directory and the config.
 
+pub mod context;
 pub mod dates;
 pub mod identifiers;
 pub mod keywords;
@@ -20,7 +21,8 @@ use super::{Envelope, Location, Scanner, Segment, Table};
 use crate::config::Config;
 use crate::directory::{Directory, Owner, PupilId, pair_key};
 use crate::policy::{Classifier, RecipientClass};
-use crate::text::{mask_id, mask_name, name_key, name_words};
+use crate::text::{fold_word, mask_id, mask_name, name_words};
+use context::Discount;
 
 pub struct Detectors {
     /// One word pass per segment finds where forenames and special-category terms may start.
@@ -51,6 +53,7 @@ impl<'a> MessageContext<'a> {
         scanner: &'a Scanner,
         envelope: &'a Envelope,
         headers: &'a HeaderInfo,
+        segments: &[Segment],
         now: DateTime<Utc>,
     ) -> Self {
         let dir = &scanner.directory;
@@ -67,7 +70,11 @@ impl<'a> MessageContext<'a> {
             match *o {
                 Owner::Staff(s) | Owner::StaffPersonal(s) => {
                     let st = dir.staff_member(s);
-                    own.pairs.insert((st.forename, st.surname));
+                    own.add_pair(
+                        dir.resolve_key(st.forename),
+                        dir.resolve_key(st.surname),
+                        Discount::Sender,
+                    );
                 }
                 Owner::Pupil(p) | Owner::PupilPersonal(p) => {
                     own.pupils.insert(p);
@@ -76,23 +83,17 @@ impl<'a> MessageContext<'a> {
             }
         }
         if let Some(name) = &headers.from_name {
-            let words: Vec<&str> = name_words(name).collect();
-            // "Olivia Smith", "Smith, Olivia", "Olivia Jane Smith"
-            let candidates: Vec<(String, String)> = if name.contains(',') {
-                let (s, f) = name.split_once(',').expect("has comma");
-                vec![(name_key(f), name_key(s))]
-            } else if words.len() >= 2 {
-                vec![
-                    (name_key(words[0]), name_key(words[words.len() - 1])),
-                    (name_key(words[0]), name_key(&words[1..].join(" "))),
-                ]
-            } else {
-                Vec::new()
-            };
-            for (f, s) in candidates {
-                if let (Some(f), Some(s)) = (dir.key_id(&f), dir.key_id(&s)) {
-                    own.pairs.insert((f, s));
-                }
+            own.add_display_name(name, Discount::Sender);
+        }
+        // The people the message is to, and the writers of the messages it quotes.
+        let classifier = &scanner.classifier;
+        let pupil_domain = |a: &str| classifier.is_pupil_domain(a);
+        let mut recipients = headers.to_named.clone();
+        recipients.extend(envelope.rcpt_to.iter().map(|a| (None, a.clone())));
+        context::add_recipients(&mut own, dir, pupil_domain, &recipients);
+        for seg in segments {
+            if seg.location == Location::Body && seg.rows.is_none() {
+                context::add_quoted_writers(&mut own, dir, pupil_domain, &seg.text);
             }
         }
         let when = headers
@@ -310,11 +311,28 @@ impl Detectors {
             .names
             .find_from_runs(dir, text, &ctx.own, &name_runs, first_non_ascii)
         {
+            let why = m.discount.or_else(|| {
+                if table || matches!(loc, Location::AttachmentName(_)) {
+                    return None;
+                }
+                let fkey = fold_word(&text[m.fspan.0..m.fspan.1]);
+                let staff = dir
+                    .key_id(&fkey)
+                    .is_some_and(|f| dir.is_staff_pair(f, m.surname));
+                context::around(text, m.start, m.end, &fkey, staff, *loc != Location::Subject)
+            });
+            if let Some(why) = why {
+                report.discount(loc, masked_pair(dir, m.forename, m.surname), why.as_str());
+                continue;
+            }
             add_person(report, m.forename, m.surname, &m.pupils);
             name_spans.push((m.start, m.end));
         }
         if matches!(loc, Location::AttachmentName(_)) {
             for m in self.names.in_file_name(dir, text, &ctx.own) {
+                if m.discount.is_some() {
+                    continue;
+                }
                 add_person(report, m.forename, m.surname, &m.pupils);
                 name_spans.push((m.start, m.end));
             }
@@ -328,7 +346,7 @@ impl Detectors {
                 };
                 let pupil = dir.pupil(p);
                 let (f, s) = (pupil.legal_forename, pupil.legal_surname);
-                if let Some(pupils) = ctx.own.others(f, s, vec![p]) {
+                if let Ok(pupils) = ctx.own.others(dir, f, s, vec![p]) {
                     add_person(report, f, s, &pupils);
                     name_spans.push((a, b));
                 }

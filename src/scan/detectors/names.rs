@@ -2,20 +2,25 @@
 //!
 //! Legal or preferred forename with legal or preferred surname, the pupil's middle names or
 //! middle initials ("Tom H. Clark") optionally between; "Forename Surname", "Surname,
-//! Forename", "SURNAME Forename". Case, accents, apostrophe forms and hyphen spacing do not
+//! Forename", "SURNAME Forename", and family name first as families write it ("Zhang Wei",
+//! "Tran Van Minh": every word capitalised, the pupil's middle names between). A common short
+//! form of the legal forename (`patterns/short-forms.txt`: "Sam" for Samuel) counts with the
+//! surname. Case, accents, apostrophe forms and hyphen spacing do not
 //! matter; line breaks and (already removed) markup between the words do not hide a name; a
 //! possessive still matches. A forename or surname alone, or initials, is not a full name. When
 //! either word is in `patterns/common-words.txt`, only capitalised forms match. In tables, a
 //! pupil counts when forename and surname stand in the same row, in any columns, or when a cell
 //! holds the name surname first. (A pupil's own email address in the text also names them: see
-//! `Detectors::scan_segment`.)
+//! `Detectors::scan_segment`.) A name of someone in the conversation is returned with its
+//! [`Discount`] (see [`super::context`]), so the report can say why it did not count.
 //!
 //! Speed: the letter runs of the text are looked up in the set of forenames' first words
 //! ([`WordSet`], one hash probe per word, so the cost does not grow with the roster); only at
 //! those candidates are the following words folded and looked up.
 
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
+pub use super::context::{Discount, OwnNames};
 use super::words::WordSet;
 
 use crate::directory::{Directory, PupilId};
@@ -29,8 +34,12 @@ pub struct NameMatch {
     pub end: usize,
     pub forename: u32,
     pub surname: u32,
-    /// The pupils it may be (more than one when pupils share a name).
+    /// The pupils it may be (more than one when pupils share a name); empty when discounted.
     pub pupils: Vec<PupilId>,
+    /// Why it does not count (someone in the conversation), if it does not.
+    pub discount: Option<Discount>,
+    /// Where the forename is written (it may be a short form of the pupil's).
+    pub fspan: (usize, usize),
 }
 
 pub struct NameDetector {
@@ -40,6 +49,8 @@ pub struct NameDetector {
     /// Folded first words of forenames that are not ASCII once folded (found word by word).
     non_ascii_first: FxHashSet<String>,
     common: FxHashSet<String>,
+    /// Short forms (folded) and the legal forenames (key ids) they stand for.
+    short: FxHashMap<String, Vec<u32>>,
 }
 
 /// Flags of a forename's first word in the word pass: it is one, and it is a common word.
@@ -47,24 +58,29 @@ pub const FIRST_WORD: u8 = 1;
 pub const COMMON_WORD: u8 = 2;
 
 const COMMON_WORDS: &str = include_str!("../../../patterns/common-words.txt");
+const SHORT_FORMS: &str = include_str!("../../../patterns/short-forms.txt");
 
-/// Names the sender gave as their own, and pupils who are the sender: never findings.
-#[derive(Debug, Default, Clone)]
-pub struct OwnNames {
-    pub pairs: FxHashSet<(u32, u32)>,
-    pub pupils: FxHashSet<PupilId>,
-}
-
-impl OwnNames {
-    /// The pupils a matched name may be once the sender's own name and the sender
-    /// themselves are taken out; `None` when nobody is left.
-    pub fn others(&self, f: u32, s: u32, mut pupils: Vec<PupilId>) -> Option<Vec<PupilId>> {
-        if self.pairs.contains(&(f, s)) {
-            return None;
+/// Short forms (folded) of the directory's forenames: `short → legal forename key ids`.
+fn short_forms(dir: &Directory) -> FxHashMap<String, Vec<u32>> {
+    let mut out: FxHashMap<String, Vec<u32>> = FxHashMap::default();
+    for line in SHORT_FORMS.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
         }
-        pupils.retain(|p| !self.pupils.contains(p));
-        (!pupils.is_empty()).then_some(pupils)
+        let Some((legal, shorts)) = line.split_once(':') else {
+            continue;
+        };
+        let Some(id) = dir.key_id(&fold_word(legal.trim())).filter(|k| dir.is_forename(*k)) else {
+            continue;
+        };
+        for short in shorts.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let ids = out.entry(fold_word(short)).or_default();
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
     }
+    out
 }
 
 impl NameDetector {
@@ -94,6 +110,17 @@ impl NameDetector {
                 non_ascii_first.insert(first.to_string());
             }
         }
+        let short = short_forms(dir);
+        for w in short.keys() {
+            let flags = if common.contains(w) {
+                FIRST_WORD | COMMON_WORD
+            } else {
+                FIRST_WORD
+            };
+            if first_words.insert(w, flags) {
+                first_list.push((w.clone(), flags));
+            }
+        }
         first_list.sort();
         first_list.dedup();
         NameDetector {
@@ -101,6 +128,7 @@ impl NameDetector {
             first_list,
             non_ascii_first,
             common,
+            short,
         }
     }
 
@@ -253,6 +281,44 @@ impl NameDetector {
         key.split(' ').any(|w| self.common.contains(w))
     }
 
+    /// The forenames (key ids) a written forename key may be: itself when a pupil has it, and
+    /// the legal forenames it is a short form of (one word only).
+    fn forename_ids(&self, dir: &Directory, fkey: &str, words: usize) -> Vec<u32> {
+        let mut out: Vec<u32> = dir
+            .key_id(fkey)
+            .filter(|f| dir.is_forename(*f))
+            .into_iter()
+            .collect();
+        if words == 1
+            && let Some(legal) = self.short.get(fkey)
+        {
+            for f in legal {
+                if !out.contains(f) {
+                    out.push(*f);
+                }
+            }
+        }
+        out
+    }
+
+    /// The pupils named by forename `f` (written as `fkey`: the same, or a short form) and
+    /// the surname written as `skey`, once the conversation's own people are taken out
+    /// (under either forename), or why none is left.
+    fn named(
+        &self,
+        dir: &Directory,
+        own: &OwnNames,
+        (fkey, f): (&str, u32),
+        skey: &str,
+        pupils: Vec<PupilId>,
+    ) -> Result<Vec<PupilId>, Discount> {
+        let pupils = own.check(fkey, skey, pupils)?;
+        if dir.resolve_key(f) != fkey {
+            return own.check(dir.resolve_key(f), skey, pupils);
+        }
+        Ok(pupils)
+    }
+
     /// Tries a full name around a forename candidate at byte `s`.
     /// `buf` is a scratch buffer, reused from candidate to candidate.
     fn verify(
@@ -304,56 +370,73 @@ impl NameDetector {
                 .iter()
                 .all(|(a, b)| is_capitalised(&text[*a..*b]))
         };
+        // A match of someone in the conversation: returned only when nothing else matches.
+        let mut discounted: Option<NameMatch> = None;
         // Forward: Forename [middle names] Surname.
         let mut best: Option<NameMatch> = None;
         for l in 1..=n.min(2) {
             let fkey = key(0, l);
-            let Some(f) = dir.key_id(fkey) else { continue };
-            if !dir.is_forename(f) {
-                continue;
-            }
-            for skip in 0..=2usize {
-                for m in (1..=3usize).rev() {
-                    let end = l + skip + m;
-                    if end > n {
-                        continue;
-                    }
-                    let skey = key(l + skip, end);
-                    let Some(sid) = dir.key_id(skey) else {
-                        continue;
-                    };
-                    let named = dir.pupils_named(f, sid);
-                    if named.is_empty() {
-                        continue;
-                    }
-                    let mut pupils: Vec<PupilId> = named.to_vec();
-                    // Middle initials ("Tom H. Clark") stand for any middle name.
-                    let initials = (l..l + skip).all(|i| is_initial(&text[toks[i].0..toks[i].1]));
-                    if skip > 0 && !initials {
-                        let middle = key(l, l + skip);
-                        pupils.retain(|p| {
-                            let mk = dir.resolve_key(dir.pupil(*p).middle_names);
-                            contains_words(mk, middle)
-                        });
-                        if pupils.is_empty() {
+            for f in self.forename_ids(dir, fkey, l) {
+                let short = dir.resolve_key(f) != fkey;
+                for skip in 0..=2usize {
+                    for m in (1..=3usize).rev() {
+                        let end = l + skip + m;
+                        if end > n {
                             continue;
                         }
-                    }
-                    if (self.is_common(fkey) || self.is_common(skey)) && !caps(0..end) {
-                        continue;
-                    }
-                    let Some(pupils) = own.others(f, sid, pupils) else {
-                        continue;
-                    };
-                    let cand = NameMatch {
-                        start: toks[0].0,
-                        end: toks[end - 1].1,
-                        forename: f,
-                        surname: sid,
-                        pupils,
-                    };
-                    if best.as_ref().is_none_or(|b| cand.end > b.end) {
-                        best = Some(cand);
+                        let skey = key(l + skip, end);
+                        let Some(sid) = dir.key_id(skey) else {
+                            continue;
+                        };
+                        let named = dir.pupils_named(f, sid);
+                        if named.is_empty() {
+                            continue;
+                        }
+                        // "Sam Okafor" is Samuel only when no Sam Okafor is a pupil.
+                        if short
+                            && dir
+                                .key_id(fkey)
+                                .is_some_and(|k| !dir.pupils_named(k, sid).is_empty())
+                        {
+                            continue;
+                        }
+                        let mut pupils: Vec<PupilId> = named.to_vec();
+                        // Middle initials ("Tom H. Clark") stand for any middle name.
+                        let initials =
+                            (l..l + skip).all(|i| is_initial(&text[toks[i].0..toks[i].1]));
+                        if skip > 0 && !initials {
+                            let middle = key(l, l + skip);
+                            pupils.retain(|p| {
+                                let mk = dir.resolve_key(dir.pupil(*p).middle_names);
+                                contains_words(mk, middle)
+                            });
+                            if pupils.is_empty() {
+                                continue;
+                            }
+                        }
+                        if (self.is_common(fkey) || self.is_common(skey)) && !caps(0..end) {
+                            continue;
+                        }
+                        let mut cand = NameMatch {
+                            start: toks[0].0,
+                            end: toks[end - 1].1,
+                            forename: f,
+                            surname: sid,
+                            pupils: Vec::new(),
+                            discount: None,
+                            fspan: (toks[0].0, toks[l - 1].1),
+                        };
+                        match self.named(dir, own, (fkey, f), skey, pupils) {
+                            Ok(p) => cand.pupils = p,
+                            Err(d) => {
+                                cand.discount = Some(d);
+                                discounted.get_or_insert(cand);
+                                continue;
+                            }
+                        }
+                        if best.as_ref().is_none_or(|b| cand.end > b.end) {
+                            best = Some(cand);
+                        }
                     }
                 }
             }
@@ -365,21 +448,40 @@ impl NameDetector {
         if let Some(m) = self.sibling(dir, text, toks[0], own) {
             return Some(m);
         }
-        // Backward: "Surname, Forename" or "SURNAME Forename".
+        self.backward(dir, text, s, toks, &key, own)
+            .or(discounted)
+    }
+
+    /// Surname first, before the forename at `s` (its words `toks`, folded by `key`):
+    /// "Surname, Forename", "SURNAME Forename", and family name first with every word
+    /// capitalised ("Zhang Wei", "Kovács Anna"), the pupil's middle names between ("Tran Van
+    /// Minh").
+    fn backward<'k>(
+        &self,
+        dir: &Directory,
+        text: &str,
+        s: usize,
+        toks: &[(usize, usize)],
+        key: &dyn Fn(usize, usize) -> &'k str,
+        own: &OwnNames,
+    ) -> Option<NameMatch> {
         // First, from the bytes just before `s` alone, what rules it out for sure (as the full
         // reading below would): a gap that is not commas and spaces after a word, more than
-        // one comma, or no comma after a word that is not in capitals. So a forename in a
-        // table row ("Wood<TAB>Grace") costs no backward word scan.
+        // one comma, or, without a comma, a word in lower case before a gap that is not
+        // spaces. So a forename in a table row ("Wood<TAB>Grace") costs no backward word scan.
         let before = &text[..s];
         let gap_start = before
             .trim_end_matches(|c: char| c == ',' || c.is_whitespace())
             .len();
         let gap = &before[gap_start..];
         let last = before[..gap_start].chars().next_back();
+        let spaces = |g: &str| !g.is_empty() && g.chars().all(|c| c == ' ' || c == '\u{a0}');
         if gap.is_empty()
             || gap.matches(',').count() > 1
             || !last.is_some_and(crate::text::is_word_char)
-            || (!gap.contains(',') && last.is_some_and(char::is_lowercase))
+            || (!gap.contains(',')
+                && last.is_some_and(char::is_lowercase)
+                && !(spaces(gap) && is_capitalised(&text[toks[0].0..toks[0].1])))
         {
             return None;
         }
@@ -387,8 +489,8 @@ impl NameDetector {
         let mut prev: Vec<(usize, usize)> = Words::at(text, back_from)
             .take_while(|(_, b)| *b <= s)
             .collect();
-        if prev.len() > 3 {
-            prev.drain(..prev.len() - 3);
+        if prev.len() > 4 {
+            prev.drain(..prev.len() - 4);
         }
         if prev.is_empty() || prev.last().is_some_and(|(a, _)| *a == s) {
             return None;
@@ -398,52 +500,106 @@ impl NameDetector {
         if comma > 1 || !gap.chars().all(|c| c == ',' || c.is_whitespace()) || gap.is_empty() {
             return None;
         }
-        for l in 1..=n.min(2) {
+        let word = |(a, b): (usize, usize)| &text[a..b];
+        let fold = |ws: &[(usize, usize)]| {
+            let mut k = String::new();
+            for (i, w) in ws.iter().enumerate() {
+                if i > 0 {
+                    k.push(' ');
+                }
+                crate::text::fold_word_into(word(*w), &mut k);
+            }
+            k
+        };
+        let mut discounted = None;
+        for l in 1..=toks.len().min(2) {
             let fkey = key(0, l);
-            let Some(f) = dir.key_id(fkey) else { continue };
-            for m in (1..=prev.len()).rev() {
-                let sur = &prev[prev.len() - m..];
-                if sur.windows(2).any(|w| !gap_ok(&text[w[0].1..w[1].0])) {
-                    continue;
-                }
-                let mut skey = String::new();
-                for (i, (a, b)) in sur.iter().enumerate() {
-                    if i > 0 {
-                        skey.push(' ');
+            let fcaps = toks[..l].iter().all(|w| is_capitalised(word(*w)));
+            for f in self.forename_ids(dir, fkey, l) {
+                let short = dir.resolve_key(f) != fkey;
+                // Middle names between the surname and the forename: only without a comma.
+                for skip in 0..=2usize {
+                    if skip > 0 && comma > 0 {
+                        break;
                     }
-                    crate::text::fold_word_into(&text[*a..*b], &mut skey);
+                    for m in (1..=prev.len().saturating_sub(skip)).rev() {
+                        let at = prev.len() - skip - m;
+                        let sur = &prev[at..at + m];
+                        let mid = &prev[at + m..];
+                        let all = &prev[at..];
+                        if all.windows(2).any(|w| !gap_ok(&text[w[0].1..w[1].0])) {
+                            continue;
+                        }
+                        let skey = fold(sur);
+                        let Some(sid) = dir.key_id(&skey) else {
+                            continue;
+                        };
+                        let mut pupils: Vec<PupilId> = dir.pupils_named(f, sid).to_vec();
+                        if pupils.is_empty() {
+                            continue;
+                        }
+                        if short
+                            && dir
+                                .key_id(fkey)
+                                .is_some_and(|k| !dir.pupils_named(k, sid).is_empty())
+                        {
+                            continue;
+                        }
+                        if !mid.is_empty() {
+                            let middle = fold(mid);
+                            pupils.retain(|p| {
+                                let mk = dir.resolve_key(dir.pupil(*p).middle_names);
+                                contains_words(mk, &middle)
+                            });
+                            if pupils.is_empty() {
+                                continue;
+                            }
+                        }
+                        let all_caps = sur
+                            .iter()
+                            .all(|w| !word(*w).chars().any(char::is_lowercase));
+                        let title_case = all.iter().all(|w| is_capitalised(word(*w))) && fcaps;
+                        // Without a comma: SURNAME in capitals, or every word capitalised
+                        // with only spaces between (family name first, as written at home).
+                        if comma == 0
+                            && !all_caps
+                            && !(title_case
+                                && all
+                                    .iter()
+                                    .map(|w| w.1)
+                                    .zip(all.iter().skip(1).map(|w| w.0).chain([s]))
+                                    .all(|(a, b)| spaces(&text[a..b])))
+                        {
+                            continue;
+                        }
+                        if (self.is_common(fkey) || self.is_common(&skey)) && !(fcaps && title_case)
+                        {
+                            continue;
+                        }
+                        let mut cand = NameMatch {
+                            start: sur[0].0,
+                            end: toks[l - 1].1,
+                            forename: f,
+                            surname: sid,
+                            pupils: Vec::new(),
+                            discount: None,
+                            fspan: (toks[0].0, toks[l - 1].1),
+                        };
+                        match self.named(dir, own, (fkey, f), &skey, pupils) {
+                            Ok(p) => {
+                                cand.pupils = p;
+                                return Some(cand);
+                            }
+                            Err(d) => {
+                                cand.discount = Some(d);
+                                discounted.get_or_insert(cand);
+                            }
+                        }
+                    }
                 }
-                let Some(sid) = dir.key_id(&skey) else {
-                    continue;
-                };
-                let pupils: Vec<PupilId> = dir.pupils_named(f, sid).to_vec();
-                if pupils.is_empty() {
-                    continue;
-                }
-                let all_caps = sur
-                    .iter()
-                    .all(|(a, b)| !text[*a..*b].chars().any(char::is_lowercase));
-                if comma == 0 && !all_caps {
-                    continue;
-                }
-                if (self.is_common(fkey) || self.is_common(&skey))
-                    && !(caps(0..l) && sur.iter().all(|(a, b)| is_capitalised(&text[*a..*b])))
-                {
-                    continue;
-                }
-                let Some(pupils) = own.others(f, sid, pupils) else {
-                    continue;
-                };
-                return Some(NameMatch {
-                    start: sur[0].0,
-                    end: toks[l - 1].1,
-                    forename: f,
-                    surname: sid,
-                    pupils,
-                });
             }
         }
-        None
+        discounted
     }
 
     /// Pupils whose forename and surname stand in the same row (any columns). Returns the
@@ -473,7 +629,7 @@ impl NameDetector {
             // columns often are); the free-text forms are found in the row's text.
             for &(f, s) in &whole {
                 if seen.insert((f, s))
-                    && let Some(pupils) = own.others(f, s, dir.pupils_named(f, s).to_vec())
+                    && let Some(pupils) = own.others(dir, f, s, dir.pupils_named(f, s).to_vec()).ok()
                 {
                     out.push((
                         ri,
@@ -483,6 +639,8 @@ impl NameDetector {
                             forename: f,
                             surname: s,
                             pupils,
+                            discount: None,
+                            fspan: (0, 0),
                         },
                     ));
                 }
@@ -501,7 +659,7 @@ impl NameDetector {
                     if named.is_empty() || !seen.insert((*f, *s)) {
                         continue;
                     }
-                    if let Some(pupils) = own.others(*f, *s, named.to_vec()) {
+                    if let Some(pupils) = own.others(dir, *f, *s, named.to_vec()).ok() {
                         out.push((
                             ri,
                             NameMatch {
@@ -510,6 +668,8 @@ impl NameDetector {
                                 forename: *f,
                                 surname: *s,
                                 pupils,
+                                discount: None,
+                                fspan: (0, 0),
                             },
                         ));
                     }
@@ -592,7 +752,7 @@ impl NameDetector {
             {
                 continue;
             }
-            if let Some(pupils) = own.others(fid, sid, dir.pupils_named(fid, sid).to_vec()) {
+            if let Some(pupils) = own.others(dir, fid, sid, dir.pupils_named(fid, sid).to_vec()).ok() {
                 // The match covers the first forename only, so the search goes on to find
                 // the second pupil ("Leah Walker") in the same words.
                 return Some(NameMatch {
@@ -601,6 +761,8 @@ impl NameDetector {
                     forename: fid,
                     surname: sid,
                     pupils,
+                    discount: None,
+                    fspan: f,
                 });
             }
         }
@@ -655,13 +817,15 @@ impl NameDetector {
                 if (self.is_common(&fkey) || self.is_common(&skey)) && !caps {
                     continue;
                 }
-                if let Some(pupils) = own.others(f, s, dir.pupils_named(f, s).to_vec()) {
+                if let Some(pupils) = own.others(dir, f, s, dir.pupils_named(f, s).to_vec()).ok() {
                     out.push(NameMatch {
                         start: sur[0].0,
                         end: fi.1,
                         forename: f,
                         surname: s,
                         pupils,
+                        discount: None,
+                        fspan: *fi,
                     });
                 }
             }
@@ -869,6 +1033,13 @@ mod tests {
             ("Anna-Maria", "Evans", "", ""),
             ("Łukasz", "Nowak", "", ""),
             ("D'Arcy", "Evans", "", ""),
+            ("Wei", "Zhang", "", ""),
+            ("Minh", "Tran", "", "Van"),
+            ("Anna", "Kovács", "", ""),
+            ("Samuel", "Okafor", "", ""),
+            ("Henry", "Clark", "", ""),
+            ("Harry", "Lee", "", ""),
+            ("Henry", "Lee", "", ""),
         ] {
             d.add_pupil(
                 0,
@@ -953,15 +1124,71 @@ mod tests {
         ] {
             assert_eq!(found(t), ["Olivia Smith"], "{t:?}");
         }
-        // Surname first needs a comma or capitals, and nothing else between.
+        // Surname first needs a comma, capitals, or every word capitalised with only spaces
+        // between, and nothing else between.
         for t in [
-            "Smith Olivia",
+            "smith Olivia",
+            "Smith olivia",
+            "Smith\nOlivia",
             "Smith,, Olivia",
             "Smith: Olivia",
             "SMITH's Olivia",
         ] {
             assert!(found(t).is_empty(), "{t:?}");
         }
+    }
+
+    #[test]
+    fn family_name_first_as_families_write_it() {
+        for (t, who) in [
+            ("Smith Olivia", "Olivia Smith"),
+            ("Zhang Wei will be collected by her aunt", "Wei Zhang"),
+            ("please ask Zhang Wei", "Wei Zhang"),
+            ("Tran Van Minh", "Minh Tran"),
+            ("TRAN Van Minh", "Minh Tran"),
+            ("Kovács Anna", "Anna Kovács"),
+            ("Kovacs Anna", "Anna Kovács"),
+            ("Smith Olivia Jane", "Olivia Smith"),
+        ] {
+            assert_eq!(found(t), [who], "{t:?}");
+        }
+        // Lower case, a line break, or a middle name that is not the pupil's: no.
+        for t in [
+            "zhang wei",
+            "Zhang\nWei",
+            "Tran Thi Minh",
+            "Zhang, and Wei",
+            "Tran. Van Minh",
+        ] {
+            assert!(found(t).is_empty(), "{t:?} -> {:?}", found(t));
+        }
+    }
+
+    #[test]
+    fn short_forms_with_the_surname() {
+        for (t, who) in [
+            ("Sam Okafor was late", "Samuel Okafor"),
+            ("SAM OKAFOR", "Samuel Okafor"),
+            ("Okafor, Sam", "Samuel Okafor"),
+            ("Okafor Sam", "Samuel Okafor"),
+            ("Harry Clark", "Henry Clark"),
+        ] {
+            assert_eq!(found(t), [who], "{t:?}");
+        }
+        // A short form alone, or with another surname, is nobody.
+        for t in ["Sam was late", "Sam Smith", "Sammy O."] {
+            assert!(found(t).is_empty(), "{t:?} -> {:?}", found(t));
+        }
+        // Harry Lee is a pupil in their own right: "Harry Lee" is Harry, not Henry Lee.
+        assert_eq!(found("Harry Lee"), ["Harry Lee"]);
+        // The sender's own name, written in short: not a finding.
+        let d = dir();
+        let det = NameDetector::build(&d);
+        let mut own = OwnNames::default();
+        own.add_display_name("Sam Okafor", Discount::Sender);
+        let m = det.find(&d, "Thanks, Sam Okafor", &own);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].discount, Some(Discount::Sender));
     }
 
     #[test]
@@ -1045,7 +1272,7 @@ mod tests {
             "Olivia j. Smith",
             "Olivia Jones Smith",
             "Olivia Jo. Smith",
-            "Smith Olivia",
+            "smith olivia",
             "Olivias Smith",
             "xOlivia Smith",
         ] {
@@ -1072,8 +1299,11 @@ mod tests {
         let f = d.key_id("olivia").unwrap();
         let s = d.key_id("smith").unwrap();
         let mut own = OwnNames::default();
-        own.pairs.insert((f, s));
-        assert!(det.find(&d, "Regards, Olivia Smith", &own).is_empty());
+        own.add_pair(d.resolve_key(f), d.resolve_key(s), Discount::Sender);
+        let m = det.find(&d, "Regards, Olivia Smith", &own);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].discount, Some(Discount::Sender));
+        assert!(m[0].pupils.is_empty());
     }
 
     /// The same-row rule over these rows, as a table segment holds them.
