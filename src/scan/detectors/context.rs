@@ -188,10 +188,9 @@ pub fn add_quoted_writers(
         return;
     }
     for c in QUOTED.captures_iter(text) {
-        let (Some(name), Some(addr)) = (
-            c.name("n1").or(c.name("n2")),
-            c.name("a1").or(c.name("a2")),
-        ) else {
+        let (Some(name), Some(addr)) =
+            (c.name("n1").or(c.name("n2")), c.name("a1").or(c.name("a2")))
+        else {
             continue;
         };
         let addr = addr.as_str();
@@ -234,8 +233,9 @@ pub fn pupil_context(text: &str, start: usize, end: usize, forename_key: &str) -
 }
 
 /// A person written about after a heading: "Grace Wood Annual Review\nShe has…".
-static PRONOUNS: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)\b(?:he|she|his|her|him|hers|himself|herself)\b").expect("pronouns"));
+static PRONOUNS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:he|she|his|her|him|hers|himself|herself)\b").expect("pronouns")
+});
 
 /// Words that make the name before them a place ("Ash Grove stop", "Victoria Park Road"),
 /// from `patterns/place-words.txt`.
@@ -258,7 +258,17 @@ const SMALL_WORDS: &[&str] = &[
 
 /// Titles that only an adult's name takes.
 const TITLES: &[&str] = &[
-    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "professor", "rev", "sir", "dame",
+    "mr",
+    "mrs",
+    "ms",
+    "miss",
+    "mx",
+    "dr",
+    "prof",
+    "professor",
+    "rev",
+    "sir",
+    "dame",
 ];
 
 /// Staff roles written beside a colleague's name ("Priya Shah, SENCO", "Priya Shah (Head of
@@ -366,7 +376,8 @@ pub fn around(
     if place {
         return (!pupil_context(text, start, end, forename_key)).then_some(Discount::Place);
     }
-    (heading && heading_line(text, start, end)
+    (heading
+        && heading_line(text, start, end)
         && !pupil_context(text, start, end, forename_key)
         && !PRONOUNS.is_match(&text[start..ceil(text, (end + CONTEXT_BYTES).min(text.len()))]))
     .then_some(Discount::Heading)
@@ -399,8 +410,9 @@ fn heading_line(text: &str, start: usize, end: usize) -> bool {
         }
     }
     // Only the name's own words beside the heading's: "Dear Grace Wood" is a greeting.
-    let greeting = word_before(text, start)
-        .is_some_and(|(_, w)| ["dear", "hi", "hello", "to", "re", "fw", "fwd"].contains(&w.as_str()));
+    let greeting = word_before(text, start).is_some_and(|(_, w)| {
+        ["dear", "hi", "hello", "to", "re", "fw", "fwd"].contains(&w.as_str())
+    });
     extra >= 1 && words <= 8 && !greeting
 }
 
@@ -426,14 +438,25 @@ mod tests {
     fn places_and_headings_unless_a_pupil_stands_near() {
         let at = |t: &str, name: &str, staff: bool| {
             let s = t.find(name).unwrap();
-            around(t, s, s + name.len(), &fold_word(name.split(' ').next().unwrap()), staff, true)
+            around(
+                t,
+                s,
+                s + name.len(),
+                &fold_word(name.split(' ').next().unwrap()),
+                staff,
+                true,
+            )
         };
         assert_eq!(
             at("Meet at the Ash Grove stop at 8.", "Ash Grove", false),
             Some(Discount::Place)
         );
         assert_eq!(
-            at("Parking on Victoria Park Road is closed", "Victoria Park", false),
+            at(
+                "Parking on Victoria Park Road is closed",
+                "Victoria Park",
+                false
+            ),
             Some(Discount::Place)
         );
         assert_eq!(
@@ -442,19 +465,59 @@ mod tests {
         );
         // A pupil beside the same words stays a pupil.
         assert_eq!(
-            at("Meet at the Ash Grove stop; Ash (Year 4) is bringing the kit.", "Ash Grove", false),
+            at(
+                "Meet at the Ash Grove stop; Ash (Year 4) is bringing the kit.",
+                "Ash Grove",
+                false
+            ),
             None
         );
-        assert_eq!(at("Ash Grove, DOB 04/05/2016, Ash Grove stop", "Ash Grove", false), None);
-        assert_eq!(at("Spring Fair Stalls\nSpring has made good progress", "Spring Fair", false), None);
+        assert_eq!(
+            at(
+                "Ash Grove, DOB 04/05/2016, Ash Grove stop",
+                "Ash Grove",
+                false
+            ),
+            None
+        );
+        assert_eq!(
+            at(
+                "Spring Fair Stalls\nSpring has made good progress",
+                "Spring Fair",
+                false
+            ),
+            None
+        );
         assert_eq!(at("Dear Grace Wood\nThanks", "Grace Wood", false), None);
-        assert_eq!(at("Grace Wood Annual Review\nShe has settled well.", "Grace Wood", false), None);
-        assert_eq!(at("Grace Wood was absent today.", "Grace Wood", false), None);
-        assert_eq!(at("Could you send the Grace Wood report", "Grace Wood", false), None);
+        assert_eq!(
+            at(
+                "Grace Wood Annual Review\nShe has settled well.",
+                "Grace Wood",
+                false
+            ),
+            None
+        );
+        assert_eq!(
+            at("Grace Wood was absent today.", "Grace Wood", false),
+            None
+        );
+        assert_eq!(
+            at("Could you send the Grace Wood report", "Grace Wood", false),
+            None
+        );
         // Colleagues: only names in the staff file, only when the text says staff.
-        assert_eq!(at("Mrs Priya Shah will call", "Priya Shah", true), Some(Discount::Colleague));
-        assert_eq!(at("Priya Shah, SENCO, will call", "Priya Shah", true), Some(Discount::Colleague));
-        assert_eq!(at("my colleague Priya Shah will call", "Priya Shah", true), Some(Discount::Colleague));
+        assert_eq!(
+            at("Mrs Priya Shah will call", "Priya Shah", true),
+            Some(Discount::Colleague)
+        );
+        assert_eq!(
+            at("Priya Shah, SENCO, will call", "Priya Shah", true),
+            Some(Discount::Colleague)
+        );
+        assert_eq!(
+            at("my colleague Priya Shah will call", "Priya Shah", true),
+            Some(Discount::Colleague)
+        );
         assert_eq!(at("Mrs Priya Shah will call", "Priya Shah", false), None);
         assert_eq!(at("Priya Shah will call", "Priya Shah", true), None);
     }
@@ -470,12 +533,21 @@ mod tests {
             "Thanks\n\nOn Tue, 3 Dec 2026 at 10:15, Priya Shah <priya.shah@supplier.example> wrote:\n> hi\n\
              -----Original Message-----\nFrom: Tom Clark [mailto:t.clark@coach.example]\nSent: Monday\n\
              > From: \"Grace Wood\" <grace.wood@pupils.school.example>\n",
-            );
+        );
         assert_eq!(own.discount("priya", "shah"), Some(Discount::Quoted));
         assert_eq!(own.discount("tom", "clark"), Some(Discount::Quoted));
         let mut own2 = OwnNames::default();
-        add_quoted_writers(&mut own2, &d, |a| a.contains("@pupils."), "From: \"Grace Wood\" <grace.wood@pupils.school.example>\n");
-        assert_eq!(own2.discount("grace", "wood"), None, "a pupil's own message stays pupil data");
+        add_quoted_writers(
+            &mut own2,
+            &d,
+            |a| a.contains("@pupils."),
+            "From: \"Grace Wood\" <grace.wood@pupils.school.example>\n",
+        );
+        assert_eq!(
+            own2.discount("grace", "wood"),
+            None,
+            "a pupil's own message stays pupil data"
+        );
         add_recipients(
             &mut own2,
             &d,
@@ -483,7 +555,10 @@ mod tests {
             &[
                 (Some("Wei Zhang".into()), "accounts@supplier.example".into()),
                 (None, "sam.okafor@coach.example".into()),
-                (Some("Grace Wood".into()), "grace.wood@pupils.school.example".into()),
+                (
+                    Some("Grace Wood".into()),
+                    "grace.wood@pupils.school.example".into(),
+                ),
             ],
         );
         assert_eq!(own2.discount("wei", "zhang"), Some(Discount::Recipient));

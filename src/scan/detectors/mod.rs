@@ -319,7 +319,14 @@ impl Detectors {
                 let staff = dir
                     .key_id(&fkey)
                     .is_some_and(|f| dir.is_staff_pair(f, m.surname));
-                context::around(text, m.start, m.end, &fkey, staff, *loc != Location::Subject)
+                context::around(
+                    text,
+                    m.start,
+                    m.end,
+                    &fkey,
+                    staff,
+                    *loc != Location::Subject,
+                )
             });
             if let Some(why) = why {
                 report.discount(loc, masked_pair(dir, m.forename, m.surname), why.as_str());

@@ -70,7 +70,10 @@ fn short_forms(dir: &Directory) -> FxHashMap<String, Vec<u32>> {
         let Some((legal, shorts)) = line.split_once(':') else {
             continue;
         };
-        let Some(id) = dir.key_id(&fold_word(legal.trim())).filter(|k| dir.is_forename(*k)) else {
+        let Some(id) = dir
+            .key_id(&fold_word(legal.trim()))
+            .filter(|k| dir.is_forename(*k))
+        else {
             continue;
         };
         for short in shorts.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -448,8 +451,7 @@ impl NameDetector {
         if let Some(m) = self.sibling(dir, text, toks[0], own) {
             return Some(m);
         }
-        self.backward(dir, text, s, toks, &key, own)
-            .or(discounted)
+        self.backward(dir, text, s, toks, &key, own).or(discounted)
     }
 
     /// Surname first, before the forename at `s` (its words `toks`, folded by `key`):
@@ -629,7 +631,8 @@ impl NameDetector {
             // columns often are); the free-text forms are found in the row's text.
             for &(f, s) in &whole {
                 if seen.insert((f, s))
-                    && let Some(pupils) = own.others(dir, f, s, dir.pupils_named(f, s).to_vec()).ok()
+                    && let Some(pupils) =
+                        own.others(dir, f, s, dir.pupils_named(f, s).to_vec()).ok()
                 {
                     out.push((
                         ri,
@@ -752,7 +755,10 @@ impl NameDetector {
             {
                 continue;
             }
-            if let Some(pupils) = own.others(dir, fid, sid, dir.pupils_named(fid, sid).to_vec()).ok() {
+            if let Some(pupils) = own
+                .others(dir, fid, sid, dir.pupils_named(fid, sid).to_vec())
+                .ok()
+            {
                 // The match covers the first forename only, so the search goes on to find
                 // the second pupil ("Leah Walker") in the same words.
                 return Some(NameMatch {

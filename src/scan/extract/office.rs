@@ -1,7 +1,9 @@
 //! Office documents inside ZIP containers.
 //!
-//! - Office Open XML: docx (body, tables, headers, footers, comments, foot/endnotes, tracked
-//!   deletions), pptx (slides and notes) with quick-xml; xlsx cells in [`super::sheets`],
+//! - Office Open XML: docx (body, tables, headers, footers, comments, foot/endnotes, hidden
+//!   text, pictures' alt text; with tracked changes, the text as it reads now and as it read
+//!   before them, so a deletion never runs into the insertion beside it), pptx (slides, notes,
+//!   alt text) with quick-xml; xlsx cells in [`super::sheets`],
 //!   pivot caches in [`super::pivot`], external links' cached cells here; in all three,
 //!   charts, drawings/text boxes, comments and embedded files (read as attachments of their
 //!   own).
@@ -34,15 +36,26 @@ pub struct Shape {
     /// Elements that are a line break or tab inside text.
     pub line_break: &'static [&'static str],
     pub tab: &'static [&'static str],
+    /// Elements whose `descr` and `title` attributes are text (pictures' alt text).
+    pub alt: &'static [&'static str],
 }
 
+/// A docx part as it reads now: tracked deletions and moved-away text left out.
 pub const DOCX: Shape = Shape {
     paragraph: &["p"],
     row: &["tr"],
     cell: &["tc"],
-    skip: &["instrText", "rPr", "pPr"],
+    skip: &["instrText", "rPr", "pPr", "del", "moveFrom"],
     line_break: &["br", "cr"],
     tab: &["tab"],
+    alt: &["docPr"],
+};
+
+/// A docx part as it read before its tracked changes: deletions and moved-away text in
+/// place, insertions left out (Word's "Original" view: what "Reject all" brings back).
+pub const DOCX_ORIGINAL: Shape = Shape {
+    skip: &["instrText", "rPr", "pPr", "ins", "moveTo"],
+    ..DOCX
 };
 
 pub const PPTX: Shape = Shape {
@@ -52,6 +65,7 @@ pub const PPTX: Shape = Shape {
     skip: &["rPr", "pPr"],
     line_break: &["br"],
     tab: &[],
+    alt: &["cNvPr"],
 };
 
 /// DrawingML and SpreadsheetML side parts (charts, text boxes, comments): paragraphs and
@@ -63,6 +77,7 @@ pub const DRAWING: Shape = Shape {
     skip: &["rPr", "pPr", "formatCode", "f"],
     line_break: &["br"],
     tab: &[],
+    alt: &["cNvPr", "docPr"],
 };
 
 /// An xlsx external link's cache: the cells of another workbook that formulas here refer to
@@ -75,6 +90,7 @@ pub const EXTERNAL_LINK: Shape = Shape {
     skip: &[],
     line_break: &[],
     tab: &[],
+    alt: &[],
 };
 
 pub const ODF: Shape = Shape {
@@ -84,6 +100,7 @@ pub const ODF: Shape = Shape {
     skip: &["annotation-end", "tracked-changes"],
     line_break: &["line-break"],
     tab: &["tab", "s"],
+    alt: &[],
 };
 
 /// Reads the text of an XML part: paragraphs become lines; table rows become lines with
@@ -108,6 +125,9 @@ pub fn xml_text(xml: &str, shape: &Shape) -> Result<XmlText, String> {
                 }
                 let n = e.local_name();
                 let n = n.as_ref();
+                if shape.alt.contains(&n) && skip == 0 {
+                    alt_text(&e, cell.as_mut().unwrap_or(&mut text));
+                }
                 if shape.skip.contains(&n) {
                     skip += 1;
                 } else if shape.row.contains(&n) {
@@ -119,6 +139,9 @@ pub fn xml_text(xml: &str, shape: &Shape) -> Result<XmlText, String> {
             Event::Empty(e) => {
                 let n = e.local_name();
                 let n = n.as_ref();
+                if shape.alt.contains(&n) && skip == 0 {
+                    alt_text(&e, cell.as_mut().unwrap_or(&mut text));
+                }
                 let s = if shape.line_break.contains(&n) {
                     "\n"
                 } else if shape.tab.contains(&n) {
@@ -191,6 +214,22 @@ pub fn xml_text(xml: &str, shape: &Shape) -> Result<XmlText, String> {
         }
     }
     Ok(XmlText { text, rows })
+}
+
+/// A picture's alt text (`descr`, `title`), each on a line of its own.
+fn alt_text(e: &quick_xml::events::BytesStart, out: &mut String) {
+    for a in e.attributes().flatten() {
+        if matches!(a.key.local_name().into_inner(), "descr" | "title")
+            && let Ok(v) = a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            && !v.trim().is_empty()
+        {
+            if !out.is_empty() && !out.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(v.trim());
+            out.push('\n');
+        }
+    }
 }
 
 fn member_index(names: &[String], name: &str) -> Option<usize> {
@@ -330,7 +369,15 @@ pub fn ooxml(
     }
     for i in parts {
         match read_member(archive, i, sink) {
-            Ok(xml) => push_xml(location, &xml, shape, sink),
+            Ok(xml) => {
+                push_xml(location, &xml, shape, sink);
+                // Tracked changes: the text before them too (a name deleted to "anonymise"
+                // a document is still in it, shown to anyone who turns the markup on).
+                let tracked = |tag: &[u8]| memchr::memmem::find(&xml, tag).is_some();
+                if std::ptr::eq(shape, &DOCX) && (tracked(b"<w:del ") || tracked(b"<w:moveFrom ")) {
+                    push_xml(location, &xml, &DOCX_ORIGINAL, sink);
+                }
+            }
             Err(why) => sink.not_read(location.clone(), format!("{}: {why}", names[i])),
         }
     }
@@ -407,6 +454,30 @@ mod tests {
             vec![vec!["Smith".to_string(), "Olivia".to_string()]]
         );
         assert!(t.text.contains("A&B") && !t.text.contains("HYPERLINK"));
+    }
+
+    #[test]
+    fn tracked_changes_hidden_text_and_alt_text() {
+        // "Anonymised" with Track Changes on: the name deleted, "Pupil A" inserted beside it.
+        let xml = r#"<w:document xmlns:w="w" xmlns:wp="wp"><w:body>
+            <w:p><w:r><w:t xml:space="preserve">Incident involving </w:t></w:r><w:del w:id="1" w:author="x"><w:r><w:delText>Grace Wood</w:delText></w:r></w:del><w:ins w:id="2" w:author="x"><w:r><w:t>Pupil A</w:t></w:r></w:ins><w:r><w:t xml:space="preserve"> in 8B.</w:t></w:r></w:p>
+            <w:p><w:moveFrom w:id="3"><w:r><w:t>Leah Walker</w:t></w:r></w:moveFrom><w:r><w:rPr><w:vanish/></w:rPr><w:t>Olivia Smith</w:t></w:r></w:p>
+            <w:p><w:r><w:drawing><wp:inline><wp:docPr id="1" name="Picture 1" descr="Photo of Rose Hill at sports day"/></wp:inline></w:drawing></w:r></w:p>
+            </w:body></w:document>"#;
+        let now = xml_text(xml, &DOCX).unwrap().text;
+        assert!(now.contains("Incident involving Pupil A in 8B."), "{now:?}");
+        assert!(
+            !now.contains("Grace Wood") && !now.contains("Leah Walker"),
+            "{now:?}"
+        );
+        assert!(now.contains("Olivia Smith"), "hidden text is read: {now:?}");
+        assert!(now.contains("Photo of Rose Hill at sports day"), "{now:?}");
+        let before = xml_text(xml, &DOCX_ORIGINAL).unwrap().text;
+        assert!(
+            before.contains("Incident involving Grace Wood in 8B."),
+            "{before:?}"
+        );
+        assert!(before.contains("Leah Walker"), "{before:?}");
     }
 
     #[test]
