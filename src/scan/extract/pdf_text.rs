@@ -4,9 +4,15 @@
 //! - a line break where the text moves to another line (`Td`/`TD` with a vertical move, a
 //!   `Tm` to another baseline): generators that end a line without a space would otherwise
 //!   run the last word of one line and the first of the next together ("Leah" and "Walker"
-//!   into "LeahWalker"). A move along the same line adds nothing: Chromium (Skia) moves with
-//!   `Td` between the glyphs of one word to kern them ("W" `Td` "alker"), and without the
-//!   glyphs' widths a kerning move cannot be told from a word gap;
+//!   into "LeahWalker");
+//! - a space where text placed along the same line leaves a gap after the previous glyphs, as
+//!   pdftotext and pdfminer rebuild words: generators that place each word (or each glyph)
+//!   by its own `Td`/`Tm` and write no space characters. The gap is measured with the font's
+//!   glyph widths (`/Widths`, a CID font's `/W`), the font size, character and word spacing
+//!   and horizontal scaling; wider than [`WORD_GAP`] of the font size is a word break. A
+//!   kerning move (Chromium moves with `Td` between the glyphs of one word: "W" `Td`
+//!   "alker") leaves no gap and adds nothing. Without widths (a standard font without
+//!   `/Widths`) a move along the line adds nothing, as before;
 //! - the text of the form XObjects the page draws (`Do`), where a flattened form keeps its
 //!   field values and some generators put whole tables or letterheads; nested within
 //!   [`MAX_DEPTH`], each read once per page, the page's and its forms' content together
@@ -16,6 +22,10 @@ use std::collections::{BTreeMap, HashSet};
 
 use lopdf::content::Content;
 use lopdf::{Dictionary, Document, Encoding, Object, ObjectId};
+
+/// A gap along the line wider than this fraction of the font size is a word break (a space
+/// is about 0.25 of it in common fonts; kerning and tracking stay well under 0.1).
+const WORD_GAP: f32 = 0.12;
 
 /// Form XObjects drawn inside form XObjects, at most this deep.
 const MAX_DEPTH: usize = 8;
@@ -58,14 +68,216 @@ fn encodings<'a>(
     doc: &'a Document,
     fonts: BTreeMap<Vec<u8>, &'a Dictionary>,
     limit: usize,
-) -> BTreeMap<Vec<u8>, Option<Encoding<'a>>> {
+) -> Fonts<'a> {
     fonts
         .into_iter()
-        .map(|(name, font)| (name, font.get_font_encoding_with_limit(doc, limit).ok()))
+        .map(|(name, font)| {
+            let font = font
+                .get_font_encoding_with_limit(doc, limit)
+                .ok()
+                .map(|e| (e, Widths::of(doc, font)));
+            (name, font)
+        })
         .collect()
 }
 
-type Fonts<'a> = BTreeMap<Vec<u8>, Option<Encoding<'a>>>;
+/// Each font's encoding and glyph widths, by resource name.
+type Fonts<'a> = BTreeMap<Vec<u8>, Option<(Encoding<'a>, Option<Widths>)>>;
+
+/// A font's glyph widths (thousandths of the font size) by character code.
+#[derive(Debug, Clone)]
+struct Widths {
+    /// Two-byte codes (a Type0 font), else one byte per code.
+    two_byte: bool,
+    first: u32,
+    widths: Vec<f32>,
+    /// CID ranges from `/W`: (first, last, width).
+    ranges: Vec<(u32, u32, f32)>,
+    missing: f32,
+}
+
+impl Widths {
+    /// From `/FirstChar` and `/Widths` (simple fonts) or the descendant's `/W` and `/DW`
+    /// (Type0 with two-byte codes); `None` when the font gives none (standard fonts).
+    fn of(doc: &Document, font: &Dictionary) -> Option<Widths> {
+        let num = |o: &Object| {
+            o.as_float()
+                .ok()
+                .or_else(|| o.as_i64().ok().map(|i| i as f32))
+        };
+        let subtype = font.get(b"Subtype").and_then(Object::as_name).ok()?;
+        if subtype == b"Type0" {
+            let enc = font.get(b"Encoding").and_then(Object::as_name).ok()?;
+            if enc != b"Identity-H" {
+                return None;
+            }
+            let desc = font
+                .get_deref(b"DescendantFonts", doc)
+                .and_then(Object::as_array)
+                .ok()?
+                .first()
+                .and_then(|d| doc.dereference(d).ok())?
+                .1
+                .as_dict()
+                .ok()?;
+            let missing = desc.get(b"DW").ok().and_then(num).unwrap_or(1000.0);
+            let mut ranges = Vec::new();
+            if let Ok(w) = desc.get_deref(b"W", doc).and_then(Object::as_array) {
+                let mut i = 0;
+                while i + 1 < w.len() && ranges.len() < 65_536 {
+                    let Some(c) = num(&w[i]) else { break };
+                    let c = c as u32;
+                    match doc.dereference(&w[i + 1]).map(|(_, o)| o) {
+                        Ok(Object::Array(ws)) => {
+                            for (k, x) in ws.iter().enumerate().take(65_536) {
+                                if let Some(x) = num(x) {
+                                    ranges.push((c + k as u32, c + k as u32, x));
+                                }
+                            }
+                            i += 2;
+                        }
+                        Ok(o) => {
+                            let (Some(last), Some(x)) = (num(o), w.get(i + 2).and_then(num)) else {
+                                break;
+                            };
+                            ranges.push((c, last as u32, x));
+                            i += 3;
+                        }
+                        Err(_) => break,
+                    }
+                }
+            }
+            return Some(Widths {
+                two_byte: true,
+                first: 0,
+                widths: Vec::new(),
+                ranges,
+                missing,
+            });
+        }
+        let widths: Vec<f32> = font
+            .get_deref(b"Widths", doc)
+            .and_then(Object::as_array)
+            .ok()?
+            .iter()
+            .take(256)
+            .map(|w| {
+                doc.dereference(w)
+                    .ok()
+                    .and_then(|(_, o)| num(o))
+                    .unwrap_or(0.0)
+            })
+            .collect();
+        let first = font.get(b"FirstChar").ok().and_then(num).unwrap_or(0.0) as u32;
+        let missing = font
+            .get_deref(b"FontDescriptor", doc)
+            .and_then(Object::as_dict)
+            .ok()
+            .and_then(|d| d.get(b"MissingWidth").ok().and_then(num))
+            .unwrap_or(0.0);
+        Some(Widths {
+            two_byte: false,
+            first,
+            widths,
+            ranges: Vec::new(),
+            missing,
+        })
+    }
+
+    fn width(&self, code: u32) -> f32 {
+        if self.two_byte {
+            return self
+                .ranges
+                .iter()
+                .find(|(a, b, _)| *a <= code && code <= *b)
+                .map_or(self.missing, |r| r.2);
+        }
+        code.checked_sub(self.first)
+            .and_then(|i| self.widths.get(i as usize))
+            .copied()
+            .unwrap_or(self.missing)
+    }
+
+    /// How far a string moves the pen, in unscaled text space units.
+    fn advance(&self, bytes: &[u8], st: &TextState) -> f32 {
+        let mut x = 0.0;
+        let step = if self.two_byte { 2 } else { 1 };
+        for c in bytes.chunks(step) {
+            let code = c.iter().fold(0u32, |a, b| a << 8 | u32::from(*b));
+            let w = self.width(code) / 1000.0 * st.size + st.char_spacing;
+            // Word spacing applies to the single-byte code 32.
+            let w = if step == 1 && code == 32 {
+                w + st.word_spacing
+            } else {
+                w
+            };
+            x += w * st.scale;
+        }
+        x
+    }
+}
+
+/// The text state the gap test needs (PDF 32000 9.3).
+#[derive(Debug, Clone)]
+struct TextState {
+    size: f32,
+    char_spacing: f32,
+    word_spacing: f32,
+    /// Horizontal scaling, as a fraction.
+    scale: f32,
+    leading: f32,
+    /// Text matrix and text line matrix: [a b c d e f].
+    tm: [f32; 6],
+    tlm: [f32; 6],
+    /// Where the last glyphs shown ended (text matrix e, f), when their widths were known.
+    pen: Option<(f32, f32)>,
+}
+
+const IDENTITY: [f32; 6] = [1.0, 0.0, 0.0, 1.0, 0.0, 0.0];
+
+impl Default for TextState {
+    fn default() -> Self {
+        TextState {
+            size: 0.0,
+            char_spacing: 0.0,
+            word_spacing: 0.0,
+            scale: 1.0,
+            leading: 0.0,
+            tm: IDENTITY,
+            tlm: IDENTITY,
+            pen: None,
+        }
+    }
+}
+
+impl TextState {
+    fn translate(&mut self, tx: f32, ty: f32) {
+        let m = self.tlm;
+        self.tlm[4] = tx * m[0] + ty * m[2] + m[4];
+        self.tlm[5] = tx * m[1] + ty * m[3] + m[5];
+        self.tm = self.tlm;
+    }
+
+    /// Moves the pen along the line by `tx` unscaled text space units.
+    fn advance(&mut self, tx: f32) {
+        self.tm[4] += tx * self.tm[0];
+        self.tm[5] += tx * self.tm[1];
+    }
+
+    /// Whether the glyphs about to be shown start past a word gap after the last ones, on
+    /// the same line.
+    fn word_gap(&self) -> bool {
+        let Some((x, y)) = self.pen else {
+            return false;
+        };
+        let scale = (self.tm[0] * self.tm[0] + self.tm[1] * self.tm[1])
+            .sqrt()
+            .max(1e-3);
+        let em = self.size.abs() * scale;
+        let (dx, dy) = (self.tm[4] - x, self.tm[5] - y);
+        dy.abs() < em * 0.5 && (dx > em * WORD_GAP || dx < -em)
+    }
+}
 
 struct Walk<'a> {
     doc: &'a Document,
@@ -88,55 +300,100 @@ impl<'a> Walk<'a> {
         depth: usize,
     ) -> lopdf::Result<()> {
         let content = Content::decode(data)?;
-        let mut encoding: Option<&Encoding> = None;
+        let mut font: Option<&(Encoding, Option<Widths>)> = None;
         // The font selected has an encoding that could not be read.
         let mut unreadable = false;
         // The baseline of the current text line (from Tm), to tell a new line from a move
         // along the same one.
         let mut line_y: Option<f32> = None;
+        let mut st = TextState::default();
         for op in &content.operations {
             let num = |i: usize| op.operands.get(i).and_then(|o| o.as_float().ok());
             match op.operator.as_str() {
                 "Tf" => {
-                    let font = op
+                    let f = op
                         .operands
                         .first()
                         .and_then(|n| n.as_name().ok())
                         .and_then(|n| fonts.get(n));
-                    encoding = font.and_then(Option::as_ref);
-                    unreadable = matches!(font, Some(None));
+                    font = f.and_then(Option::as_ref);
+                    unreadable = matches!(f, Some(None));
+                    st.size = num(1).unwrap_or(st.size);
                 }
+                "Tc" => st.char_spacing = num(0).unwrap_or(0.0),
+                "Tw" => st.word_spacing = num(0).unwrap_or(0.0),
+                "Tz" => st.scale = num(0).unwrap_or(100.0) / 100.0,
+                "TL" => st.leading = num(0).unwrap_or(0.0),
                 "Tj" | "TJ" | "'" | "\"" if unreadable => {
                     return Err(lopdf::Error::Syntax(
                         "text in a font whose encoding could not be read".into(),
                     ));
                 }
-                "Tj" | "TJ" => {
-                    if let Some(e) = encoding {
-                        collect(&mut self.out, e, &op.operands);
+                "Tj" | "TJ" | "'" | "\"" => {
+                    let shown = match op.operator.as_str() {
+                        "'" => 0,
+                        "\"" => 2,
+                        _ => 0,
+                    };
+                    if op.operator == "'" || op.operator == "\"" {
+                        if op.operator == "\"" {
+                            st.word_spacing = num(0).unwrap_or(st.word_spacing);
+                            st.char_spacing = num(1).unwrap_or(st.char_spacing);
+                        }
+                        st.translate(0.0, -st.leading);
+                        self.line_break();
+                    } else if st.word_gap() && !self.out.ends_with(char::is_whitespace) {
+                        self.out.push(' ');
                     }
-                }
-                "'" | "\"" => {
-                    self.line_break();
-                    if let Some(e) = encoding {
-                        let shown = if op.operator == "'" { 0 } else { 2 };
-                        collect(&mut self.out, e, op.operands.get(shown..).unwrap_or(&[]));
+                    let operands = op.operands.get(shown..).unwrap_or(&[]);
+                    if let Some((e, widths)) = font {
+                        collect(&mut self.out, e, operands);
+                        match widths {
+                            Some(w) => {
+                                st.advance(shown_advance(w, operands, &st));
+                                st.pen = Some((st.tm[4], st.tm[5]));
+                            }
+                            None => st.pen = None,
+                        }
                     }
                 }
                 "Td" | "TD" => {
-                    if num(1).is_some_and(|ty| ty != 0.0) {
+                    let (tx, ty) = (num(0).unwrap_or(0.0), num(1).unwrap_or(0.0));
+                    if op.operator == "TD" {
+                        st.leading = -ty;
+                    }
+                    st.translate(tx, ty);
+                    if ty != 0.0 {
                         self.line_break();
                     }
                 }
                 "Tm" => {
+                    if op.operands.len() == 6 {
+                        for (i, v) in st.tm.iter_mut().enumerate() {
+                            *v = num(i).unwrap_or(0.0);
+                        }
+                        st.tlm = st.tm;
+                    }
                     let y = num(5);
                     if y.is_some() && line_y.is_some() && y != line_y {
                         self.line_break();
                     }
                     line_y = y;
                 }
-                "T*" | "ET" => self.line_break(),
-                "BT" => line_y = None,
+                "T*" => {
+                    st.translate(0.0, -st.leading);
+                    self.line_break();
+                }
+                "ET" => {
+                    st.pen = None;
+                    self.line_break();
+                }
+                "BT" => {
+                    line_y = None;
+                    st.tm = IDENTITY;
+                    st.tlm = IDENTITY;
+                    st.pen = None;
+                }
                 "Do" if depth < MAX_DEPTH => {
                     if let Some(name) = op.operands.first().and_then(|n| n.as_name().ok()) {
                         self.form(name, xobjects, fonts, depth)?;
@@ -215,6 +472,22 @@ impl<'a> Walk<'a> {
     }
 }
 
+/// How far `Tj`/`TJ` operands move the pen (unscaled text space units): the glyphs' widths
+/// and a `TJ` array's adjustments.
+fn shown_advance(widths: &Widths, operands: &[Object], st: &TextState) -> f32 {
+    let mut x = 0.0;
+    for operand in operands {
+        match operand {
+            Object::String(bytes, _) => x += widths.advance(bytes, st),
+            Object::Array(items) => x += shown_advance(widths, items, st),
+            Object::Integer(i) => x -= *i as f32 / 1000.0 * st.size * st.scale,
+            Object::Real(r) => x -= *r / 1000.0 * st.size * st.scale,
+            _ => {}
+        }
+    }
+    x
+}
+
 /// The text of `Tj`/`TJ` operands: strings decoded, a space after an array and at a kerning
 /// gap wider than a tenth of the font size (as lopdf's own extraction does).
 fn collect(out: &mut String, encoding: &Encoding, operands: &[Object]) {
@@ -253,7 +526,13 @@ mod tests {
             "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
             "Encoding" => "WinAnsiEncoding",
         });
-        let mut fonts = dictionary! { "F1" => font };
+        // F3: every glyph 500/1000 of the font size wide, as an embedded font's /Widths say.
+        let fixed = doc.add_object(dictionary! {
+            "Type" => "Font", "Subtype" => "TrueType", "BaseFont" => "Fixed",
+            "Encoding" => "WinAnsiEncoding", "FirstChar" => 32, "LastChar" => 126,
+            "Widths" => vec![Object::Integer(500); 95],
+        });
+        let mut fonts = dictionary! { "F1" => font, "F3" => fixed };
         if broken_font {
             // Not a font dictionary (no /Type /Font): its encoding cannot be read.
             let broken =
@@ -319,6 +598,25 @@ mod tests {
             lopdf.contains("LeahWalker") && lopdf.contains("GraceWood"),
             "{lopdf:?}"
         );
+    }
+
+    #[test]
+    fn words_placed_one_by_one_are_rebuilt_from_glyph_positions() {
+        // F3 at 10 pt: each glyph 5 units wide. Words placed by their own Tm on one baseline,
+        // then glyph by glyph with Td, with no space characters anywhere; a 3-unit gap (0.3
+        // of the font size) between words, none inside them.
+        let doc = pdf(
+            "BT /F3 10 Tf 1 0 0 1 72 700 Tm (Grace) Tj 1 0 0 1 100 700 Tm (Wood) Tj \
+             1 0 0 1 123 700 Tm (8B) Tj ET \
+             BT /F3 10 Tf 72 600 Td (L) Tj 5 0 Td (e) Tj 5 0 Td (a) Tj 5 0 Td (h) Tj \
+             8 0 Td (W) Tj 5 0 Td (a) Tj 5 0 Td (l) Tj 5 0 Td (k) Tj 5 0 Td (e) Tj 5 0 Td (r) Tj ET \
+             BT /F3 10 Tf 2 Tc 72 500 Td (Rose) Tj 31 0 Td (Hill) Tj ET",
+            &[],
+        );
+        assert_eq!(text(&doc), "Grace Wood 8B\nLeah Walker\nRose Hill\n");
+        // Without the spacing rebuilt, the words run together (what we read before).
+        let lopdf = doc.extract_text(&[1]).unwrap();
+        assert!(lopdf.contains("GraceWood"), "{lopdf:?}");
     }
 
     #[test]
