@@ -385,6 +385,106 @@ add('attach-unicode-text-export-external', LUKE, ['bookings@climbing-centre.exam
     ['pupil_name','unencrypted_personal_attachment'],
     parts=[text_part("Names attached.\n\nLuke"), attach('climbers.txt', b'\xff\xfe'+'Forename\tSurname\tYear\r\nTom\tClark\t10\r\nFreya\tRogers\t8\r\nHarry\tFisher\t8\r\n'.encode('utf-16-le'), 'text/plain')])
 
+
+# ---- issue 26: detection as staff really write ----
+import io, zipfile
+DOCX_CT='application/vnd.openxmlformats-officedocument.wordprocessingml.document'
+def docx(body_xml):
+    """A minimal Word document whose body is body_xml (w: paragraphs)."""
+    b=io.BytesIO()
+    with zipfile.ZipFile(b,'w',zipfile.ZIP_DEFLATED) as z:
+        z.writestr('[Content_Types].xml','<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>')
+        z.writestr('_rels/.rels','<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>')
+        z.writestr('word/document.xml','<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main" xmlns:wp="http://schemas.openxmlformats.org/drawingml/2006/wordprocessingDrawing"><w:body>'+body_xml+'</w:body></w:document>')
+    return b.getvalue()
+def wp(*runs): return '<w:p>'+''.join(runs)+'</w:p>'
+def wr(t): return f'<w:r><w:t xml:space="preserve">{t}</w:t></w:r>'
+def wdel(t): return f'<w:del w:id="9" w:author="Luke Rich" w:date="2026-11-20T09:00:00Z"><w:r><w:delText xml:space="preserve">{t}</w:delText></w:r></w:del>'
+def wins(t): return f'<w:ins w:id="10" w:author="Luke Rich" w:date="2026-11-20T09:00:00Z"><w:r><w:t xml:space="preserve">{t}</w:t></w:r></w:ins>'
+def pdf_words(lines):
+    """A one-page PDF whose words are each placed by their own Tm, with no space characters,
+    in a TrueType font that gives its widths (as LibreOffice and report generators write)."""
+    ops=['BT /F1 11 Tf']
+    y=760
+    for line in lines:
+        x=72.0
+        for w in line.split(' '):
+            ops.append(f'1 0 0 1 {x:.2f} {y} Tm ({w}) Tj')
+            x+=len(w)*0.55*11+3.1
+        y-=16
+    ops.append('ET')
+    stream='\n'.join(ops).encode('latin-1')
+    objs=[b'<< /Type /Catalog /Pages 2 0 R >>',
+          b'<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
+          b'<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>',
+          b'<< /Length %d >>\nstream\n'%len(stream)+stream+b'\nendstream',
+          b'<< /Type /Font /Subtype /TrueType /BaseFont /LiberationSans /FirstChar 32 /LastChar 126 /Widths ['+b' '.join([b'550']*95)+b'] /Encoding /WinAnsiEncoding >>']
+    out=b'%PDF-1.4\n'; offs=[]
+    for i,o in enumerate(objs):
+        offs.append(len(out)); out+=b'%d 0 obj\n'%(i+1)+o+b'\nendobj\n'
+    xref=len(out)
+    out+=b'xref\n0 %d\n0000000000 65535 f \n'%(len(objs)+1)+b''.join(b'%010d 00000 n \n'%o for o in offs)
+    out+=b'trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n'%(len(objs)+1,xref)
+    return out
+
+# 1. family name first, as families and EAL staff write it
+add('name-family-first-to-tutor', LUKE, ['bookings@mathscircle.example.com'], 'Saturday maths circle', None, {'bookings@mathscircle.example.com':'reject'}, ['pupil_name'],
+    parts=[text_part("Hello,\n\nLiu Yang's mother asked me to put her forward for the Saturday maths circle. She is keen and works well in a group.\n\nLuke")])
+add('name-family-first-middle-name-external', ROSIE, ['info@swimclub.example.org'], 'Swimming gala lift', None, {'info@swimclub.example.org':'reject'}, ['pupil_name'],
+    parts=[text_part("Hi,\n\nNguyen Thi Lan will need a lift back from the gala on Saturday; her aunt can collect from the leisure centre.\n\nThanks,\nRosie")])
+add('name-family-first-accented-own-gmail', ISAAC, ['isaac.pearson2@gmail.com'], 'to finish tonight', None, {'isaac.pearson2@gmail.com':'reject'}, ['pupil_name'],
+    parts=[text_part("Szabó Eszter - reading age 11.2, needs extension work\nfinish report comment tonight")])
+# 2. short forms of the legal forename
+add('name-short-form-supplier', LUKE, [SUPPLIER], 'Coach on Friday', None, {SUPPLIER:'reject'}, ['pupil_name'],
+    parts=[text_part("Hi Dave,\n\nBella Mason gets travel sick, so please keep a seat free for her at the front.\n\nLuke")])
+add('name-short-form-subject-external', ROSIE, ['office@dance-academy.example.com'], 'Tilly Holmes - Thursday class', None, {'office@dance-academy.example.com':'reject'}, ['pupil_name'],
+    parts=[text_part("Hello,\n\nShe will be late on Thursday because of a school trip.\n\nRosie Griffiths")])
+add('name-short-form-surname-first-own-gmail', ISAAC, ['isaac.pearson2@gmail.com'], 'marks', None, {'isaac.pearson2@gmail.com':'reject'}, ['pupil_name'],
+    parts=[text_part("Walker, Theo 54%\nLee, Josh 61%\n")])
+# 3. text the recipient can see that extraction used to drop
+add('attach-docx-tracked-deletion-external', LUKE, ['editor@localnews.example.com'], 'Article for the newsletter', None, {'editor@localnews.example.com':'reject'},
+    ['pupil_name','unencrypted_personal_attachment'],
+    parts=[text_part("Hi,\n\nThe anonymised write-up of the incident is attached.\n\nLuke"),
+           attach('Incident write-up.docx', docx(wp(wr('On Tuesday '), wdel('Freya Rogers'), wins('a Year 8 pupil'), wr(' was hurt during PE.')) + wp(wr('The school reviewed its procedures.'))), DOCX_CT)])
+add('attach-docx-alt-text-external', ROSIE, ['print@printworks.example.com'], 'Poster proof', None, {'print@printworks.example.com':'reject'},
+    ['pupil_name','unencrypted_personal_attachment'],
+    parts=[text_part("Hello,\n\nPoster for printing attached, 20 copies please.\n\nRosie"),
+           attach('Sports day poster.docx', docx(wp(wr('Sports Day 2027')) + wp('<w:r><w:drawing><wp:inline><wp:docPr id="1" name="Picture 1" descr="Amara Palmer winning the 100 m, Year 8"/></wp:inline></w:drawing></w:r>')), DOCX_CT)])
+add('attach-pdf-word-by-word-external', LUKE, ['bookings@climbing-centre.example.com'], 'Climbers for Saturday', None, {'bookings@climbing-centre.example.com':'reject'},
+    ['pupil_name','unencrypted_personal_attachment'],
+    parts=[text_part("Names attached.\n\nLuke"), attach('climbers.pdf', pdf_words(['Saturday climbing group', 'Isaac Barker Year 10', 'Amy Holmes Year 9']), 'application/pdf')])
+# 4. the wrong parent at a partner domain: a parent first, wherever they work
+add('contact-at-nhs-wrong-child', LUKE, ['e.okonkwo@nhs.net'], 'Re: Friday', None, {'e.okonkwo@nhs.net':'reject'}, ['pupil_name'],
+    parts=[text_part("Dear Mrs Okonkwo,\n\nThank you for letting me know. Just so you are aware, Chelsea Green was also involved on Friday and has apologised.\n\nLuke Rich")])
+add('contact-at-council-class-list', ROSIE, ['t.okonkwo@essex.gov.uk'], 'Trip list', None, {'t.okonkwo@essex.gov.uk':'reject'}, ['pupil_name','bulk_pupil_data'],
+    parts=[text_part("Hi,\n\nThanks for volunteering for the trip. The group:\nChiamaka Okonkwo\nTom Clark\nFreya Rogers\nHarry Fisher\nLeah Walker\nIsaac Barker\n\nRosie")])
+add('contact-at-police-wrong-child', ISAAC, ['f.adeyemi@essex.police.uk'], 'Football', None, {'f.adeyemi@essex.police.uk':'reject'}, ['pupil_name'],
+    parts=[text_part("Hi,\n\nTobi and Yusuf Kelly will both be in the team on Saturday.\n\nIsaac")])
+add('contact-at-nhs-own-child', LUKE, ['e.okonkwo@nhs.net'], 'Chiamaka', None, {'e.okonkwo@nhs.net':'tag'}, ['pupil_name'],
+    parts=[text_part("Dear Mrs Okonkwo,\n\nChiamaka Okonkwo did very well in her assessment this week.\n\nLuke Rich")])
+# 5. a pupil's full name that is also a place, a street or a heading
+add('clean-place-street-name-external', ROSIE, ['office@coachhire.example.com'], 'Pick-up point', None, {'office@coachhire.example.com':'allow'}, [],
+    parts=[text_part("Hi,\n\nVictoria Park Road is closed on Friday, so could the coach wait on Elm Avenue instead?\n\nThanks,\nRosie")])
+add('clean-place-bus-stop-external', ISAAC, ['info@buses.example.com'], 'School service', None, {'info@buses.example.com':'allow'}, [],
+    parts=[text_part("Hello,\n\nParents tell us the 8.05 no longer calls at the Chelsea Green stop. Has the timetable changed?\n\nIsaac Pearson")])
+add('clean-place-school-name-external', LUKE, ['fixtures@county-sport.example.org'], 'Netball fixture', None, {'fixtures@county-sport.example.org':'allow'}, [],
+    parts=[text_part("Hi,\n\nWe are happy to play Summer Fields Primary on the 14th at their ground.\n\nLuke")])
+add('clean-heading-title-case-external', ROSIE, ['hello@marquees.example.com'], 'Open afternoon', None, {'hello@marquees.example.com':'allow'}, [],
+    parts=[text_part("Rose Garden Open Afternoon\n\nWe would like to hire two gazebos for the afternoon of 12 June. Could you send a quote?\n\nRosie")])
+add('clean-heading-nature-trail-external', ISAAC, ['bookings@wildlife-trust.example.org'], 'Booking', None, {'bookings@wildlife-trust.example.org':'allow'}, [],
+    parts=[text_part("Holly Bush Nature Trail\nGuided Walk Booking\n\nWe would like to book the guided walk for 30 on 3 March.\n\nIsaac")])
+add('place-name-with-pupil-context-external', ROSIE, ['office@coachhire.example.com'], 'Pick-up', None, {'office@coachhire.example.com':'reject'}, ['pupil_name'],
+    parts=[text_part("Hi,\n\nVictoria Park (Year 8) will be picked up at the Park Road stop by her dad.\n\nRosie")])
+# 6. a name that belongs to someone in the conversation
+add('clean-recipient-shares-a-pupil-name', ROSIE, ['"Priya Patel" <priya.patel@stationers.example.com>'], 'Order 4471', None, {'priya.patel@stationers.example.com':'allow'}, [],
+    parts=[text_part("Dear Priya Patel,\n\nPlease could you add two boxes of whiteboard pens to order 4471.\n\nKind regards,\nRosie Griffiths")])
+add('clean-quoted-writer-shares-a-pupil-name', LUKE, ['studio@printworks.example.com'], 'Re: proofs', None, {'studio@printworks.example.com':'allow'}, [],
+    parts=[text_part("Thanks, the proofs look fine.\n\nLuke\n\nOn Mon, 23 Nov 2026 at 16:02, Charlie Shah <charlie.shah@printworks.example.com> wrote:\n> Hi Luke,\n> Proofs attached for the prospectus.\n> Charlie Shah\n> Printworks Ltd\n")])
+add('clean-colleague-named-as-staff', ISAAC, ['sales@labsupplies.example.com'], 'Delivery', None, {'sales@labsupplies.example.com':'allow'}, [],
+    parts=[text_part("Hello,\n\nIf I am out, my colleague Ruby Fox-Pitt can sign for the delivery, or Mx Harper Wilson in the science office.\n\nIsaac Pearson")])
+add('forwarded-pupil-message-external', LUKE, ['tutor@tuition.example.com'], 'Fw: homework', None, {'tutor@tuition.example.com':'reject'}, ['pupil_name'],
+    parts=[text_part(f"See below.\n\n---------- Forwarded message ---------\nFrom: Amy Holmes <amy.holmes16@{P}>\nDate: Mon, 23 Nov 2026\n\nAmy Holmes here, I could not do question 4.\n")])
+
 ONLY=os.environ.get('ONLY')
 if ONLY: msgs=[m for m in msgs if m['name'].startswith(ONLY)]
 for m in msgs:

@@ -207,7 +207,7 @@ pub fn add_quoted_writers(
 /// never applies with one of these within [`CONTEXT_BYTES`].
 static PUPIL_CONTEXT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i:\b(?:pupils?|students?|child|son|daughter|step-?(?:son|daughter)|grand(?:son|daughter)|d\.?o\.?b\.?|date of birth|born|upn|uln|adno|admission (?:no|number)|year\s?\d{1,2}|yr\s?\d{1,2}|reception class|nursery class|form group|tutor group|reg(?:istration)? group|ehcp|send|sen support|safeguarding|attendance)\b)|\b(?:[1-9]|1[0-3])[A-Z]{1,2}\d?\b|\bY(?:[1-9]|1[0-3])\b|\b\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})\b",
+        r"(?i:\b(?:pupils?|students?|child|son|daughter|step-?(?:son|daughter)|grand(?:son|daughter)|d\.?o\.?b\.?|date of birth|born|admission (?:no|number)|year\s?\d{1,2}|yr\s?\d{1,2}|reception class|nursery class|form group|tutor group|reg(?:istration)? group|sen support|safeguarding|attendance)\b)|\b(?:UPN|ULN|Adno|EHCP|SEND|DOB)\b|\b(?:[1-9]|1[0-3])[A-Z]{1,2}\d?\b|\bY(?:[1-9]|1[0-3])\b|\b\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})\b",
     )
     .expect("pupil context pattern")
 });
