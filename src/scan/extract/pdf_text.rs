@@ -147,6 +147,8 @@ impl Widths {
                     }
                 }
             }
+            // Sorted for a binary search per glyph (a hostile /W may hold many ranges).
+            ranges.sort_unstable_by_key(|r| r.0);
             return Some(Widths {
                 two_byte: true,
                 first: 0,
@@ -186,11 +188,11 @@ impl Widths {
 
     fn width(&self, code: u32) -> f32 {
         if self.two_byte {
-            return self
-                .ranges
-                .iter()
-                .find(|(a, b, _)| *a <= code && code <= *b)
-                .map_or(self.missing, |r| r.2);
+            let i = self.ranges.partition_point(|r| r.0 <= code);
+            return match i.checked_sub(1).map(|i| self.ranges[i]) {
+                Some((_, last, w)) if code <= last => w,
+                _ => self.missing,
+            };
         }
         code.checked_sub(self.first)
             .and_then(|i| self.widths.get(i as usize))
