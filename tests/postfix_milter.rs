@@ -291,3 +291,50 @@ async fn routed_recipients_are_refused_by_the_milter() {
     let g = arrives(&got, |g| g.data.contains("See you at lunch")).await;
     assert_eq!(g.rcpts, [colleague]);
 }
+
+/// Detection as staff write, through the milter: the wrong child named to a parent at
+/// nhs.net and a family-name-first name to a tutor are refused by Postfix with Hallpass's
+/// reply; a reply quoting a supplier who shares a pupil's name, and a bus stop named like a
+/// pupil, are delivered (the same samples as tests/names.rs through the relay).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_milter_judges_names_as_staff_write_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_hallpass, _postfix, smtpd, got) = hallpass_and_postfix(tmp.path(), "hallpass").await;
+    let sample = |name: &str| {
+        let raw = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("samples/messages/{name}.eml")),
+        )
+        .unwrap();
+        let env = hallpass::scan::mime::envelope_from_headers(&raw);
+        (raw, env.mail_from, env.rcpt_to)
+    };
+    for name in ["contact-at-nhs-wrong-child", "name-family-first-to-tutor"] {
+        let (raw, from, to) = sample(name);
+        let to: Vec<&str> = to.iter().map(String::as_str).collect();
+        let refused = send(smtpd, &from, &to, &raw)
+            .await
+            .expect_err(&format!("{name} was accepted"));
+        assert!(refused.contains("5.7.1"), "{name}: {refused}");
+    }
+    for name in [
+        "clean-quoted-writer-shares-a-pupil-name",
+        "clean-place-bus-stop-external",
+    ] {
+        let (raw, from, to) = sample(name);
+        let to: Vec<&str> = to.iter().map(String::as_str).collect();
+        send(smtpd, &from, &to, &raw)
+            .await
+            .unwrap_or_else(|e| panic!("{name} refused: {e}"));
+        let id = format!("<{name}@hallpass.samples>");
+        let g = arrives(&got, |g| g.data.contains(&id)).await;
+        assert_eq!(g.rcpts, to, "{name}");
+    }
+    assert!(
+        !got.lock().unwrap().iter().any(|g| g
+            .data
+            .contains("<contact-at-nhs-wrong-child@hallpass.samples>")
+            || g.data
+                .contains("<name-family-first-to-tutor@hallpass.samples>")),
+        "a refused sample was delivered"
+    );
+}
