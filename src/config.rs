@@ -445,3 +445,12 @@ dpl = "dpo@a.example.sch.uk"
         assert!(!domain_matches("nhs.net", "x.nhs.net"));
     }
 }
+
+/// Whether `ip` is in one of `nets` (an IPv4-mapped IPv6 address counts as IPv4).
+pub fn in_networks(nets: &[ipnet::IpNet], ip: std::net::IpAddr) -> bool {
+    let ip = match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    };
+    nets.iter().any(|n| n.contains(&ip))
+}

@@ -7,6 +7,7 @@
 pub mod config;
 pub mod deliver;
 pub mod directory;
+pub mod dispatch;
 pub mod identifiers;
 pub mod metrics;
 pub mod milter;

@@ -298,14 +298,14 @@ fn serve(path: &std::path::Path, json: bool, no_scan: bool) -> Result<(), Failur
                 deliverer: hallpass::deliver::Deliverer::new(&relay.next_hop).map_err(runtime)?,
                 config: config.clone(),
                 scanner: Some(scanner.clone()),
-                notifier: server.notifier(),
+                notifier: server.dispatch.notifier(),
                 throttle: Default::default(),
             });
             let addr = listener.local_addr().map_err(runtime)?;
             tracing::info!(listen = %addr, url = %config.review.base_url().unwrap_or_default(), "review page listening");
             review = Some(tokio::spawn(hallpass::review::serve(app, listener, rx.clone())));
         }
-        tokio::spawn(server.clone().digest_loop(rx.clone()));
+        tokio::spawn(server.dispatch.clone().digest_loop(rx.clone()));
         if !config.milter.listen.is_empty() {
             let listener = tokio::net::TcpListener::bind(&config.milter.listen)
                 .await
@@ -317,12 +317,14 @@ fn serve(path: &std::path::Path, json: bool, no_scan: bool) -> Result<(), Failur
                 })?;
             let addr = listener.local_addr().map_err(runtime)?;
             tracing::info!(listen = %addr, hold = ?config.milter.hold, "milter listening");
-            tokio::spawn(hallpass::milter::serve(
-                server.clone(),
-                config.milter.clone(),
-                listener,
-                rx.clone(),
-            ));
+            let milter = Arc::new(hallpass::milter::Milter {
+                dispatch: server.dispatch.clone(),
+                allowed: relay.allowed.clone(),
+                max_message_size: relay.max_message_size,
+                max_connections: relay.max_connections,
+                hold: config.milter.hold,
+            });
+            tokio::spawn(hallpass::milter::serve(milter, listener, rx.clone()));
         }
         if !config.metrics.listen.is_empty() {
             let listener = tokio::net::TcpListener::bind(&config.metrics.listen)

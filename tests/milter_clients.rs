@@ -38,12 +38,14 @@ async fn milter(allowed: &str) -> (std::net::SocketAddr, tempfile::TempDir) {
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::watch::channel(false);
     std::mem::forget(tx);
-    tokio::spawn(hallpass::milter::serve(
-        server,
-        MilterConfig::default(),
-        listener,
-        rx,
-    ));
+    let milter = Arc::new(hallpass::milter::Milter {
+        dispatch: server.dispatch.clone(),
+        allowed: server.relay.allowed.clone(),
+        max_message_size: server.relay.max_message_size,
+        max_connections: server.relay.max_connections,
+        hold: MilterConfig::default().hold,
+    });
+    tokio::spawn(hallpass::milter::serve(milter, listener, rx));
     (addr, dir)
 }
 

@@ -338,3 +338,46 @@ async fn the_milter_judges_names_as_staff_write_them() {
         "a refused sample was delivered"
     );
 }
+
+/// A deliberate send through the milter is honoured as through the relay (it used to be
+/// refused in milter mode): delivered by Postfix with the tag taken out of the Subject and
+/// the body unchanged, and the data lead told; a school that does not allow overrides still
+/// gets the refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_milter_honours_a_deliberate_send() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_hallpass, _postfix, smtpd, got) = hallpass_and_postfix(tmp.path(), "hallpass").await;
+    let bos_staff = "callum.watson0@boswells.example.sch.uk";
+    let supplier = "bookings@coach-hire.example.com";
+    let pupil = "Chloé Richards"; // the first pupil of samples/boswells-ctf.xml
+    let raw = format!(
+        "From: {bos_staff}\r\nTo: {supplier}\r\nSubject: Work experience [dlp-override: employer needs the name] placement\r\nMessage-ID: <deliberate@milter.test>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{pupil} starts on Monday.\r\n"
+    );
+    send(smtpd, bos_staff, &[supplier], raw.as_bytes())
+        .await
+        .expect("a deliberate send is delivered");
+    let g = arrives(&got, |g| g.data.contains("<deliberate@milter.test>")).await;
+    assert_eq!(g.rcpts, [supplier]);
+    assert!(
+        g.data.contains("\nSubject: Work experience placement\r\n"),
+        "{}",
+        g.data
+    );
+    assert!(!g.data.contains("dlp-override"), "{}", g.data);
+    assert!(g.data.contains(&format!("{pupil} starts on Monday.")));
+    let told = arrives(&got, |g| {
+        g.data.contains("X-Hallpass-Notice: override") && g.rcpts == ["dpo@boswells.example.sch.uk"]
+    })
+    .await;
+    assert!(told.data.contains(bos_staff), "{}", told.data);
+    // The Beaulieu Park school does not allow overrides: refused, tag or not.
+    let refused = send(
+        smtpd,
+        "luke.rich0@beaulieupark.example.sch.uk",
+        &[supplier],
+        b"From: luke.rich0@beaulieupark.example.sch.uk\r\nSubject: seats [dlp-override: trust me]\r\n\r\nPlease seat Leah Walker at the front.\r\n",
+    )
+    .await
+    .unwrap_err();
+    assert!(refused.contains("5.7.1"), "{refused}");
+}

@@ -12,10 +12,13 @@
 //!   quarantine first (durably, before the reply) and they are deleted from the message, or
 //!   the whole message is discarded when nobody else remains; with `hold = "mta"` the whole
 //!   message goes to the MTA's hold queue (SMFIR_QUARANTINE);
-//! - a scan that cannot finish under `fail_mode = "tempfail"`, or a failed store: 451.
+//! - a scan that cannot finish under `fail_mode = "tempfail"`, or a failed store: 451;
+//! - a deliberate send (`[dlp-override: reason]` in the Subject, where the school allows
+//!   it): honoured as by the relay — delivered, the tag taken out of the Subject
+//!   (SMFIR_CHGHEADER), the data lead told.
 //!
-//! Deliberate-send overrides are not honoured in milter mode (the subject tag would have to
-//! be rewritten in the MTA's queue file).
+//! A thin protocol adapter: everything after the message is read is `dispatch`'s, shared
+//! with the relay. Must not import `smtp`.
 
 use std::ffi::CString;
 use std::sync::Arc;
@@ -24,10 +27,21 @@ use bytes::Bytes;
 use indymilter::{Actions, Callbacks, Context, ContextActions, EomContext, SetErrorReply, Status};
 use serde::Deserialize;
 
-use crate::policy::{Action, decide};
+use crate::dispatch::Dispatcher;
+use crate::dispatch::outcome::{added_headers, guidance_lines, plan};
+use crate::policy::Action;
 use crate::scan::Envelope;
-use crate::smtp::Server;
-use crate::smtp::outcome::{added_headers, guidance_lines, plan, reference};
+
+/// What the milter front end needs: the shared dispatcher and the limits it applies (taken
+/// from `[relay]`, which says who the MTA is and how big a message may be).
+pub struct Milter {
+    pub dispatch: Arc<Dispatcher>,
+    /// `[relay] allowed_clients`: only these may connect.
+    pub allowed: Vec<ipnet::IpNet>,
+    pub max_message_size: usize,
+    pub max_connections: usize,
+    pub hold: HoldIn,
+}
 
 /// `[milter]`.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -77,7 +91,23 @@ impl Msg {
     }
 }
 
-async fn eom(cx: &mut EomContext<Msg>, server: Arc<Server>, hold_in: HoldIn) -> Status {
+/// The raw value of the first Subject field of a message (unfolded lines kept as written).
+fn raw_subject(msg: &[u8]) -> Option<String> {
+    let end = memchr::memmem::find(msg, b"\r\n\r\n").unwrap_or(msg.len());
+    let head = std::str::from_utf8(&msg[..end]).ok()?;
+    let mut lines = head.split("\r\n");
+    let first = lines.find(|l| l.len() >= 8 && l[..8].eq_ignore_ascii_case("subject:"))?;
+    let mut value = first[8..].trim_start().to_string();
+    for l in lines.take_while(|l| l.starts_with([' ', '\t'])) {
+        value.push_str("\r\n");
+        value.push_str(l);
+    }
+    Some(value)
+}
+
+async fn eom(cx: &mut EomContext<Msg>, milter: Arc<Milter>) -> Status {
+    let hold_in = milter.hold;
+    let dispatch = &milter.dispatch;
     let Some(m) = cx.data.take() else {
         return Status::Continue;
     };
@@ -87,24 +117,13 @@ async fn eom(cx: &mut EomContext<Msg>, server: Arc<Server>, hold_in: HoldIn) -> 
             .set_error_reply("552", Some("5.3.4"), ["Message exceeds the size limit"]);
         return Status::Reject;
     }
-    let reference = reference();
     let envelope = Envelope {
-        mail_from: m.from.clone(),
-        rcpt_to: m.rcpts.clone(),
+        mail_from: m.from,
+        rcpt_to: m.rcpts,
     };
-    let scanner = server.scanner();
-    let msg = Arc::new(m.raw);
-    let started = std::time::Instant::now();
-    let report = server.scan_bounded(&scanner, &msg, &envelope).await;
-    let scan_time = started.elapsed();
-    let decision = decide(&scanner.config, &scanner.classifier, &report, &envelope);
-    let findings = report.findings();
-    let kinds: Vec<&str> = findings.iter().map(|f| f.kind.as_str()).collect();
-    let action = if decision.tempfail {
-        "tempfail"
-    } else {
-        decision.action.as_str()
-    };
+    let j = dispatch.judge(envelope, m.raw).await;
+    let (reference, envelope) = (&j.reference, &j.envelope);
+    let (decision, findings) = (&j.decision, &j.findings);
     // The MTA's queue id (macro `i`, sent by Postfix and Sendmail at end of message): what
     // `postqueue -p` and the MTA's log show, beside Hallpass's reference.
     let queue_id = cx
@@ -112,8 +131,7 @@ async fn eom(cx: &mut EomContext<Msg>, server: Arc<Server>, hold_in: HoldIn) -> 
         .get(c"i")
         .map(|i| i.to_string_lossy().into_owned())
         .unwrap_or_default();
-    tracing::info!(reference = %reference, queue_id = %queue_id, sender = %envelope.mail_from, recipients = envelope.rcpt_to.len(), action, findings = ?kinds, scan_ms = scan_time.as_millis() as u64, "message (milter)");
-    crate::metrics::get().message(action, &kinds, scan_time);
+    tracing::info!(reference = %reference, queue_id = %queue_id, sender = %envelope.mail_from, recipients = envelope.rcpt_to.len(), action = j.action(), findings = ?j.kinds(), scan_ms = j.scan_time.as_millis() as u64, deliberate = j.deliberate.is_some(), "message (milter)");
     if decision.tempfail {
         let _ = cx.reply.set_error_reply(
             "451",
@@ -124,32 +142,19 @@ async fn eom(cx: &mut EomContext<Msg>, server: Arc<Server>, hold_in: HoldIn) -> 
         );
         return Status::Tempfail;
     }
-    let p = plan(&decision);
-    let pending = crate::smtp::notices::Pending::new(
-        &scanner,
-        &reference,
-        &envelope,
-        &msg,
-        &decision,
-        &p,
-        findings.clone(),
-        None,
-    );
+    let p = plan(decision);
+    let pending = j.pending(&p);
     let received = format!(
         "Received: by {} (Hallpass milter) id {reference};\r\n\t{}\r\n",
-        server.relay.hostname,
+        dispatch.settings.hostname,
         chrono::Utc::now().to_rfc2822()
     );
     // Every recipient refused: the MTA answers the client with the guidance.
     if p.deliver.is_empty() && p.hold.is_empty() {
-        let _ = server
-            .hold_and_record(
-                &scanner, &reference, &envelope, &msg, &received, &decision, &p, &findings,
-            )
-            .await;
-        let lines = guidance_lines(p.refuse[0], &findings, &reference);
+        let _ = dispatch.hold_and_record(&j, &received, &p).await;
+        let lines = guidance_lines(p.refuse[0], findings, reference);
         let _ = cx.reply.set_error_reply("550", Some("5.7.1"), lines);
-        server.send_notices(pending).await;
+        dispatch.send_notices(pending).await;
         return Status::Reject;
     }
     if !p.hold.is_empty() && hold_in == HoldIn::Mta {
@@ -157,13 +162,7 @@ async fn eom(cx: &mut EomContext<Msg>, server: Arc<Server>, hold_in: HoldIn) -> 
         if cx.actions.quarantine(reason).await.is_err() {
             return Status::Tempfail;
         }
-    } else if server
-        .hold_and_record(
-            &scanner, &reference, &envelope, &msg, &received, &decision, &p, &findings,
-        )
-        .await
-        .is_err()
-    {
+    } else if dispatch.hold_and_record(&j, &received, &p).await.is_err() {
         let _ = cx.reply.set_error_reply(
             "451",
             Some("4.3.0"),
@@ -179,7 +178,7 @@ async fn eom(cx: &mut EomContext<Msg>, server: Arc<Server>, hold_in: HoldIn) -> 
         .map(|r| r.action)
         .max()
         .unwrap_or(Action::Quarantine);
-    let header = added_headers("", outgoing, &findings, &reference);
+    let header = added_headers("", outgoing, findings, reference);
     let value = header
         .trim_end()
         .strip_prefix("X-Hallpass-Result: ")
@@ -211,14 +210,25 @@ async fn eom(cx: &mut EomContext<Msg>, server: Arc<Server>, hold_in: HoldIn) -> 
         {
             return Status::Tempfail;
         }
+        // A deliberate send goes on with its tag taken out of the Subject, as from the relay.
+        if j.deliberate.is_some()
+            && let Some(subject) = raw_subject(&j.msg)
+            && cx
+                .actions
+                .change_header("Subject", 1, Some(subject))
+                .await
+                .is_err()
+        {
+            return Status::Tempfail;
+        }
         Status::Accept
     };
-    server.send_notices(pending).await;
+    dispatch.send_notices(pending).await;
     status
 }
 
-fn callbacks(server: Arc<Server>, hold_in: HoldIn) -> Callbacks<Msg> {
-    let limit = server.relay.max_message_size;
+fn callbacks(milter: Arc<Milter>) -> Callbacks<Msg> {
+    let limit = milter.max_message_size;
     Callbacks::new()
         .on_mail(|cx: &mut Context<Msg>, args: Vec<CString>| {
             Box::pin(async move {
@@ -277,7 +287,7 @@ fn callbacks(server: Arc<Server>, hold_in: HoldIn) -> Callbacks<Msg> {
                 Status::Continue
             })
         })
-        .on_eom(move |cx: &mut EomContext<Msg>| Box::pin(eom(cx, server.clone(), hold_in)))
+        .on_eom(move |cx: &mut EomContext<Msg>| Box::pin(eom(cx, milter.clone())))
         .on_abort(|cx: &mut Context<Msg>| {
             Box::pin(async move {
                 cx.data = None;
@@ -290,7 +300,7 @@ fn callbacks(server: Arc<Server>, hold_in: HoldIn) -> Callbacks<Msg> {
 /// connection is closed at once, before a byte of the protocol.
 struct AllowedOnly {
     inner: tokio::net::TcpListener,
-    server: Arc<Server>,
+    allowed: Vec<ipnet::IpNet>,
 }
 
 impl indymilter::Listener for AllowedOnly {
@@ -303,7 +313,7 @@ impl indymilter::Listener for AllowedOnly {
         loop {
             match self.inner.poll_accept(cx) {
                 std::task::Poll::Ready(Ok((sock, peer))) => {
-                    if self.server.allowed(peer.ip()) {
+                    if crate::config::in_networks(&self.allowed, peer.ip()) {
                         return std::task::Poll::Ready(Ok(sock));
                     }
                     tracing::warn!(%peer, "milter connection from a client not in allowed_clients: closed");
@@ -318,27 +328,24 @@ impl indymilter::Listener for AllowedOnly {
 /// Serves the milter protocol on `listener` until `shutdown` turns true; only clients in
 /// `[relay] allowed_clients` may connect.
 pub async fn serve(
-    server: Arc<Server>,
-    config: MilterConfig,
+    milter: Arc<Milter>,
     listener: tokio::net::TcpListener,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let milter_config = indymilter::Config {
-        max_connections: server.relay.max_connections,
-        actions: Actions::ADD_HEADER | Actions::DELETE_RCPT | Actions::QUARANTINE,
+        max_connections: milter.max_connections,
+        actions: Actions::ADD_HEADER
+            | Actions::CHANGE_HEADER
+            | Actions::DELETE_RCPT
+            | Actions::QUARANTINE,
         ..Default::default()
     };
     let listener = AllowedOnly {
         inner: listener,
-        server: server.clone(),
+        allowed: milter.allowed.clone(),
     };
-    indymilter::run(
-        listener,
-        callbacks(server, config.hold),
-        milter_config,
-        async move {
-            let _ = shutdown.wait_for(|s| *s).await;
-        },
-    )
+    indymilter::run(listener, callbacks(milter), milter_config, async move {
+        let _ = shutdown.wait_for(|s| *s).await;
+    })
     .await
 }

@@ -128,7 +128,7 @@ pub fn listed(findings: &[Finding]) -> Vec<Listed> {
         .iter()
         .filter(|f| f.kind != FindingKind::EncryptedAttachment)
         .map(|f| Listed {
-            what: crate::smtp::outcome::plain_kind(f.kind),
+            what: f.kind.plain(),
             location: match f.location.as_str() {
                 "subject" => "the subject".into(),
                 "body" => "the body".into(),
@@ -455,7 +455,7 @@ impl Notifier {
             item_url: Option<String>,
         }
         let ctx = Ctx {
-            what: crate::smtp::outcome::plain_kind(immediate[0]),
+            what: immediate[0].plain(),
             school: &school.name,
             when: chrono::Utc::now()
                 .with_timezone(
@@ -470,10 +470,7 @@ impl Notifier {
                 .to_string(),
             sender: facts.sender,
             recipients,
-            flags: immediate
-                .iter()
-                .map(|k| crate::smtp::outcome::plain_kind(*k))
-                .collect(),
+            flags: immediate.iter().map(|k| k.plain()).collect(),
             pupils: pupils.join(", "),
             action,
             reference: facts.reference,

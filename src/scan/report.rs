@@ -75,6 +75,36 @@ impl FindingKind {
         }
     }
 
+    /// What the kind is in plain words, for guidance and notices ("a pupil's full name").
+    pub fn plain(self) -> &'static str {
+        match self {
+            FindingKind::PupilName => "a pupil's full name",
+            FindingKind::Upn => "a UPN",
+            FindingKind::Uln => "a ULN",
+            FindingKind::AdmissionNumber => "an admission number",
+            FindingKind::DateOfBirth => "a date of birth",
+            FindingKind::SpecialCategory => {
+                "special-category information (SEN, medical, safeguarding…)"
+            }
+            FindingKind::NhsNumber => "an NHS number",
+            FindingKind::NiNumber => "a National Insurance number",
+            FindingKind::PasswordInBody => "the password of the encrypted attachment",
+            FindingKind::UnencryptedPersonalAttachment => {
+                "an unencrypted attachment with pupil data"
+            }
+            FindingKind::EncryptedAttachment => "an encrypted attachment",
+            FindingKind::PersonalAccountToPupil => {
+                "staff writing to a pupil from a personal account"
+            }
+            FindingKind::SchoolAccountToPupilPersonal => {
+                "staff writing to a pupil's personal address"
+            }
+            FindingKind::OutOfHoursPupilContact => "staff writing to a pupil outside school hours",
+            FindingKind::PersonalCloudLink => "a personal cloud-storage link",
+            FindingKind::BulkPupilData => "data about many pupils",
+        }
+    }
+
     /// Kinds that are pupil data for the policy table (special_category only with a pupil).
     pub fn is_pupil_identifying(self) -> bool {
         matches!(

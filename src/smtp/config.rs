@@ -343,15 +343,6 @@ fn networks(key: &str, list: &[String]) -> Result<Vec<IpNet>, String> {
         .collect()
 }
 
-/// Whether `ip` is in one of `nets` (an IPv4-mapped IPv6 address counts as IPv4).
-pub fn in_networks(nets: &[IpNet], ip: std::net::IpAddr) -> bool {
-    let ip = match ip {
-        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
-    };
-    nets.iter().any(|n| n.contains(&ip))
-}
-
 /// The server side of STARTTLS from a PEM certificate chain and key (TLS 1.2 and 1.3).
 pub fn server_tls(
     cert: &std::path::Path,

@@ -12,9 +12,6 @@
 
 pub mod config;
 pub mod data;
-mod hold;
-pub mod notices;
-pub mod outcome;
 mod session;
 
 use std::collections::HashMap;
@@ -25,34 +22,36 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
 use crate::deliver::Deliverer;
+use crate::dispatch::{Dispatcher, Settings};
 use crate::quarantine::QuarantineStore;
 use crate::scan::Scanner;
 use config::Relay;
 
-/// What a reload replaces: the config and directory (in the scanner), the notice templates
-/// (in the notifier) and the STARTTLS certificate (renewed in place by certbot or the
-/// school's CA, then `systemctl reload`).
-#[derive(Clone)]
-pub struct Live {
-    pub scanner: Arc<Scanner>,
-    /// Guidance, alerts and override notices (see `notify`).
-    pub notifier: Option<Arc<crate::notify::Notifier>>,
-    /// STARTTLS, when `[relay] tls_cert`/`tls_key` are set.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
-}
-
 /// Everything a session needs, shared by all connections.
 pub struct Server {
     pub relay: Relay,
-    /// The scanner and the notifier, swapped whole on reload (SIGHUP).
-    live: std::sync::RwLock<Live>,
-    pub deliverer: Deliverer,
-    pub store: Arc<dyn QuarantineStore>,
+    /// Scan, decision, delivery plan, holds and notices: shared with the milter.
+    pub dispatch: Arc<Dispatcher>,
+    /// STARTTLS, when `[relay] tls_cert`/`tls_key` are set (the certificate is renewed in
+    /// place by certbot or the school's CA, then `systemctl reload`).
+    tls: std::sync::RwLock<Option<Arc<rustls::ServerConfig>>>,
     /// Slots for clients that are not trusted, and per such address how many it holds.
     connections: Arc<Semaphore>,
     per_client: Mutex<HashMap<IpAddr, usize>>,
     /// Slots for `trusted_clients` (the school's MTA) alone.
     trusted_connections: Arc<Semaphore>,
+}
+
+impl Relay {
+    /// What the dispatcher takes from `[relay]`.
+    pub fn dispatch_settings(&self) -> Settings {
+        Settings {
+            hostname: self.hostname.clone(),
+            data_dir: self.data_dir.clone(),
+            scan_timeout: self.scan_timeout,
+            no_scan: self.no_scan,
+        }
+    }
 }
 
 impl Server {
@@ -70,54 +69,25 @@ impl Server {
         store: Arc<dyn QuarantineStore>,
     ) -> std::io::Result<Server> {
         let deliverer = Deliverer::new(&relay.next_hop)?;
-        let notifier = Arc::new(
-            crate::notify::Notifier::new(
-                scanner.config.clone(),
-                &relay.hostname,
-                &relay.data_dir,
-                Some(scanner.clone()),
-            )
-            .map_err(std::io::Error::other)?,
-        );
-        Ok(Server {
+        let dispatch = Dispatcher::new(deliverer, relay.dispatch_settings(), scanner, store)?;
+        Ok(Server::over(relay, Arc::new(dispatch)))
+    }
+
+    /// A server over a dispatcher the milter may share.
+    pub fn over(relay: Relay, dispatch: Arc<Dispatcher>) -> Server {
+        Server {
             connections: Arc::new(Semaphore::new(relay.max_connections)),
             trusted_connections: Arc::new(Semaphore::new(relay.max_connections)),
             per_client: Mutex::new(HashMap::new()),
-            live: std::sync::RwLock::new(Live {
-                scanner,
-                notifier: Some(notifier),
-                tls: relay.tls.clone(),
-            }),
+            tls: std::sync::RwLock::new(relay.tls.clone()),
             relay,
-            deliverer,
-            store,
-        })
-    }
-
-    /// The scanner in force now (a message keeps the one it started with).
-    pub fn scanner(&self) -> Arc<Scanner> {
-        self.live
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .scanner
-            .clone()
+            dispatch,
+        }
     }
 
     /// The STARTTLS configuration in force now (`None`: STARTTLS is not offered).
     pub fn tls(&self) -> Option<Arc<rustls::ServerConfig>> {
-        self.live
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .tls
-            .clone()
-    }
-
-    pub fn notifier(&self) -> Option<Arc<crate::notify::Notifier>> {
-        self.live
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .notifier
-            .clone()
+        self.tls.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Reloads the config file, the rosters, the staff files, the patterns, the notice
@@ -144,54 +114,14 @@ impl Server {
         let dir = crate::directory::Directory::load(&config).map_err(|e| e.to_string())?;
         let scanner =
             Arc::new(Scanner::new(Arc::new(config), Arc::new(dir)).map_err(|e| e.to_string())?);
-        let notifier = crate::notify::Notifier::new(
-            scanner.config.clone(),
-            &self.relay.hostname,
-            &self.relay.data_dir,
-            Some(scanner.clone()),
-        )
-        .map_err(|e| e.to_string())?;
-        *self.live.write().unwrap_or_else(|p| p.into_inner()) = Live {
-            scanner,
-            notifier: Some(Arc::new(notifier)),
-            tls,
-        };
+        self.dispatch.reload(scanner)?;
+        *self.tls.write().unwrap_or_else(|p| p.into_inner()) = tls;
         Ok(())
-    }
-
-    /// Scans one message on the blocking pool within `scan_timeout`; a scan that does not
-    /// finish gives an incomplete report, so the fail mode decides (relay and milter alike).
-    /// With `serve --no-scan` (benchmarks only) the report is empty.
-    pub async fn scan_bounded(
-        &self,
-        scanner: &Arc<Scanner>,
-        message: &Arc<Vec<u8>>,
-        envelope: &crate::scan::Envelope,
-    ) -> crate::scan::Report {
-        if self.relay.no_scan {
-            return crate::scan::Report::default();
-        }
-        let (scanner, message, envelope) = (scanner.clone(), message.clone(), envelope.clone());
-        let scan = tokio::task::spawn_blocking(move || {
-            scanner.scan(&message, &envelope, chrono::Utc::now())
-        });
-        match tokio::time::timeout(self.relay.scan_timeout, scan).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(_)) | Err(_) => {
-                let mut r = crate::scan::Report::default();
-                r.add_not_scanned(crate::scan::NotScanned {
-                    location: "message".into(),
-                    why: "the scan did not finish in time".into(),
-                    incomplete: true,
-                });
-                r
-            }
-        }
     }
 
     /// Whether `ip` is in `[relay] allowed_clients` (IPv4-mapped IPv6 counts as IPv4).
     pub fn allowed(&self, ip: IpAddr) -> bool {
-        config::in_networks(&self.relay.allowed, ip)
+        crate::config::in_networks(&self.relay.allowed, ip)
     }
 
     /// Binds every listener (so errors surface before anything runs).
@@ -259,7 +189,7 @@ impl Server {
         }
         // The school's MTA has slots of its own; everyone else shares the rest, at most
         // `max_connections_per_client` each, so no client can take every slot.
-        let trusted = config::in_networks(&self.relay.trusted, ip);
+        let trusted = crate::config::in_networks(&self.relay.trusted, ip);
         let pool = if trusted {
             &self.trusted_connections
         } else {

@@ -12,9 +12,9 @@ use tokio::sync::watch;
 
 use super::Server;
 use super::data::{Data, DataReader, first_taint};
-use super::outcome::{self, added_headers, guidance_lines, multiline, plan};
 use crate::deliver::DeliveryError;
-use crate::policy::{Action, decide};
+use crate::dispatch::outcome::{self, added_headers, guidance_lines, multiline, plan};
+use crate::policy::Action;
 use crate::scan::Envelope;
 
 pub struct Session {
@@ -26,7 +26,7 @@ pub struct Session {
     rcpts: Vec<String>,
     stop: watch::Receiver<bool>,
     /// What the notices of the last message need (sent once its reply is final).
-    pending: Option<super::notices::Pending>,
+    pending: Option<crate::dispatch::notices::Pending>,
     /// TLS is in force on this connection.
     tls: bool,
     /// The message so far of a BDAT transaction.
@@ -416,7 +416,7 @@ impl Session {
         if let Some(p) = self.pending.take()
             && !reply.lines().any(|l| l.starts_with('4'))
         {
-            self.server.send_notices(p).await;
+            self.server.dispatch.send_notices(p).await;
         }
         reply
     }
@@ -479,56 +479,29 @@ impl Session {
     /// Scans, decides and carries out; returns the reply (one, or one per recipient).
     async fn deliver(&mut self, message: Vec<u8>) -> String {
         let server = self.server.clone();
-        let reference = outcome::reference();
         let envelope = Envelope {
             mail_from: self.from.clone().unwrap_or_default(),
             rcpt_to: self.rcpts.clone(),
         };
-        let scanner = server.scanner();
-        let msg = Arc::new(message);
-        let scan_started = std::time::Instant::now();
-        let report = server.scan_bounded(&scanner, &msg, &envelope).await;
-        let scan_time = scan_started.elapsed();
-        let mut decision = decide(&scanner.config, &scanner.classifier, &report, &envelope);
-        let findings = report.findings();
-        let deliberate = if decision.tempfail {
-            None
-        } else {
-            crate::policy::deliberate::apply(
-                &scanner.config,
-                &mut decision,
-                &findings,
-                &envelope.mail_from,
-                &msg,
-            )
-        };
-        let msg = match &deliberate {
-            Some(d) => Arc::new(d.message.clone()),
-            None => msg,
-        };
-        let kinds: Vec<&str> = findings.iter().map(|f| f.kind.as_str()).collect();
+        let j = server.dispatch.judge(envelope, message).await;
+        let (reference, envelope, msg) = (&j.reference, &j.envelope, &j.msg);
+        let (decision, findings) = (&j.decision, &j.findings);
         // One line per message: no names, no content.
         let classes: Vec<&str> = decision
             .recipients
             .iter()
             .map(|r| r.class.as_str())
             .collect();
-        let action = if decision.tempfail {
-            "tempfail"
-        } else {
-            decision.action.as_str()
-        };
         tracing::info!(
             reference = %reference,
             sender = %envelope.mail_from,
             recipients = envelope.rcpt_to.len(),
             classes = ?classes,
-            action,
-            findings = ?kinds,
-            scan_ms = scan_time.as_millis() as u64,
+            action = j.action(),
+            findings = ?j.kinds(),
+            scan_ms = j.scan_time.as_millis() as u64,
             "message"
         );
-        crate::metrics::get().message(action, &kinds, scan_time);
         let received = format!(
             "Received: from {} ([{}])\r\n\tby {} (Hallpass) with {} id {};\r\n\t{}\r\n",
             self.helo.as_deref().unwrap_or("unknown"),
@@ -554,17 +527,8 @@ impl Session {
                 r
             };
         }
-        let p = plan(&decision);
-        self.pending = Some(super::notices::Pending::new(
-            &scanner,
-            &reference,
-            &envelope,
-            &msg,
-            &decision,
-            &p,
-            findings.clone(),
-            deliberate.map(|d| (d.reason, d.recipients)),
-        ));
+        let p = plan(decision);
+        self.pending = Some(j.pending(&p));
         // Deliver the copy for recipients that may have it.
         let mut delivered: Result<(), DeliveryError> = Ok(());
         if !p.deliver.is_empty() {
@@ -574,10 +538,11 @@ impl Session {
                 .map(|r| r.action)
                 .max()
                 .unwrap_or(Action::Allow);
-            let mut copy = added_headers(&received, action, &findings, &reference).into_bytes();
-            copy.extend_from_slice(&msg);
+            let mut copy = added_headers(&received, action, findings, reference).into_bytes();
+            copy.extend_from_slice(msg);
             let rcpts: Vec<String> = p.deliver.iter().map(|r| r.address.clone()).collect();
             delivered = server
+                .dispatch
                 .deliverer
                 .deliver(&envelope.mail_from, &rcpts, &copy)
                 .await;
@@ -586,11 +551,7 @@ impl Session {
             }
         }
         // Hold the copy for recipients the data lead must see; record the decision.
-        let held = server
-            .hold_and_record(
-                &scanner, &reference, &envelope, &msg, &received, &decision, &p, &findings,
-            )
-            .await;
+        let held = server.dispatch.hold_and_record(&j, &received, &p).await;
         let refused: Vec<(crate::policy::RecipientDecision, Vec<String>)> = p
             .refuse
             .iter()
@@ -665,6 +626,7 @@ impl Session {
                     &reference,
                 );
                 if let Err(e) = server
+                    .dispatch
                     .deliverer
                     .deliver("", std::slice::from_ref(&envelope.mail_from), &dsn)
                     .await

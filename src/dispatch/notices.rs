@@ -9,7 +9,7 @@ use crate::policy::{Action, Decision};
 use crate::quarantine::Event;
 use crate::scan::{Envelope, Finding, FindingKind};
 
-use super::Server;
+use super::Dispatcher;
 use super::outcome::Plan;
 
 pub struct Pending {
@@ -74,7 +74,7 @@ impl Pending {
     }
 }
 
-impl Server {
+impl Dispatcher {
     /// Builds and sends the notices of one message (bounded in time; failures logged).
     pub async fn send_notices(&self, p: Pending) {
         let Some(n) = self.notifier() else { return };
@@ -173,7 +173,7 @@ impl Server {
     }
 }
 
-impl Server {
+impl Dispatcher {
     /// Sends each notice through the next hop from the null sender; returns how many went.
     pub async fn send_all(&self, notices: &[Notice]) -> usize {
         let mut sent = 0;

@@ -45,29 +45,6 @@ pub fn added_headers(
     )
 }
 
-pub fn plain_kind(k: FindingKind) -> &'static str {
-    match k {
-        FindingKind::PupilName => "a pupil's full name",
-        FindingKind::Upn => "a UPN",
-        FindingKind::Uln => "a ULN",
-        FindingKind::AdmissionNumber => "an admission number",
-        FindingKind::DateOfBirth => "a date of birth",
-        FindingKind::SpecialCategory => {
-            "special-category information (SEN, medical, safeguarding…)"
-        }
-        FindingKind::NhsNumber => "an NHS number",
-        FindingKind::NiNumber => "a National Insurance number",
-        FindingKind::PasswordInBody => "the password of the encrypted attachment",
-        FindingKind::UnencryptedPersonalAttachment => "an unencrypted attachment with pupil data",
-        FindingKind::EncryptedAttachment => "an encrypted attachment",
-        FindingKind::PersonalAccountToPupil => "staff writing to a pupil from a personal account",
-        FindingKind::SchoolAccountToPupilPersonal => "staff writing to a pupil's personal address",
-        FindingKind::OutOfHoursPupilContact => "staff writing to a pupil outside school hours",
-        FindingKind::PersonalCloudLink => "a personal cloud-storage link",
-        FindingKind::BulkPupilData => "data about many pupils",
-    }
-}
-
 /// The short guidance of a refusal, one line each (for a multi-line 550 and the DSN).
 pub fn guidance_lines(
     rcpt: &RecipientDecision,
@@ -77,10 +54,10 @@ pub fn guidance_lines(
     let mut found: Vec<String> = Vec::new();
     for f in findings {
         let s = match f.location.strip_prefix("attachment-name:") {
-            Some(name) => format!("{} in the file name of {name}", plain_kind(f.kind)),
+            Some(name) => format!("{} in the file name of {name}", f.kind.plain()),
             None => format!(
                 "{} in the {}",
-                plain_kind(f.kind),
+                f.kind.plain(),
                 f.location.replace("attachment:", "attachment ")
             ),
         };

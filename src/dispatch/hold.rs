@@ -2,13 +2,10 @@
 //! dashboard: shared by the relay (SMTP/LMTP) and the milter, so both store the same item
 //! and count the same way.
 
-use std::sync::Arc;
-
-use super::Server;
 use super::outcome::{Plan, added_headers};
-use crate::policy::{Action, Decision};
+use super::{Dispatcher, Judged};
+use crate::policy::Action;
 use crate::quarantine::{Event, HeldItem};
-use crate::scan::{Envelope, Finding, Scanner};
 
 /// The decoded Subject of a message ("" without one).
 pub fn subject_of(msg: &[u8]) -> String {
@@ -18,24 +15,19 @@ pub fn subject_of(msg: &[u8]) -> String {
         .unwrap_or_default()
 }
 
-impl Server {
+impl Dispatcher {
     /// Stores the copy for the `hold` recipients of `plan` (durably, before returning) and
-    /// records refused/tagged decisions for the dashboard (best effort).
-    #[allow(clippy::too_many_arguments)]
+    /// records refused/tagged decisions for the dashboard (best effort). `received` is the
+    /// front end's Received line.
     pub async fn hold_and_record(
-        self: &Arc<Self>,
-        scanner: &Scanner,
-        reference: &str,
-        envelope: &Envelope,
-        msg: &[u8],
+        &self,
+        j: &Judged,
         received: &str,
-        decision: &Decision,
         p: &Plan<'_>,
-        findings: &[Finding],
     ) -> std::io::Result<()> {
-        let server = self;
-        let reference = reference.to_string();
-        let findings = findings.to_vec();
+        let (scanner, envelope, msg, decision) = (&j.scanner, &j.envelope, &j.msg, &j.decision);
+        let reference = j.reference.clone();
+        let findings = j.findings.clone();
         let kinds: Vec<&str> = findings.iter().map(|f| f.kind.as_str()).collect();
         let school = scanner
             .config
@@ -66,9 +58,9 @@ impl Server {
             let mut copy =
                 added_headers(received, Action::Quarantine, &findings, &reference).into_bytes();
             copy.extend_from_slice(msg);
-            let s = server.clone();
+            let store = self.store.clone();
             held = tokio::task::spawn_blocking(move || {
-                s.store.hold(&item, &copy).map_err(std::io::Error::other)
+                store.hold(&item, &copy).map_err(std::io::Error::other)
             })
             .await
             .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
@@ -91,8 +83,8 @@ impl Server {
                 reference: reference.clone(),
                 safeguarding: !decision.dsl_alerts.is_empty(),
             };
-            let s = server.clone();
-            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.store.record(&event)).await {
+            let store = self.store.clone();
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.record(&event)).await {
                 tracing::warn!(reference = %reference, error = %e, "could not record the decision for the dashboard");
             }
         }
