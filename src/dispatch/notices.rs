@@ -118,16 +118,7 @@ impl Dispatcher {
                 school: p.school.clone(),
                 sender: p.sender.clone(),
                 action: "override".into(),
-                kinds: {
-                    let mut k: Vec<String> = p
-                        .findings
-                        .iter()
-                        .map(|f| f.kind.as_str().to_string())
-                        .collect();
-                    k.sort();
-                    k.dedup();
-                    k
-                },
+                kinds: crate::scan::kind_names(&p.findings),
                 reference: p.reference.clone(),
                 safeguarding: false,
             };

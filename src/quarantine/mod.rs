@@ -100,14 +100,7 @@ pub struct HeldItem {
 
 impl HeldItem {
     pub fn kinds(&self) -> Vec<String> {
-        let mut k: Vec<String> = self
-            .findings
-            .iter()
-            .map(|f| f.kind.as_str().to_string())
-            .collect();
-        k.sort();
-        k.dedup();
-        k
+        crate::scan::kind_names(&self.findings)
     }
 }
 

@@ -18,7 +18,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use report::{Finding, FindingKind, NotScanned, Report};
+pub use report::{Finding, FindingKind, NotScanned, Report, kind_names};
 
 use crate::config::Config;
 use crate::directory::Directory;

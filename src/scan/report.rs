@@ -126,6 +126,17 @@ impl std::fmt::Display for FindingKind {
     }
 }
 
+/// The distinct kinds of `findings`, by name, sorted.
+pub fn kind_names(findings: &[Finding]) -> Vec<String> {
+    let mut k: Vec<String> = findings
+        .iter()
+        .map(|f| f.kind.as_str().to_string())
+        .collect();
+    k.sort();
+    k.dedup();
+    k
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Finding {
     pub kind: FindingKind,

@@ -395,12 +395,7 @@ impl NameDetector {
                         if named.is_empty() {
                             continue;
                         }
-                        // "Sam Okafor" is Samuel only when no Sam Okafor is a pupil.
-                        if short
-                            && dir
-                                .key_id(fkey)
-                                .is_some_and(|k| !dir.pupils_named(k, sid).is_empty())
-                        {
+                        if short && shadowed(dir, fkey, sid) {
                             continue;
                         }
                         let mut pupils: Vec<PupilId> = named.to_vec();
@@ -540,11 +535,7 @@ impl NameDetector {
                         if pupils.is_empty() {
                             continue;
                         }
-                        if short
-                            && dir
-                                .key_id(fkey)
-                                .is_some_and(|k| !dir.pupils_named(k, sid).is_empty())
-                        {
+                        if short && shadowed(dir, fkey, sid) {
                             continue;
                         }
                         if !mid.is_empty() {
@@ -967,6 +958,13 @@ impl<'b> Folded<'b> {
     fn key(&self, i: usize, j: usize) -> &str {
         &self.buf[self.spans[i].0..self.spans[j - 1].1]
     }
+}
+
+/// Whether a pupil has the short form `fkey` as their own forename with surname `sid`: then
+/// "Sam Okafor" is that pupil, never Samuel Okafor.
+fn shadowed(dir: &Directory, fkey: &str, sid: u32) -> bool {
+    dir.key_id(fkey)
+        .is_some_and(|k| !dir.pupils_named(k, sid).is_empty())
 }
 
 fn prev_is_word(text: &str, s: usize) -> bool {
