@@ -97,7 +97,9 @@ pub const ODF: Shape = Shape {
     paragraph: &["p", "h"],
     row: &["table-row"],
     cell: &["table-cell"],
-    skip: &["annotation-end", "tracked-changes"],
+    // Tracked changes' deleted text (`text:tracked-changes/…/text:deletion`) is read, as
+    // its own paragraphs: the recipient can show it (who changed it and when is not).
+    skip: &["annotation-end", "change-info"],
     line_break: &["line-break"],
     tab: &["tab", "s"],
     alt: &[],
@@ -478,6 +480,18 @@ mod tests {
             "{before:?}"
         );
         assert!(before.contains("Leah Walker"), "{before:?}");
+    }
+
+    #[test]
+    fn odf_tracked_deletions_are_read() {
+        let xml = r#"<office:document-content xmlns:office="o" xmlns:text="t" xmlns:dc="d"><office:body><office:text>
+            <text:tracked-changes><text:changed-region text:id="ct1"><text:deletion><office:change-info><dc:creator>Luke Rich</dc:creator></office:change-info><text:p>Grace Wood</text:p></text:deletion></text:changed-region></text:tracked-changes>
+            <text:p>Incident involving <text:change text:change-id="ct1"/>a Year 8 pupil.</text:p>
+            </office:text></office:body></office:document-content>"#;
+        let t = xml_text(xml, &ODF).unwrap().text;
+        assert!(t.contains("Grace Wood\n"), "{t:?}");
+        assert!(t.contains("Incident involving a Year 8 pupil."), "{t:?}");
+        assert!(!t.contains("Luke Rich"), "{t:?}");
     }
 
     #[test]
