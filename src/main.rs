@@ -337,7 +337,9 @@ fn serve(path: &std::path::Path, json: bool, no_scan: bool) -> Result<(), Failur
                 })?;
             let addr = listener.local_addr().map_err(runtime)?;
             tracing::info!(listen = %addr, "metrics, /healthz and /readyz listening");
-            let health = Arc::new(hallpass::metrics::Health { store: store.clone() });
+            let health = Arc::new(hallpass::metrics::Health {
+                probe: Arc::new(hallpass::quarantine::StoreProbe(store.clone())),
+            });
             let mut stop = rx.clone();
             tokio::spawn(async move {
                 let _ = axum::serve(listener, hallpass::metrics::router(health))

@@ -14,6 +14,8 @@ pub mod pg;
 mod rows;
 pub mod sqlite;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -380,4 +382,27 @@ pub fn valid_reference(r: &str) -> bool {
         && r.starts_with("HP-")
         && r[3..].bytes().all(|b| b.is_ascii_alphanumeric())
         && r.len() > 3
+}
+
+/// The quarantine as the metrics endpoints see it: the held gauge and readiness.
+pub struct StoreProbe(pub Arc<dyn QuarantineStore>);
+
+impl crate::metrics::Probe for StoreProbe {
+    fn held(&self) -> std::result::Result<u64, String> {
+        self.0
+            .query(&Query {
+                status: Some(Status::Held),
+                per_page: 1,
+                ..Default::default()
+            })
+            .map(|page| page.total as u64)
+            .map_err(|e| e.to_string())
+    }
+
+    fn ready(&self) -> std::result::Result<(), String> {
+        self.0
+            .audit_log(1, 0)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
 }
