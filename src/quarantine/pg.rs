@@ -171,8 +171,31 @@ fn event_in(
     Ok(())
 }
 
+/// The error with its causes ("error connecting to server: Connection refused").
 fn pg_err(e: postgres::Error) -> StoreError {
-    StoreError::Invalid(format!("postgresql: {e}"))
+    let mut msg = format!("postgresql: {e}");
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        msg.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    StoreError::Invalid(msg)
+}
+
+/// Any number, the same for every Hallpass: the advisory lock that lets one relay create or
+/// migrate the schema while another starting at the same moment waits for it.
+const SCHEMA_LOCK: i64 = 0x4861_6c6c_7061_7373; // "Hallpass"
+
+/// Connects and creates the tables if needed, holding [`SCHEMA_LOCK`] for the whole schema
+/// (two relays starting together: `CREATE … IF NOT EXISTS` is not safe run concurrently).
+fn connect_and_migrate(url: &str) -> Result<Client> {
+    let mut client = Client::connect(url, NoTls).map_err(pg_err)?;
+    let mut tx = client.transaction().map_err(pg_err)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+        .map_err(pg_err)?;
+    tx.batch_execute(SCHEMA).map_err(pg_err)?;
+    tx.commit().map_err(pg_err)?;
+    Ok(client)
 }
 
 impl PgStore {
@@ -182,12 +205,24 @@ impl PgStore {
         std::fs::create_dir_all(data_dir)?;
         let keys = Keyring::open_or_create(&data_dir.join("quarantine.key"))?;
         let url = url.to_string();
-        let mut client = Client::connect(&url, NoTls).map_err(pg_err)?;
-        client.batch_execute(SCHEMA).map_err(pg_err)?;
+        // Everything the blocking client does happens on its own thread, connecting
+        // included: the client runs a runtime of its own, which must never start inside the
+        // caller's (`hallpass serve` opens the store from within tokio).
+        let (opened_tx, opened_rx) = mpsc::sync_channel::<Result<()>>(1);
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("hallpass-postgres".into())
             .spawn(move || {
+                let mut client = match connect_and_migrate(&url) {
+                    Ok(c) => {
+                        let _ = opened_tx.send(Ok(()));
+                        c
+                    }
+                    Err(e) => {
+                        let _ = opened_tx.send(Err(e));
+                        return;
+                    }
+                };
                 for job in rx {
                     if client.is_closed() {
                         match Client::connect(&url, NoTls) {
@@ -200,6 +235,9 @@ impl PgStore {
                     job(&mut client);
                 }
             })?;
+        opened_rx
+            .recv()
+            .map_err(|_| StoreError::Invalid("postgresql: connection thread stopped".into()))??;
         Ok(PgStore {
             jobs: Mutex::new(tx),
             keys,

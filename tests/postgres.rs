@@ -1,0 +1,174 @@
+//! `hallpass serve` on the shared PostgreSQL quarantine, the real binary against a real
+//! server (`HALLPASS_TEST_POSTGRES`, set by `.ci/run`; required under CI, skipped with a
+//! note elsewhere). It used to panic at start ("Cannot start a runtime from within a
+//! runtime": the blocking client connected inside tokio). Now: the relay holds a class list
+//! in PostgreSQL, `/readyz` and `/metrics` see it, the review page answers, `hallpass
+//! quarantine list` (another process) lists it; with the database unreachable, `serve` stops
+//! at start with a clear error, never a panic.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::postfix::{sample_config, send};
+
+/// A fresh schema of its own on the test server, as a `postgres_url`; `None` outside CI
+/// without a server.
+fn database(tag: &str) -> Option<String> {
+    let base = match std::env::var("HALLPASS_TEST_POSTGRES") {
+        Ok(b) => b,
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("CI must run the PostgreSQL tests: set HALLPASS_TEST_POSTGRES")
+        }
+        Err(_) => {
+            eprintln!("HALLPASS_TEST_POSTGRES not set: serve on PostgreSQL not tested here");
+            return None;
+        }
+    };
+    let schema = format!("serve_{}_{tag}", std::process::id());
+    let mut c = postgres::Client::connect(&base, postgres::NoTls).expect("test server");
+    c.batch_execute(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+    ))
+    .unwrap();
+    Some(format!("{base} options='-c search_path={schema}'"))
+}
+
+/// The sample config on `url`, every listener on a port the kernel picks.
+fn config(dir: &Path, url: &str) -> std::path::PathBuf {
+    sample_config(
+        dir,
+        &[
+            (
+                "listen = [\"127.0.0.1:10025\"]",
+                "listen = [\"127.0.0.1:0\"]".into(),
+            ),
+            (
+                "[review]\nlisten = \"\"",
+                "[review]\nlisten = \"127.0.0.1:0\"".into(),
+            ),
+            (
+                "[metrics]\nlisten = \"\"",
+                "[metrics]\nlisten = \"127.0.0.1:0\"".into(),
+            ),
+            (
+                "[quarantine]\n",
+                format!("[quarantine]\nbackend = \"postgres\"\npostgres_url = \"{url}\"\n"),
+            ),
+        ],
+    )
+}
+
+/// GET on loopback (any status is an answer, not an error).
+fn get(port: u16, path: &str) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let mut res = agent
+        .get(format!("http://127.0.0.1:{port}{path}"))
+        .call()
+        .unwrap();
+    (
+        res.status().as_u16(),
+        res.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_on_postgresql_and_holds_there() {
+    // (The test's own blocking client must not run on a runtime thread either.)
+    let Some(url) = tokio::task::block_in_place(|| database("holds")) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let path = config(tmp.path(), &url);
+    let served = tokio::task::block_in_place(|| {
+        common::serve::start(&path, &tmp.path().join("hallpass.log"))
+    });
+    let class_list = std::fs::read("samples/messages/class-list-csv-to-partner.eml").unwrap();
+    send(
+        served.smtp(),
+        "luke.rich0@beaulieupark.example.sch.uk",
+        &["mash@essex.gov.uk"],
+        &class_list,
+    )
+    .await
+    .expect("held: 250");
+    let (status, body) = get(served.metrics(), "/readyz");
+    assert_eq!(status, 200, "{body}");
+    let (_, metrics) = get(served.metrics(), "/metrics");
+    assert!(
+        metrics.lines().any(|l| l == "hallpass_quarantine_held 1"),
+        "{metrics}"
+    );
+    // The review page reads PostgreSQL from its async handlers: a failed sign-in looks the
+    // account up and writes the audit row there.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let base = format!("http://127.0.0.1:{}", served.review());
+    let form = agent.get(format!("{base}/signin")).call().unwrap();
+    assert_eq!(form.status().as_u16(), 200);
+    let cookie = form
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+        .next()
+        .expect("a sign-in cookie");
+    let token = cookie.split_once('=').unwrap().1.to_string();
+    let refused = agent
+        .post(format!("{base}/signin"))
+        .header("Cookie", &cookie)
+        .send_form([
+            ("signin", token.as_str()),
+            ("username", "dpl"),
+            ("password", "not the password"),
+        ])
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+    // Another process on the same database sees the item.
+    let list = std::process::Command::new(env!("CARGO_BIN_EXE_hallpass"))
+        .args(["quarantine", "list", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(listed.contains("HP-"), "{listed}");
+}
+
+#[test]
+fn serve_with_the_database_down_stops_with_a_clear_error() {
+    if database("down").is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // Nothing listens on port 1.
+    let path = config(
+        tmp.path(),
+        "host=127.0.0.1 port=1 user=hallpass password=x dbname=hallpass connect_timeout=5",
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hallpass"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("postgresql"), "{err}");
+    assert!(
+        err.contains("onnection refused"),
+        "the cause is shown: {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
