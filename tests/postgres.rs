@@ -172,3 +172,108 @@ fn serve_with_the_database_down_stops_with_a_clear_error() {
     );
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// A TCP relay to the test server that the test can cut (every connection closed, new ones
+/// refused) and mend (listening again on the same port): a database that goes away and
+/// comes back, without stopping the shared test server.
+struct Cable {
+    port: u16,
+    target: String,
+    cut: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Cable {
+    async fn new(target: String) -> Cable {
+        let mut c = Cable {
+            port: 0,
+            target,
+            cut: None,
+        };
+        c.mend().await;
+        c
+    }
+
+    /// Listens (again) and relays every connection to the target.
+    async fn mend(&mut self) {
+        let l = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        self.port = l.local_addr().unwrap().port();
+        let target = self.target.clone();
+        self.cut = Some(tokio::spawn(async move {
+            let mut links = tokio::task::JoinSet::new();
+            loop {
+                let Ok((mut a, _)) = l.accept().await else {
+                    return;
+                };
+                let target = target.clone();
+                links.spawn(async move {
+                    if let Ok(mut b) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut a, &mut b).await;
+                    }
+                });
+            }
+            // Dropping the task (abort) drops the listener and every link in `links`.
+        }));
+    }
+
+    /// Closes every relayed connection and stops listening.
+    async fn cut(&mut self) {
+        if let Some(t) = self.cut.take() {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_to_hold_while_postgresql_is_away_gets_451_and_holds_once_it_is_back() {
+    let Some(url) = tokio::task::block_in_place(|| database("away")) else {
+        return;
+    };
+    // The test server's host and port, and the URL without them, to go through the cable.
+    let field = |k: &str| {
+        url.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{k}=")))
+            .map(str::to_string)
+    };
+    let host = field("host").unwrap_or("127.0.0.1".into());
+    let port = field("port").unwrap_or("5432".into());
+    let mut cable = Cable::new(format!("{host}:{port}")).await;
+    let rest: Vec<&str> = url
+        .split(' ')
+        .filter(|w| !w.starts_with("host=") && !w.starts_with("port="))
+        .collect();
+    let through = format!("host=127.0.0.1 port={} {}", cable.port, rest.join(" "));
+    let tmp = tempfile::tempdir().unwrap();
+    let path = config(tmp.path(), &through);
+    let served = tokio::task::block_in_place(|| {
+        common::serve::start(&path, &tmp.path().join("hallpass.log"))
+    });
+    let class_list = std::fs::read("samples/messages/class-list-csv-to-partner.eml").unwrap();
+    let hold = || {
+        send(
+            served.smtp(),
+            "luke.rich0@beaulieupark.example.sch.uk",
+            &["mash@essex.gov.uk"],
+            &class_list,
+        )
+    };
+    cable.cut().await;
+    let refused = hold().await.expect_err("no 250 while the database is away");
+    assert!(
+        refused.contains("451") || refused.contains("4.3.0"),
+        "{refused}"
+    );
+    cable.mend().await;
+    hold().await.expect("held once the database is back");
+    let (status, body) = tokio::task::block_in_place(|| get(served.metrics(), "/readyz"));
+    assert_eq!(status, 200, "{body}");
+    let list = std::process::Command::new(env!("CARGO_BIN_EXE_hallpass"))
+        .args(["quarantine", "list", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert_eq!(listed.lines().count(), 1, "held exactly once: {listed}");
+}
