@@ -286,7 +286,7 @@ impl Config {
     /// A path from the config, resolved against the config file's directory.
     /// The school whose staff or pupil domain an address is in.
     pub fn school_of(&self, address: &str) -> Option<&School> {
-        let domain = crate::policy::classes::domain_of(address)?;
+        let domain = domain_of(address)?;
         self.schools.iter().find(|s| {
             s.domains
                 .iter()
@@ -453,4 +453,12 @@ pub fn in_networks(nets: &[ipnet::IpNet], ip: std::net::IpAddr) -> bool {
         v4 => v4,
     };
     nets.iter().any(|n| n.contains(&ip))
+}
+
+/// The domain of an address, lower-cased (`None` without an `@`).
+pub fn domain_of(address: &str) -> Option<String> {
+    let a = address.trim().trim_start_matches('<').trim_end_matches('>');
+    let (_, d) = a.rsplit_once('@')?;
+    let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
+    (!d.is_empty()).then_some(d)
 }

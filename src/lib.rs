@@ -4,6 +4,7 @@
 //! directory, the scanner and the policy, the relay (`smtp`), the next hop (`deliver`) and
 //! the quarantine and its review page (`review`). The binary (`main.rs`) is only the CLI.
 
+pub mod classes;
 pub mod config;
 pub mod deliver;
 pub mod directory;

@@ -469,7 +469,7 @@ fn scan(
     };
     let report = scanner.scan(&raw, &envelope, now);
     let decision = hallpass::policy::decide(&config, &scanner.classifier, &report, &envelope);
-    let out = hallpass::scan::output::ScanOutput::new(&report, &decision);
+    let out = hallpass::policy::output::ScanOutput::new(&report, &decision);
     if json {
         println!(
             "{}",

@@ -14,7 +14,69 @@ use std::sync::Mutex;
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 
-use crate::smtp::config::{HopTls, NextHop, TlsLevel};
+/// Where delivered mail goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NextHop {
+    Smtp {
+        host: String,
+        port: u16,
+        tls: HopTls,
+    },
+    Maildir(PathBuf),
+}
+
+impl NextHop {
+    /// A plain `smtp://host:port` next hop with the default TLS policy ("may").
+    pub fn smtp(host: &str, port: u16) -> NextHop {
+        NextHop::Smtp {
+            host: host.into(),
+            port,
+            tls: HopTls {
+                implicit: false,
+                level: TlsLevel::May,
+                ca: None,
+                name: host.into(),
+            },
+        }
+    }
+}
+
+/// TLS towards an SMTP next hop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HopTls {
+    /// `smtps://`: TLS from the first byte (RFC 8314); otherwise STARTTLS per `level`.
+    pub implicit: bool,
+    pub level: TlsLevel,
+    pub ca: Option<PathBuf>,
+    /// The name checked in the certificate.
+    pub name: String,
+}
+
+/// Postfix's `smtp_tls_security_level` words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsLevel {
+    None,
+    May,
+    Encrypt,
+    Verify,
+}
+
+impl std::str::FromStr for TlsLevel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "none" => TlsLevel::None,
+            "may" => TlsLevel::May,
+            "encrypt" => TlsLevel::Encrypt,
+            "verify" | "secure" => TlsLevel::Verify,
+            _ => {
+                return Err(format!(
+                    "[relay] next_hop_tls: {s:?} must be \"none\", \"may\", \"encrypt\" or \"verify\""
+                ));
+            }
+        })
+    }
+}
 
 /// Why a copy was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]

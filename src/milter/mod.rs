@@ -244,8 +244,7 @@ fn callbacks(milter: Arc<Milter>) -> Callbacks<Msg> {
                 if let Some(a) = args.first() {
                     // `%`, `!` or a source route: refused for this recipient, as the relay
                     // does (the MTA may apply the percent hack after us).
-                    if let Some(why) = crate::policy::classes::routed_address(&a.to_string_lossy())
-                    {
+                    if let Some(why) = crate::classes::routed_address(&a.to_string_lossy()) {
                         let _ = cx.reply.set_error_reply("553", Some("5.1.3"), [why]);
                         return Status::Reject;
                     }

@@ -4,12 +4,12 @@
 //! It knows the directory (through [`Classifier`]) but never parses mail: it takes a scanner
 //! [`Report`] and the envelope. When several rules apply, the strictest action wins.
 
-pub mod classes;
 pub mod deliberate;
+pub mod output;
 
 use serde::{Deserialize, Serialize};
 
-pub use classes::{Classifier, domain_of};
+pub use crate::classes::{Classifier, RecipientClass, domain_of};
 
 use crate::config::{Config, FailMode};
 use crate::directory::{Owner, PupilId};
@@ -44,51 +44,6 @@ impl Action {
 }
 
 impl std::fmt::Display for Action {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The kind of recipient, from the trust's point of view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RecipientClass {
-    Internal,
-    Pupil,
-    Contact,
-    Partner,
-    PersonalWebmail,
-    External,
-}
-
-impl RecipientClass {
-    pub const ALL: [RecipientClass; 6] = [
-        RecipientClass::Internal,
-        RecipientClass::Pupil,
-        RecipientClass::Contact,
-        RecipientClass::Partner,
-        RecipientClass::PersonalWebmail,
-        RecipientClass::External,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RecipientClass::Internal => "internal",
-            RecipientClass::Pupil => "pupil",
-            RecipientClass::Contact => "contact",
-            RecipientClass::Partner => "partner",
-            RecipientClass::PersonalWebmail => "personal_webmail",
-            RecipientClass::External => "external",
-        }
-    }
-
-    /// Inside the school: the trust's own staff and pupil addresses.
-    pub fn inside_school(self) -> bool {
-        matches!(self, RecipientClass::Internal | RecipientClass::Pupil)
-    }
-}
-
-impl std::fmt::Display for RecipientClass {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }

@@ -11,7 +11,6 @@ pub mod extract;
 pub mod html;
 pub mod mime;
 pub mod ocr;
-pub mod output;
 mod report;
 
 use std::borrow::Cow;
@@ -302,7 +301,7 @@ impl Default for Limits {
 pub struct Scanner {
     pub config: Arc<Config>,
     pub directory: Arc<Directory>,
-    pub classifier: crate::policy::Classifier,
+    pub classifier: crate::classes::Classifier,
     pub detectors: Detectors,
     pub limits: Limits,
 }
@@ -387,7 +386,7 @@ impl Scanner {
         config: Arc<Config>,
         directory: Arc<Directory>,
     ) -> Result<Scanner, crate::config::ConfigError> {
-        let classifier = crate::policy::Classifier::new(&config, directory.clone())?;
+        let classifier = crate::classes::Classifier::new(&config, directory.clone())?;
         let detectors = Detectors::build(&config, &directory);
         let ocr = config.scan.settings();
         Ok(Scanner {

@@ -293,7 +293,7 @@ impl Session {
                     out.push_str("452 4.5.3 Too many recipients\r\n");
                 } else if !to.address.contains('@') {
                     out.push_str("501 5.1.3 Recipient needs a domain\r\n");
-                } else if let Some(why) = crate::policy::classes::routed_address(&to.address) {
+                } else if let Some(why) = crate::classes::routed_address(&to.address) {
                     out.push_str(&format!("553 5.1.3 {why}\r\n"));
                 } else {
                     self.rcpts.push(to.address);

@@ -18,9 +18,9 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 use super::mime::{HeaderInfo, Walked};
 use super::report::{EvidenceKey, FindingKind, Report};
 use super::{Envelope, Location, Scanner, Segment, Table};
+use crate::classes::{Classifier, RecipientClass};
 use crate::config::Config;
 use crate::directory::{Directory, Owner, PupilId, pair_key};
-use crate::policy::{Classifier, RecipientClass};
 use crate::text::{fold_word, mask_id, mask_name, name_words};
 use context::Discount;
 

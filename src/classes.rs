@@ -1,4 +1,6 @@
 //! Recipient classes: internal, pupil, contact, partner, personal_webmail, external.
+//! Below both the scanner (its contact rules ask who a recipient is) and the policy (its
+//! table is per class); imports only the config and the directory.
 //!
 //! A parent's Gmail address is `contact` while the message names only that parent's
 //! children, and `personal_webmail` as soon as it names another child; a parent's address
@@ -10,11 +12,56 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashSet;
 
-use super::RecipientClass;
+pub use crate::config::domain_of;
 use crate::config::{Config, Hours, domain_matches};
 use crate::directory::{Directory, Owner, PupilId};
 
-const WEBMAIL: &str = include_str!("../../patterns/personal-webmail.txt");
+/// The kind of recipient, from the trust's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecipientClass {
+    Internal,
+    Pupil,
+    Contact,
+    Partner,
+    PersonalWebmail,
+    External,
+}
+
+impl RecipientClass {
+    pub const ALL: [RecipientClass; 6] = [
+        RecipientClass::Internal,
+        RecipientClass::Pupil,
+        RecipientClass::Contact,
+        RecipientClass::Partner,
+        RecipientClass::PersonalWebmail,
+        RecipientClass::External,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipientClass::Internal => "internal",
+            RecipientClass::Pupil => "pupil",
+            RecipientClass::Contact => "contact",
+            RecipientClass::Partner => "partner",
+            RecipientClass::PersonalWebmail => "personal_webmail",
+            RecipientClass::External => "external",
+        }
+    }
+
+    /// Inside the school: the trust's own staff and pupil addresses.
+    pub fn inside_school(self) -> bool {
+        matches!(self, RecipientClass::Internal | RecipientClass::Pupil)
+    }
+}
+
+impl std::fmt::Display for RecipientClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+const WEBMAIL: &str = include_str!("../patterns/personal-webmail.txt");
 
 pub struct Classifier {
     school_domains: Vec<String>,
@@ -23,14 +70,6 @@ pub struct Classifier {
     webmail: FxHashSet<String>,
     directory: Arc<Directory>,
     pub hours: Hours,
-}
-
-/// The domain of an address, lower-cased (`None` without an `@`).
-pub fn domain_of(address: &str) -> Option<String> {
-    let a = address.trim().trim_start_matches('<').trim_end_matches('>');
-    let (_, d) = a.rsplit_once('@')?;
-    let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
-    (!d.is_empty()).then_some(d)
 }
 
 /// Why an address would be routed somewhere other than its domain says, or `None` for an

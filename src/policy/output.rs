@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
-use super::{Finding, Report};
-use crate::policy::{Action, Decision, RecipientDecision};
+use super::{Action, Decision, RecipientDecision};
+use crate::scan::{Finding, Report};
 
 #[derive(Debug, Serialize)]
 pub struct NotScannedOut {
