@@ -92,13 +92,16 @@ const ISO: &str = r"(?-u:\b)([12][0-9]{3})-([01][0-9])-([0-3][0-9])(?:T[0-9:.]+(
 impl Default for DateDetector {
     fn default() -> Self {
         let month = month_group();
-        // "12 March 2013", "12th of March 2013", Excel's "12-Mar-2013" / "12-Mar-13".
+        // "12 March 2013", "12th of March 2013", Excel's "12-Mar-2013" / "12-Mar-13". At most
+        // 8 white-space characters between the parts: a whole date stays within the reach of
+        // its digits (`DIGIT_PAD`), so every way of windowing the text finds the same dates
+        // (words 40 spaces apart are no date).
         let words = format!(
-            r"(?-u:\b)([0-3]?[0-9])(?:st|nd|rd|th)?(?:\s+of)?(?:\s+|\s*[\-/.]\s*){month}\.?,?(?:\s+|\s*[\-/.]\s*)([12][0-9]{{3}}|[0-9]{{2}})(?-u:\b)"
+            r"(?-u:\b)([0-3]?[0-9])(?:st|nd|rd|th)?(?:\s{{1,8}}of)?(?:\s{{1,8}}|\s{{0,8}}[\-/.]\s{{0,8}}){month}\.?,?(?:\s{{1,8}}|\s{{0,8}}[\-/.]\s{{0,8}})([12][0-9]{{3}}|[0-9]{{2}})(?-u:\b)"
         );
         // "March 12, 2013", "March 12th 2013".
         let month_first = format!(
-            r"(?-u:\b){month}\.?\s+([0-3]?[0-9])(?:st|nd|rd|th)?,?\s+([12][0-9]{{3}})(?-u:\b)"
+            r"(?-u:\b){month}\.?\s{{1,8}}([0-3]?[0-9])(?:st|nd|rd|th)?,?\s{{1,8}}([12][0-9]{{3}})(?-u:\b)"
         );
         DateDetector {
             any: meta::Regex::new_many(&[
