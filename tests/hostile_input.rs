@@ -346,3 +346,27 @@ fn a_far_away_cell_does_not_exhaust_memory() {
 fn the_unmutated_leak_is_refused() {
     assert_eq!(scan(LEAK.as_bytes()).1, Action::Reject);
 }
+
+/// Hostile input for the name context rules (places, headings, the conversation): a body of
+/// one 2 MB line holding thousands of pupil names and place-like words, and ten thousand
+/// forged quoted-header lines, is scanned to the end and its names are found — the context
+/// checks look only a bounded distance around each name.
+#[test]
+fn names_in_hostile_bulk_are_still_found() {
+    let line = "Victoria Park Road Spring Fair Stalls Leah Walker the Chelsea Green stop ";
+    let mut body = line.repeat(2_000_000 / line.len());
+    for i in 0..10_000 {
+        body.push_str(&format!("\r\nFrom: Person {i} <p{i}@x.example>"));
+    }
+    let raw = format!("Subject: x\r\nContent-Type: text/plain\r\n\r\n{body}\r\n");
+    let (report, action) = scan(raw.as_bytes());
+    assert!(report.complete());
+    assert!(
+        report
+            .findings()
+            .iter()
+            .any(|f| f.kind == hallpass::scan::FindingKind::PupilName),
+        "Leah Walker is still a pupil in all that"
+    );
+    assert_eq!(action, Action::Reject);
+}

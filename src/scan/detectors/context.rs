@@ -387,10 +387,23 @@ pub fn around(
 /// one more capitalised word than the name ("Spring Fair Stalls", "Summer Term Ash Grove
 /// Trip"): every word capitalised or small, no sentence punctuation.
 fn heading_line(text: &str, start: usize, end: usize) -> bool {
-    let ls = text[..start].rfind('\n').map_or(0, |i| i + 1);
-    let le = text[end..].find('\n').map_or(text.len(), |i| end + i);
+    // Only a short line can be a heading: look no further than that for its ends (a
+    // megabyte on one line must not be searched once per name).
+    const LINE_MAX: usize = 80;
+    let from = floor(text, start.saturating_sub(LINE_MAX + 1));
+    let ls = match text[from..start].rfind('\n') {
+        Some(i) => from + i + 1,
+        None if from == 0 => 0,
+        None => return false,
+    };
+    let to = ceil(text, (end + LINE_MAX + 1).min(text.len()));
+    let le = match text[end..to].find('\n') {
+        Some(i) => end + i,
+        None if to == text.len() => text.len(),
+        None => return false,
+    };
     let line = text[ls..le].trim();
-    if line.len() > 80 || line.ends_with(['.', '?', '!', ',', ':', ';']) {
+    if line.len() > LINE_MAX || line.ends_with(['.', '?', '!', ',', ':', ';']) {
         return false;
     }
     let mut extra = 0;
@@ -520,6 +533,22 @@ mod tests {
         );
         assert_eq!(at("Mrs Priya Shah will call", "Priya Shah", false), None);
         assert_eq!(at("Priya Shah will call", "Priya Shah", true), None);
+    }
+
+    #[test]
+    fn a_heading_is_a_short_line() {
+        // A name on one very long line is never a heading (and its ends are not searched
+        // beyond a heading's length).
+        let long = format!(
+            "{} Spring Fair Stalls {}",
+            "x ".repeat(500_000),
+            "y ".repeat(500_000)
+        );
+        let s = long.find("Spring Fair").unwrap();
+        assert!(!heading_line(&long, s, s + 11));
+        let short = "intro\nSpring Fair Stalls\nmore";
+        let s = short.find("Spring Fair").unwrap();
+        assert!(heading_line(short, s, s + 11));
     }
 
     #[test]
