@@ -6,19 +6,7 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::postfix::{arrives, send};
-
-/// A sample message's bytes, envelope sender and recipients (from its headers).
-fn sample(name: &str) -> (Vec<u8>, String, Vec<String>) {
-    let raw = std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("samples/messages/{name}.eml")),
-    )
-    .unwrap();
-    let env = hallpass::scan::mime::envelope_from_headers(&raw);
-    (raw, env.mail_from, env.rcpt_to)
-}
+use common::postfix::{arrives, sample_message as sample, send};
 
 /// Samples the relay must refuse.
 const REFUSED: &[&str] = &[

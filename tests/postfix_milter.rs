@@ -300,16 +300,8 @@ async fn routed_recipients_are_refused_by_the_milter() {
 async fn the_milter_judges_names_as_staff_write_them() {
     let tmp = tempfile::tempdir().unwrap();
     let (_hallpass, _postfix, smtpd, got) = hallpass_and_postfix(tmp.path(), "hallpass").await;
-    let sample = |name: &str| {
-        let raw = std::fs::read(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("samples/messages/{name}.eml")),
-        )
-        .unwrap();
-        let env = hallpass::scan::mime::envelope_from_headers(&raw);
-        (raw, env.mail_from, env.rcpt_to)
-    };
     for name in ["contact-at-nhs-wrong-child", "name-family-first-to-tutor"] {
-        let (raw, from, to) = sample(name);
+        let (raw, from, to) = sample_message(name);
         let to: Vec<&str> = to.iter().map(String::as_str).collect();
         let refused = send(smtpd, &from, &to, &raw)
             .await
@@ -320,7 +312,7 @@ async fn the_milter_judges_names_as_staff_write_them() {
         "clean-quoted-writer-shares-a-pupil-name",
         "clean-place-bus-stop-external",
     ] {
-        let (raw, from, to) = sample(name);
+        let (raw, from, to) = sample_message(name);
         let to: Vec<&str> = to.iter().map(String::as_str).collect();
         send(smtpd, &from, &to, &raw)
             .await

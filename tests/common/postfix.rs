@@ -158,17 +158,23 @@ impl Postfix {
     /// is back. (Postfix retries on its own too, but its queue manager has been seen to
     /// leave a deferred message for minutes, past a test's patience.)
     pub fn flush(&self) {
-        flush(&self.conf);
+        let _ = Command::new("postqueue")
+            .arg("-c")
+            .arg(&self.conf)
+            .arg("-f")
+            .status();
     }
 }
 
-/// `postqueue -c conf -f` (see [`Postfix::flush`]).
-pub fn flush(conf: &Path) {
-    let _ = Command::new("postqueue")
-        .arg("-c")
-        .arg(conf)
-        .arg("-f")
-        .status();
+/// A message of `samples/messages/` (by name, without `.eml`) with the envelope its headers
+/// imply: bytes, sender, recipients.
+pub fn sample_message(name: &str) -> (Vec<u8>, String, Vec<String>) {
+    let raw = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("samples/messages/{name}.eml")),
+    )
+    .unwrap();
+    let env = hallpass::scan::mime::envelope_from_headers(&raw);
+    (raw, env.mail_from, env.rcpt_to)
 }
 
 impl Drop for Postfix {
