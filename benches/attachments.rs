@@ -19,8 +19,8 @@ use lopdf::{Document, Object, Stream, dictionary};
 
 fn scanner() -> Scanner {
     let config = Config::load(std::path::Path::new("samples/hallpass.toml")).unwrap();
-    let dir = Directory::load(&config).unwrap();
-    Scanner::new(Arc::new(config), Arc::new(dir)).unwrap()
+    let dir = Directory::load(&config.site).unwrap();
+    Scanner::new(config.site.clone(), &config.scan, Arc::new(dir)).unwrap()
 }
 
 /// Pupils of the sample roster (surname, forename, DOB, UPN).

@@ -26,7 +26,7 @@ fn load(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("load_100k_pupils", |b| {
         b.iter(|| {
-            let d = Directory::load(&config).unwrap();
+            let d = Directory::load(&config.site).unwrap();
             assert_eq!(d.pupils.len(), 100_000);
             d
         })

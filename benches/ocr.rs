@@ -51,8 +51,8 @@ fn screenshot() -> Vec<u8> {
 
 fn scanner() -> Scanner {
     let config = Config::load(std::path::Path::new("samples/hallpass.toml")).unwrap();
-    let dir = Directory::load(&config).unwrap();
-    Scanner::new(Arc::new(config), Arc::new(dir)).unwrap()
+    let dir = Directory::load(&config.site).unwrap();
+    Scanner::new(config.site.clone(), &config.scan, Arc::new(dir)).unwrap()
 }
 
 fn message(logo: Option<&[u8]>) -> Vec<u8> {

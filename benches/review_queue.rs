@@ -11,7 +11,7 @@ use std::time::Instant;
 use chrono::{Duration, Utc};
 use hallpass::quarantine::{HeldItem, QuarantineStore, Role, SqliteStore, User};
 use hallpass::review::{App, auth};
-use hallpass::scan::{Finding, FindingKind, Scanner};
+use hallpass::scan::{Finding, FindingKind};
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {
@@ -70,14 +70,17 @@ fn main() {
             school: None,
         })
         .unwrap();
-    let scanner = Arc::new(Scanner::load(std::path::Path::new("samples/hallpass.toml")).unwrap());
+    let config =
+        hallpass::config::Config::load(std::path::Path::new("samples/hallpass.toml")).unwrap();
+    let scanner = Arc::new(config.scanner().unwrap());
     let app = Arc::new(App {
         store: store.clone(),
         deliverer: hallpass::deliver::Deliverer::new(&hallpass::smtp::config::NextHop::Maildir(
             tmp.path().join("outbox"),
         ))
         .unwrap(),
-        config: scanner.config.clone(),
+        site: config.site.clone(),
+        review: config.review.clone(),
         scanner: Some(scanner),
         notifier: None,
         throttle: Default::default(),

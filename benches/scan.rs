@@ -144,8 +144,8 @@ fn fixture(pupils: usize) -> Fixture {
     let path = dir.path().join("hallpass.toml");
     std::fs::write(&path, toml).unwrap();
     let config = Config::load(&path).unwrap();
-    let directory = Directory::load(&config).unwrap();
-    let scanner = Scanner::new(Arc::new(config), Arc::new(directory)).unwrap();
+    let directory = Directory::load(&config.site).unwrap();
+    let scanner = Scanner::new(config.site.clone(), &config.scan, Arc::new(directory)).unwrap();
     Fixture {
         scanner,
         names,

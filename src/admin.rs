@@ -101,7 +101,7 @@ fn open(config: &Path) -> anyhow::Result<Opened> {
     let c = Config::load(config)?;
     let relay = c
         .relay
-        .resolve(&c.base_dir)
+        .resolve(&c.site.base_dir)
         .map_err(|e| anyhow!("{}: {e}", config.display()))?;
     let store = hallpass::quarantine::open(&c.quarantine, &relay.data_dir)?;
     Ok((c, relay, store))
@@ -184,14 +184,8 @@ pub fn quarantine(cmd: QuarantineCommand) -> anyhow::Result<()> {
         } => {
             let (c, relay, store) = open(&config)?;
             // The sender's release notice masks names in the subject: that needs the roster.
-            let dir = hallpass::directory::Directory::load(&c)?;
-            let scanner = Arc::new(hallpass::scan::Scanner::new(Arc::new(c), Arc::new(dir))?);
-            let notifier = hallpass::notify::Notifier::new(
-                scanner.config.clone(),
-                &relay.hostname,
-                &relay.data_dir,
-                Some(scanner.clone()),
-            )?;
+            let scanner = Arc::new(c.scanner()?);
+            let notifier = c.notifier(&relay.hostname, &relay.data_dir, Some(scanner))?;
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
@@ -273,12 +267,13 @@ pub fn user(cmd: UserCommand) -> anyhow::Result<()> {
                 bail!("a user name is 1-64 letters, digits and . _ - @");
             }
             if let Some(s) = &school
-                && !c.schools.iter().any(|x| &x.id == s)
+                && !c.site.schools.iter().any(|x| &x.id == s)
             {
                 bail!(
                     "no school with id {s:?} in {} (ids: {})",
                     config.display(),
-                    c.schools
+                    c.site
+                        .schools
                         .iter()
                         .map(|x| x.id.as_str())
                         .collect::<Vec<_>>()
@@ -339,8 +334,7 @@ pub fn user(cmd: UserCommand) -> anyhow::Result<()> {
 /// `hallpass digest`: builds today's digests; prints them, or sends them with `send`.
 pub fn digest(config: &Path, send: bool) -> anyhow::Result<()> {
     let (c, relay, store) = open(config)?;
-    let c = Arc::new(c);
-    let notifier = hallpass::notify::Notifier::new(c, &relay.hostname, &relay.data_dir, None)?;
+    let notifier = c.notifier(&relay.hostname, &relay.data_dir, None)?;
     let notices = hallpass::notify::digest::digests(&notifier, &*store, chrono::Utc::now())?;
     if notices.is_empty() {
         eprintln!("nothing to report");

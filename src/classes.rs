@@ -1,6 +1,6 @@
 //! Recipient classes: internal, pupil, contact, partner, personal_webmail, external.
 //! Below both the scanner (its contact rules ask who a recipient is) and the policy (its
-//! table is per class); imports only the config and the directory.
+//! table is per class); imports only `settings` and the directory.
 //!
 //! A parent's Gmail address is `contact` while the message names only that parent's
 //! children, and `personal_webmail` as soon as it names another child; a parent's address
@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashSet;
 
-pub use crate::config::domain_of;
-use crate::config::{Config, Hours, domain_matches};
 use crate::directory::{Directory, Owner, PupilId};
+pub use crate::settings::domain_of;
+use crate::settings::{Hours, Site, domain_matches};
 
 /// The kind of recipient, from the trust's point of view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -104,9 +104,9 @@ fn within(domain: &str, parent: &str) -> bool {
 
 impl Classifier {
     pub fn new(
-        config: &Config,
+        site: &Site,
         directory: Arc<Directory>,
-    ) -> Result<Classifier, crate::config::ConfigError> {
+    ) -> Result<Classifier, crate::settings::ConfigError> {
         let mut webmail: FxHashSet<String> = WEBMAIL
             .lines()
             .map(str::trim)
@@ -114,24 +114,23 @@ impl Classifier {
             .map(str::to_ascii_lowercase)
             .collect();
         webmail.extend(
-            config
-                .trust
+            site.trust
                 .personal_webmail_domains
                 .iter()
                 .map(|d| d.to_ascii_lowercase()),
         );
         Ok(Classifier {
-            school_domains: config
+            school_domains: site
                 .schools
                 .iter()
                 .flat_map(|s| s.domains.clone())
                 .collect(),
-            pupil_domains: config
+            pupil_domains: site
                 .schools
                 .iter()
                 .flat_map(|s| s.pupil_domains.clone())
                 .collect(),
-            partner_domains: config
+            partner_domains: site
                 .trust
                 .partner_domains
                 .iter()
@@ -139,7 +138,7 @@ impl Classifier {
                 .collect(),
             webmail,
             directory,
-            hours: config.hours()?,
+            hours: site.hours()?,
         })
     }
 

@@ -17,6 +17,7 @@ pub mod policy;
 pub mod quarantine;
 pub mod review;
 pub mod scan;
+pub mod settings;
 pub mod smtp;
 pub mod synth;
 pub mod text;

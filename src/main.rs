@@ -232,7 +232,7 @@ fn main() -> ExitCode {
 
 fn load(path: &std::path::Path) -> Result<(Config, Directory), Failure> {
     let config = Config::load(path).map_err(usage)?;
-    let dir = Directory::load(&config).map_err(usage)?;
+    let dir = Directory::load(&config.site).map_err(usage)?;
     Ok((config, dir))
 }
 
@@ -252,7 +252,7 @@ fn serve(path: &std::path::Path, json: bool, no_scan: bool) -> Result<(), Failur
     let (config, dir) = load(path)?;
     let mut relay = config
         .relay
-        .resolve(&config.base_dir)
+        .resolve(&config.site.base_dir)
         .map_err(|e| usage(anyhow::anyhow!("{}: {e}", path.display())))?;
     if no_scan {
         tracing::warn!(
@@ -260,20 +260,32 @@ fn serve(path: &std::path::Path, json: bool, no_scan: bool) -> Result<(), Failur
         );
         relay.no_scan = true;
     }
-    let config = Arc::new(config);
-    let scanner =
-        Arc::new(hallpass::scan::Scanner::new(config.clone(), Arc::new(dir)).map_err(usage)?);
+    let scanner = Arc::new(
+        hallpass::scan::Scanner::new(config.site.clone(), &config.scan, Arc::new(dir))
+            .map_err(usage)?,
+    );
+    std::fs::create_dir_all(&relay.data_dir).map_err(|e| Failure {
+        code: 1,
+        error: anyhow::anyhow!("{}: {e}", relay.data_dir.display()),
+    })?;
+    let notifier = config
+        .notifier(&relay.hostname, &relay.data_dir, Some(scanner.clone()))
+        .map_err(usage)?;
+    let in_force = hallpass::dispatch::InForce {
+        scanner: scanner.clone(),
+        policy: Arc::new(config.policy()),
+        notifier: Some(Arc::new(notifier)),
+    };
     let runtime = |e: std::io::Error| Failure {
         code: 1,
         error: e.into(),
     };
     let rt = tokio::runtime::Runtime::new().map_err(runtime)?;
     rt.block_on(async move {
-        std::fs::create_dir_all(&relay.data_dir).map_err(runtime)?;
         let store = hallpass::quarantine::open(&config.quarantine, &relay.data_dir)
             .map_err(|e| runtime(std::io::Error::other(e)))?;
         let server = Arc::new(
-            hallpass::smtp::Server::with_store(relay.clone(), scanner.clone(), store.clone())
+            hallpass::smtp::Server::new(relay.clone(), in_force, store.clone())
                 .map_err(runtime)?,
         );
         let listeners = server.bind().await.map_err(runtime)?;
@@ -296,7 +308,8 @@ fn serve(path: &std::path::Path, json: bool, no_scan: bool) -> Result<(), Failur
             let app = Arc::new(hallpass::review::App {
                 store: store.clone(),
                 deliverer: hallpass::deliver::Deliverer::new(&relay.next_hop).map_err(runtime)?,
-                config: config.clone(),
+                site: config.site.clone(),
+                review: config.review.clone(),
                 scanner: Some(scanner.clone()),
                 notifier: server.dispatch.notifier(),
                 throttle: Default::default(),
@@ -384,7 +397,7 @@ fn serve(path: &std::path::Path, json: bool, no_scan: bool) -> Result<(), Failur
                     let _ = sd_notify::notify(&states);
                     let s = server.clone();
                     let p = config_path.clone();
-                    match tokio::task::spawn_blocking(move || s.reload(&p)).await {
+                    match tokio::task::spawn_blocking(move || hallpass::config::reload(&s, &p)).await {
                         Ok(Ok(())) => {
                             hallpass::metrics::get().reload(true);
                             tracing::info!(config = %config_path.display(), "reloaded: config, rosters, staff, patterns, templates, TLS certificate");
@@ -459,8 +472,7 @@ fn scan(
     use hallpass::scan::{Envelope, Scanner};
     use std::sync::Arc;
     let (config, dir) = load(config)?;
-    let config = Arc::new(config);
-    let scanner = Scanner::new(config.clone(), Arc::new(dir)).map_err(usage)?;
+    let scanner = Scanner::new(config.site.clone(), &config.scan, Arc::new(dir)).map_err(usage)?;
     let raw = read_message(message)?;
     let headers = hallpass::scan::mime::envelope_from_headers(&raw);
     let envelope = Envelope {
@@ -468,7 +480,8 @@ fn scan(
         rcpt_to: if to.is_empty() { headers.rcpt_to } else { to },
     };
     let report = scanner.scan(&raw, &envelope, now);
-    let decision = hallpass::policy::decide(&config, &scanner.classifier, &report, &envelope);
+    let decision =
+        hallpass::policy::decide(&config.policy(), &scanner.classifier, &report, &envelope);
     let out = hallpass::policy::output::ScanOutput::new(&report, &decision);
     if json {
         println!(
@@ -486,10 +499,10 @@ fn check_config(path: &std::path::Path) -> Result<(), Failure> {
     println!(
         "{}: OK — trust {:?}, {} school(s)",
         path.display(),
-        config.trust.name,
-        config.schools.len()
+        config.site.trust.name,
+        config.site.schools.len()
     );
-    for (school, st) in config.schools.iter().zip(&dir.stats) {
+    for (school, st) in config.site.schools.iter().zip(&dir.stats) {
         println!(
             "  {} ({}): {} pupils, {} staff, {} contacts, {} rows skipped",
             school.id, school.name, st.pupils, st.staff, st.contacts, st.rows_skipped
@@ -509,16 +522,16 @@ fn roster_show(
 ) -> Result<(), Failure> {
     let (config, dir) = load(path)?;
     if let Some(id) = school
-        && !config.schools.iter().any(|s| s.id == id)
+        && !config.site.schools.iter().any(|s| s.id == id)
     {
-        let ids: Vec<&str> = config.schools.iter().map(|s| s.id.as_str()).collect();
+        let ids: Vec<&str> = config.site.schools.iter().map(|s| s.id.as_str()).collect();
         return Err(usage(anyhow::anyhow!(
             "no school {id:?} in {} (schools: {})",
             path.display(),
             ids.join(", ")
         )));
     }
-    for (i, (s, st)) in config.schools.iter().zip(&dir.stats).enumerate() {
+    for (i, (s, st)) in config.site.schools.iter().zip(&dir.stats).enumerate() {
         if school.is_some_and(|id| id != s.id) {
             continue;
         }

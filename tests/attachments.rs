@@ -10,9 +10,20 @@ use base64::Engine;
 use hallpass::policy::{Action, decide};
 use hallpass::scan::{Envelope, Report, Scanner};
 
+fn policy() -> hallpass::policy::Policy {
+    hallpass::config::Config::load(std::path::Path::new("samples/hallpass.toml"))
+        .unwrap()
+        .policy()
+}
+
 fn scanner() -> &'static Scanner {
     static S: OnceLock<Scanner> = OnceLock::new();
-    S.get_or_init(|| Scanner::load(std::path::Path::new("samples/hallpass.toml")).unwrap())
+    S.get_or_init(|| {
+        hallpass::config::Config::load(std::path::Path::new("samples/hallpass.toml"))
+            .unwrap()
+            .scanner()
+            .unwrap()
+    })
 }
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -53,7 +64,7 @@ fn scan_raw(raw: &[u8]) -> (Report, Action) {
         rcpt_to: vec!["bookings@coach-hire.example.com".into()],
     };
     let r = s.scan(raw, &env, "2026-11-25T10:00:00Z".parse().unwrap());
-    let d = decide(&s.config, &s.classifier, &r, &env);
+    let d = decide(&policy(), &s.classifier, &r, &env);
     (r, d.action)
 }
 
@@ -736,8 +747,8 @@ fn a_pdf_page_tree_loop_does_not_hang_or_crash() {
 #[test]
 fn require_aes_holds_zipcrypto() {
     let s = scanner();
-    let mut config = (*s.config).clone();
-    config.policy.require_aes = true;
+    let mut policy = policy();
+    policy.table.require_aes = true;
     let env = Envelope {
         mail_from: "luke.rich0@beaulieupark.example.sch.uk".into(),
         rcpt_to: vec!["bookings@coach-hire.example.com".into()],
@@ -750,7 +761,7 @@ fn require_aes_holds_zipcrypto() {
     );
     let r = s.scan(&raw, &env, "2026-11-25T10:00:00Z".parse().unwrap());
     assert_eq!(
-        decide(&config, &s.classifier, &r, &env).action,
+        decide(&policy, &s.classifier, &r, &env).action,
         Action::Quarantine
     );
     let raw = message(
@@ -761,7 +772,7 @@ fn require_aes_holds_zipcrypto() {
     );
     let r = s.scan(&raw, &env, "2026-11-25T10:00:00Z".parse().unwrap());
     assert_eq!(
-        decide(&config, &s.classifier, &r, &env).action,
+        decide(&policy, &s.classifier, &r, &env).action,
         Action::Allow
     );
 }

@@ -8,9 +8,20 @@ use hallpass::policy::{Action, decide};
 use hallpass::scan::{Envelope, Report, Scanner};
 use proptest::prelude::*;
 
+fn policy() -> hallpass::policy::Policy {
+    hallpass::config::Config::load(std::path::Path::new("samples/hallpass.toml"))
+        .unwrap()
+        .policy()
+}
+
 fn scanner() -> &'static Scanner {
     static S: OnceLock<Scanner> = OnceLock::new();
-    S.get_or_init(|| Scanner::load(std::path::Path::new("samples/hallpass.toml")).unwrap())
+    S.get_or_init(|| {
+        hallpass::config::Config::load(std::path::Path::new("samples/hallpass.toml"))
+            .unwrap()
+            .scanner()
+            .unwrap()
+    })
 }
 
 fn now() -> chrono::DateTime<chrono::Utc> {
@@ -27,7 +38,7 @@ fn envelope() -> Envelope {
 fn scan(raw: &[u8]) -> (Report, Action) {
     let s = scanner();
     let r = s.scan(raw, &envelope(), now());
-    let d = decide(&s.config, &s.classifier, &r, &envelope());
+    let d = decide(&policy(), &s.classifier, &r, &envelope());
     (r, d.action)
 }
 

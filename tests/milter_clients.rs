@@ -6,9 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use hallpass::config::Config;
 use hallpass::milter::MilterConfig;
-use hallpass::smtp::Server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// SMFIC_OPTNEG as Postfix sends it: protocol version 6, every action, every protocol option.
@@ -25,15 +23,11 @@ fn optneg() -> Vec<u8> {
 async fn milter(allowed: &str) -> (std::net::SocketAddr, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let tmp = dir.path();
-    let mut relay = Config::load(std::path::Path::new("samples/hallpass.toml"))
-        .unwrap()
-        .relay
-        .resolve(std::path::Path::new("."))
-        .unwrap();
+    let mut relay = config().relay.resolve(std::path::Path::new(".")).unwrap();
     relay.data_dir = tmp.join("var");
     relay.next_hop = hallpass::smtp::config::NextHop::Maildir(tmp.join("outbox"));
     relay.allowed = vec![allowed.parse().unwrap()];
-    let server = Arc::new(Server::new(relay, scanner()).unwrap());
+    let server = Arc::new(common::server(relay));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::watch::channel(false);

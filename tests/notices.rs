@@ -121,13 +121,9 @@ async fn held_message_notice_names_the_quarantine_item() {
     assert!(!text.contains("Walker,Leah") && !text.contains("Leah"));
     // Release it: the sender hears, with the reviewer's note.
     let item = store.get(&reference, &Scope::default()).unwrap().unwrap();
-    let notifier = hallpass::notify::Notifier::new(
-        scanner().config.clone(),
-        "hallpass.test",
-        &r.data_dir,
-        Some(scanner()),
-    )
-    .unwrap();
+    let notifier = common::config()
+        .notifier("hallpass.test", &r.data_dir, Some(scanner()))
+        .unwrap();
     let deliverer = hallpass::deliver::Deliverer::new(&hallpass::smtp::config::NextHop::Maildir(
         r.maildir.clone(),
     ))
@@ -174,13 +170,9 @@ async fn the_daily_digest_counts_what_waits() {
         .send_raw(&envelope(STAFF, &[SUPPLIER]), &msg("Leah Walker"))
         .await;
     let store = hallpass::quarantine::SqliteStore::open(&r.data_dir).unwrap();
-    let notifier = hallpass::notify::Notifier::new(
-        scanner().config.clone(),
-        "hallpass.test",
-        &r.data_dir,
-        None,
-    )
-    .unwrap();
+    let notifier = common::config()
+        .notifier("hallpass.test", &r.data_dir, None)
+        .unwrap();
     let d = hallpass::notify::digest::digests(&notifier, &store, chrono::Utc::now()).unwrap();
     assert_eq!(d.len(), 1, "only the school with something to report");
     assert_eq!(d[0].to, "dpo@beaulieupark.example.sch.uk");
@@ -367,16 +359,12 @@ fn snapshot(name: &str, got: &str) {
 
 #[test]
 fn rendered_templates_match_their_snapshots() {
-    use hallpass::notify::{Facts, Notifier, Outcome};
+    use hallpass::notify::{Facts, Outcome};
     use hallpass::scan::{Finding, FindingKind};
     let tmp = tempfile::tempdir().unwrap();
-    let n = Notifier::new(
-        scanner().config.clone(),
-        "hallpass.test",
-        tmp.path(),
-        Some(scanner()),
-    )
-    .unwrap();
+    let n = common::config()
+        .notifier("hallpass.test", tmp.path(), Some(scanner()))
+        .unwrap();
     let findings = vec![
         Finding {
             kind: FindingKind::PupilName,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use hallpass::quarantine::{HeldItem, QuarantineStore, Role, SqliteStore, User};
 use hallpass::review::{App, auth};
-use hallpass::scan::{Finding, FindingKind, Scanner};
+use hallpass::scan::{Finding, FindingKind};
 
 struct Site {
     base: String,
@@ -57,7 +57,12 @@ fn site() -> Site {
     let tmp = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&tmp.path().join("var")).unwrap());
     let outbox = tmp.path().join("outbox");
-    let scanner = Arc::new(Scanner::load(std::path::Path::new("samples/hallpass.toml")).unwrap());
+    let scanner = Arc::new(
+        hallpass::config::Config::load(std::path::Path::new("samples/hallpass.toml"))
+            .unwrap()
+            .scanner()
+            .unwrap(),
+    );
     for (name, role, school) in [
         ("trustdpl", Role::Dpl, None),
         ("bosdpl", Role::Dpl, Some("bos")),
@@ -84,20 +89,23 @@ fn site() -> Site {
             b"Subject: Weekend plans\r\n\r\nsee you\r\n",
         )
         .unwrap();
-    let notifier = hallpass::notify::Notifier::new(
-        scanner.config.clone(),
-        "hallpass.test",
-        &tmp.path().join("var"),
-        Some(scanner.clone()),
-    )
-    .unwrap();
+    let config =
+        hallpass::config::Config::load(std::path::Path::new("samples/hallpass.toml")).unwrap();
+    let notifier = config
+        .notifier(
+            "hallpass.test",
+            &tmp.path().join("var"),
+            Some(scanner.clone()),
+        )
+        .unwrap();
     let app = Arc::new(App {
         store: store.clone(),
         deliverer: hallpass::deliver::Deliverer::new(&hallpass::smtp::config::NextHop::Maildir(
             outbox.clone(),
         ))
         .unwrap(),
-        config: scanner.config.clone(),
+        site: config.site.clone(),
+        review: config.review.clone(),
         scanner: Some(scanner),
         notifier: Some(Arc::new(notifier)),
         throttle: Default::default(),
@@ -538,15 +546,10 @@ fn wrong_passwords_from_one_address_do_not_lock_the_data_lead_out_of_another() {
 #[test]
 fn the_false_alarm_link_records_the_senders_view_once() {
     let s = site();
-    let notifier = hallpass::notify::Notifier::new(
-        Arc::new(
-            hallpass::config::Config::load(std::path::Path::new("samples/hallpass.toml")).unwrap(),
-        ),
-        "hallpass.test",
-        &s._tmp.path().join("var"),
-        None,
-    )
-    .unwrap();
+    let notifier = hallpass::config::Config::load(std::path::Path::new("samples/hallpass.toml"))
+        .unwrap()
+        .notifier("hallpass.test", &s._tmp.path().join("var"), None)
+        .unwrap();
     let url = notifier.false_alarm_url("HP-BPS1");
     let path = url
         .split_once("/false-alarm/")
@@ -607,7 +610,9 @@ fn findings_in_an_attachment_named_after_a_pupil_show_beside_that_part() {
                Content-Type: text/plain\r\n\r\nAttached.\r\n--b\r\nContent-Type: text/plain; name=\"Leah Walker EHCP.txt\"\r\n\
                Content-Disposition: attachment; filename=\"Leah Walker EHCP.txt\"\r\n\r\nNotes for the review.\r\n--b--\r\n";
     // What the scanner stores: the location with the pupil's name masked.
-    let r = Scanner::load(std::path::Path::new("samples/hallpass.toml"))
+    let r = hallpass::config::Config::load(std::path::Path::new("samples/hallpass.toml"))
+        .unwrap()
+        .scanner()
         .unwrap()
         .scan(
             raw.as_bytes(),

@@ -323,7 +323,6 @@ fn tls_client_for(addr: std::net::SocketAddr, name: &str) -> AsyncSmtpTransport<
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_takes_the_renewed_certificate() {
     use hallpass::config::Config;
-    use hallpass::scan::Scanner;
     use hallpass::smtp::Server;
     let tmp = tempfile::tempdir().unwrap();
     let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
@@ -351,7 +350,11 @@ async fn a_reload_takes_the_renewed_certificate() {
         .unwrap();
     let maildir = tmp.path().join("outbox");
     relay.next_hop = NextHop::Maildir(maildir.clone());
-    let server = Arc::new(Server::new(relay, Arc::new(Scanner::load(&path).unwrap())).unwrap());
+    let config = Config::load(&path).unwrap();
+    let in_force = config.in_force(&relay.hostname, &relay.data_dir).unwrap();
+    std::fs::create_dir_all(&relay.data_dir).unwrap();
+    let store = hallpass::quarantine::open(&config.quarantine, &relay.data_dir).unwrap();
+    let server = Arc::new(Server::new(relay, in_force, store).unwrap());
     let listeners = server.bind().await.unwrap();
     let addr = listeners[0].0.local_addr().unwrap();
     let (_stop, rx) = tokio::sync::watch::channel(false);
@@ -375,7 +378,7 @@ async fn a_reload_takes_the_renewed_certificate() {
     // Renewed in place, then reloaded.
     std::fs::copy(fixture("renewed.pem"), &cert).unwrap();
     std::fs::copy(fixture("renewed.key"), &key).unwrap();
-    server.reload(&path).expect("reload");
+    hallpass::config::reload(&server, &path).expect("reload");
     send("relay.test").await.expect("the renewed certificate");
     let err = send("localhost").await.unwrap_err();
     assert!(
@@ -386,7 +389,7 @@ async fn a_reload_takes_the_renewed_certificate() {
 
     // A broken renewal: the reload fails and the renewed certificate stays in force.
     std::fs::write(&cert, "not a certificate").unwrap();
-    let e = server.reload(&path).unwrap_err();
+    let e = hallpass::config::reload(&server, &path).unwrap_err();
     assert!(e.contains("tls_cert"), "{e}");
     send("relay.test")
         .await
@@ -402,7 +405,7 @@ async fn a_reload_takes_the_renewed_certificate() {
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(&path, without).unwrap();
-    let e = server.reload(&path).unwrap_err();
+    let e = hallpass::config::reload(&server, &path).unwrap_err();
     assert!(e.contains("restart Hallpass to turn STARTTLS off"), "{e}");
     send("relay.test").await.expect("STARTTLS still offered");
     assert_eq!(mail(&maildir).len(), 4);

@@ -20,7 +20,7 @@ use rustc_hash::FxHashSet;
 
 pub use intern::{Interner, MultiMap, SortedMultiMap};
 
-use crate::config::Config;
+use crate::settings::Site;
 use crate::text::{mask_name, name_key};
 
 /// A problem with one row or field of an MIS export: the row is kept without that field.
@@ -248,11 +248,11 @@ pub fn normalise_address(a: &str) -> Option<String> {
 
 impl Directory {
     /// Loads every school's roster and staff file named in the config.
-    pub fn load(config: &Config) -> Result<Directory, DirectoryError> {
+    pub fn load(site: &Site) -> Result<Directory, DirectoryError> {
         let mut dir = Directory::default();
-        for (i, school) in config.schools.iter().enumerate() {
+        for (i, school) in site.schools.iter().enumerate() {
             let mut stats = SchoolStats::default();
-            let roster = config.resolve(&school.roster);
+            let roster = site.resolve(&school.roster);
             if let Ok(m) = std::fs::metadata(&roster) {
                 // A roster row is rarely shorter than 100 bytes.
                 dir.reserve_pupils((m.len() / 100).min(5_000_000) as usize);
@@ -282,7 +282,7 @@ impl Directory {
             })?;
             stats.pupils = dir.pupils.iter().filter(|p| p.school == i as u16).count();
             if let Some(staff) = &school.staff {
-                let path = config.resolve(staff);
+                let path = site.resolve(staff);
                 for s in staff::read_staff(&path, &mut stats)? {
                     dir.add_staff(i as u16, s);
                     stats.staff += 1;

@@ -30,13 +30,13 @@ impl Dispatcher {
         let findings = j.findings.clone();
         let kinds: Vec<&str> = findings.iter().map(|f| f.kind.as_str()).collect();
         let school = scanner
-            .config
+            .site
             .school_of(&envelope.mail_from)
             .or_else(|| {
                 envelope
                     .rcpt_to
                     .iter()
-                    .find_map(|r| scanner.config.school_of(r))
+                    .find_map(|r| scanner.site.school_of(r))
             })
             .map(|s| s.id.clone())
             .unwrap_or_default();

@@ -20,16 +20,17 @@ use std::time::{Duration, Instant};
 
 use crate::deliver::Deliverer;
 use crate::notify::Notifier;
-use crate::policy::{Decision, decide};
+use crate::policy::{Decision, Policy, decide};
 use crate::quarantine::QuarantineStore;
 use crate::scan::{Envelope, Finding, Report, Scanner};
 
-/// What a reload replaces here: the config and directory (in the scanner) and the notice
-/// templates (in the notifier).
+/// What a reload replaces: the site and directory (in the scanner), the policy, and the
+/// notice templates (in the notifier). `config::Config::in_force` builds it.
 #[derive(Clone)]
-struct Live {
-    scanner: Arc<Scanner>,
-    notifier: Option<Arc<Notifier>>,
+pub struct InForce {
+    pub scanner: Arc<Scanner>,
+    pub policy: Arc<Policy>,
+    pub notifier: Option<Arc<Notifier>>,
 }
 
 /// Settings the dispatcher takes from the front ends' configuration.
@@ -47,7 +48,7 @@ pub struct Settings {
 
 /// Everything after a message is read, shared by every front end.
 pub struct Dispatcher {
-    live: RwLock<Live>,
+    live: RwLock<InForce>,
     pub deliverer: Deliverer,
     pub store: Arc<dyn QuarantineStore>,
     pub settings: Settings,
@@ -103,28 +104,18 @@ impl Dispatcher {
     pub fn new(
         deliverer: Deliverer,
         settings: Settings,
-        scanner: Arc<Scanner>,
+        in_force: InForce,
         store: Arc<dyn QuarantineStore>,
-    ) -> std::io::Result<Dispatcher> {
-        let notifier = Notifier::new(
-            scanner.config.clone(),
-            &settings.hostname,
-            &settings.data_dir,
-            Some(scanner.clone()),
-        )
-        .map_err(std::io::Error::other)?;
-        Ok(Dispatcher {
-            live: RwLock::new(Live {
-                scanner,
-                notifier: Some(Arc::new(notifier)),
-            }),
+    ) -> Dispatcher {
+        Dispatcher {
+            live: RwLock::new(in_force),
             deliverer,
             store,
             settings,
-        })
+        }
     }
 
-    fn live(&self) -> Live {
+    fn live(&self) -> InForce {
         self.live.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -137,21 +128,9 @@ impl Dispatcher {
         self.live().notifier
     }
 
-    /// Swaps in a new scanner and the notifier built from its config; on error the old
-    /// ones stay.
-    pub fn reload(&self, scanner: Arc<Scanner>) -> Result<(), String> {
-        let notifier = Notifier::new(
-            scanner.config.clone(),
-            &self.settings.hostname,
-            &self.settings.data_dir,
-            Some(scanner.clone()),
-        )
-        .map_err(|e| e.to_string())?;
-        *self.live.write().unwrap_or_else(|p| p.into_inner()) = Live {
-            scanner,
-            notifier: Some(Arc::new(notifier)),
-        };
-        Ok(())
+    /// Swaps in what a reload loaded (built whole beforehand: on error the old stays).
+    pub fn reload(&self, in_force: InForce) {
+        *self.live.write().unwrap_or_else(|p| p.into_inner()) = in_force;
     }
 
     /// Scans one message on the blocking pool within `scan_timeout`; a scan that does not
@@ -188,18 +167,20 @@ impl Dispatcher {
     /// reason]` in the Subject, where the school allows it), and counts it in the metrics.
     pub async fn judge(&self, envelope: Envelope, message: Vec<u8>) -> Judged {
         let reference = outcome::reference();
-        let scanner = self.scanner();
+        let InForce {
+            scanner, policy, ..
+        } = self.live();
         let msg = Arc::new(message);
         let started = Instant::now();
         let report = self.scan_bounded(&scanner, &msg, &envelope).await;
         let scan_time = started.elapsed();
-        let mut decision = decide(&scanner.config, &scanner.classifier, &report, &envelope);
+        let mut decision = decide(&policy, &scanner.classifier, &report, &envelope);
         let findings = report.findings();
         let deliberate = if decision.tempfail {
             None
         } else {
             crate::policy::deliberate::apply(
-                &scanner.config,
+                &policy,
                 &mut decision,
                 &findings,
                 &envelope.mail_from,

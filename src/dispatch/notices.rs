@@ -64,7 +64,7 @@ impl Pending {
             flags: decision.dsl_alerts.clone(),
             recipients: envelope.rcpt_to.clone(),
             school: scanner
-                .config
+                .site
                 .school_of(&envelope.mail_from)
                 .map(|s| s.id.clone())
                 .unwrap_or_default(),
@@ -87,7 +87,7 @@ impl Dispatcher {
         let mut notices: Vec<Notice> = Vec::new();
         if !p.automatic {
             let mut by_outcome = vec![(Outcome::Held, &p.held), (Outcome::Refused, &p.refused)];
-            if n.config().guidance.on_tag && p.deliberate.is_none() {
+            if n.guidance_config().on_tag && p.deliberate.is_none() {
                 by_outcome.push((Outcome::Tagged, &p.tagged));
             }
             for (o, rcpts) in by_outcome {
@@ -189,15 +189,16 @@ impl Dispatcher {
         self: std::sync::Arc<Self>,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
-        let config = self.scanner().config.clone();
-        let Ok(at) = chrono::NaiveTime::parse_from_str(config.guidance.digest_time.trim(), "%H:%M")
-        else {
-            if !config.guidance.digest_time.trim().is_empty() {
-                tracing::warn!(digest_time = %config.guidance.digest_time, "digest_time is not HH:MM: no daily digest");
+        let Some(n) = self.notifier() else { return };
+        let digest_time = n.guidance_config().digest_time.trim().to_string();
+        let Ok(at) = chrono::NaiveTime::parse_from_str(&digest_time, "%H:%M") else {
+            if !digest_time.is_empty() {
+                tracing::warn!(%digest_time, "digest_time is not HH:MM: no daily digest");
             }
             return;
         };
-        let tz: chrono_tz::Tz = config
+        let tz: chrono_tz::Tz = n
+            .site()
             .trust
             .timezone
             .parse()

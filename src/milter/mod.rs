@@ -312,7 +312,7 @@ impl indymilter::Listener for AllowedOnly {
         loop {
             match self.inner.poll_accept(cx) {
                 std::task::Poll::Ready(Ok((sock, peer))) => {
-                    if crate::config::in_networks(&self.allowed, peer.ip()) {
+                    if crate::settings::in_networks(&self.allowed, peer.ip()) {
                         return std::task::Poll::Ready(Ok(sock));
                     }
                     tracing::warn!(%peer, "milter connection from a client not in allowed_clients: closed");

@@ -18,15 +18,15 @@ pub fn digests(
     store: &dyn QuarantineStore,
     now: DateTime<Utc>,
 ) -> crate::quarantine::Result<Vec<Notice>> {
-    let config = n.config();
-    let tz: chrono_tz::Tz = config
+    let site = n.site();
+    let tz: chrono_tz::Tz = site
         .trust
         .timezone
         .parse()
         .unwrap_or(chrono_tz::Europe::London);
     let date = now.with_timezone(&tz).format("%A %d %B %Y").to_string();
     let mut out = Vec::new();
-    for school in &config.schools {
+    for school in &site.schools {
         let scope = Scope {
             school: Some(school.id.clone()),
             safeguarding_only: false,
@@ -92,8 +92,7 @@ pub fn digests(
                 actions: actions.into_iter().collect(),
                 kinds: kinds.into_iter().collect(),
                 out_of_hours: ooh.len(),
-                queue_url: config
-                    .review
+                queue_url: n
                     .base_url()
                     .map(|b| format!("{b}/queue"))
                     .unwrap_or_default(),

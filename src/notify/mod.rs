@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use minijinja::Environment;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, School};
 use crate::quarantine::crypto::Keyring;
 use crate::scan::{Finding, FindingKind};
+use crate::settings::{School, Site};
 
 /// `[guidance]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -202,7 +202,8 @@ pub fn is_automatic(envelope_sender: &str, raw: &[u8]) -> bool {
 }
 
 pub struct Notifier {
-    config: Arc<Config>,
+    site: Arc<Site>,
+    guidance: GuidanceConfig,
     from: String,
     /// The review page's address for links (`None`: the page is off, no links).
     base_url: Option<String>,
@@ -248,30 +249,32 @@ impl Notifier {
     /// Loads the templates (a school's broken template is an error naming its file) and
     /// the key that signs "false alarm" links (`feedback.key` in `data_dir`).
     pub fn new(
-        config: Arc<Config>,
+        site: Arc<Site>,
+        guidance: GuidanceConfig,
+        base_url: Option<String>,
         hostname: &str,
         data_dir: &Path,
         scanner: Option<Arc<crate::scan::Scanner>>,
     ) -> Result<Notifier, NotifyError> {
         let mut envs = HashMap::new();
         envs.insert(String::new(), environment(None)?);
-        for (id, g) in &config.guidance.school {
+        for (id, g) in &guidance.school {
             if let Some(dir) = &g.templates {
-                envs.insert(id.clone(), environment(Some(&config.resolve(dir)))?);
+                envs.insert(id.clone(), environment(Some(&site.resolve(dir)))?);
             }
         }
         Ok(Notifier {
-            from: config
-                .guidance
+            from: guidance
                 .from
                 .clone()
                 .unwrap_or_else(|| format!("postmaster@{hostname}")),
-            base_url: config.review.base_url(),
+            base_url,
             links: Keyring::open_or_create(&data_dir.join("feedback.key"))?,
             sent: Mutex::new(HashMap::new()),
             scanner,
             envs,
-            config,
+            site,
+            guidance,
         })
     }
 
@@ -283,8 +286,19 @@ impl Notifier {
         }
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// The trust and its schools this notifier was built for.
+    pub fn site(&self) -> &Site {
+        &self.site
+    }
+
+    /// `[guidance]` as loaded.
+    pub fn guidance_config(&self) -> &GuidanceConfig {
+        &self.guidance
+    }
+
+    /// The review page's address, when the page is on.
+    pub fn base_url(&self) -> Option<&str> {
+        self.base_url.as_deref()
     }
 
     fn env(&self, school: Option<&School>) -> &Environment<'static> {
@@ -311,7 +325,7 @@ impl Notifier {
     fn school_name(&self, school: Option<&School>) -> String {
         school
             .map(|s| s.name.clone())
-            .unwrap_or_else(|| self.config.trust.name.clone())
+            .unwrap_or_else(|| self.site.trust.name.clone())
     }
 
     /// The signed link a sender follows to say "this is a false alarm".
@@ -336,7 +350,7 @@ impl Notifier {
         let now = Instant::now();
         let v = sent.entry(sender.to_ascii_lowercase()).or_default();
         v.retain(|t| now.duration_since(*t) < Duration::from_secs(3600));
-        if v.len() >= self.config.guidance.rate_limit_per_hour {
+        if v.len() >= self.guidance.rate_limit_per_hour {
             return false;
         }
         v.push(now);
@@ -354,7 +368,7 @@ impl Notifier {
         if recipients.is_empty() || !notifiable(facts.sender) || !self.allow(facts.sender) {
             return None;
         }
-        let school = self.config.school_of(facts.sender);
+        let school = self.site.school_of(facts.sender);
         let heading = match outcome {
             Outcome::Held => "Your email is waiting for the data protection lead",
             Outcome::Refused => "Your email was not sent",
@@ -381,7 +395,7 @@ impl Notifier {
             recipients,
             findings: listed(facts.findings),
             clause: school
-                .and_then(|s| self.config.guidance.school.get(&s.id))
+                .and_then(|s| self.guidance.school.get(&s.id))
                 .and_then(|g| g.clause.clone())
                 .unwrap_or_else(|| DEFAULT_CLAUSE.to_string()),
             dpl: school
@@ -430,8 +444,8 @@ impl Notifier {
         // The pupils' school (a pupil address among the recipients), else the sender's.
         let school = recipients
             .iter()
-            .find_map(|r| self.config.school_of(r))
-            .or_else(|| self.config.school_of(facts.sender));
+            .find_map(|r| self.site.school_of(r))
+            .or_else(|| self.site.school_of(facts.sender));
         let Some(school) = school else {
             return Vec::new();
         };
@@ -460,7 +474,7 @@ impl Notifier {
             when: chrono::Utc::now()
                 .with_timezone(
                     &self
-                        .config
+                        .site
                         .trust
                         .timezone
                         .parse()
@@ -513,7 +527,7 @@ impl Notifier {
             return None;
         }
         let subject_masked = self.mask_subject(&item.subject);
-        let school = self.config.school_of(&item.sender);
+        let school = self.site.school_of(&item.sender);
         #[derive(Serialize)]
         struct Ctx<'a> {
             school: String,
@@ -561,7 +575,7 @@ impl Notifier {
         recipients: &[String],
         reason: &str,
     ) -> Vec<Notice> {
-        let Some(school) = self.config.school_of(facts.sender) else {
+        let Some(school) = self.site.school_of(facts.sender) else {
             return Vec::new();
         };
         #[derive(Serialize)]

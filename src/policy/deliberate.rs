@@ -6,8 +6,7 @@
 //! have it removed, so it is not honoured). This module decides and rewrites the header; it
 //! never touches the body.
 
-use super::{Action, Decision, RecipientClass};
-use crate::config::Config;
+use super::{Action, Decision, Policy, RecipientClass};
 use crate::scan::{Finding, FindingKind};
 
 /// An honoured override: the reason given and the message with the tag removed.
@@ -66,23 +65,18 @@ fn find_tag(raw: &[u8], tag: &str) -> Option<(usize, usize, String)> {
 /// Applies an override to `decision` when the sender's school allows it and the message
 /// qualifies; returns what was done.
 pub fn apply(
-    config: &Config,
+    policy: &Policy,
     decision: &mut Decision,
     findings: &[Finding],
     sender: &str,
     raw: &[u8],
 ) -> Option<Deliberate> {
-    let tag = config.guidance.override_tag.trim();
+    let tag = policy.override_tag.as_str();
     if tag.is_empty() {
         return None;
     }
-    let school = config.school_of(sender)?;
-    if !config
-        .guidance
-        .school
-        .get(&school.id)
-        .is_some_and(|g| g.allow_override)
-    {
+    let school = policy.site.school_of(sender)?;
+    if !policy.override_schools.contains(&school.id) {
         return None;
     }
     let (from, to, reason) = find_tag(raw, tag)?;

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::classes::{Classifier, RecipientClass, domain_of};
 
-use crate::config::{Config, FailMode};
 use crate::directory::{Owner, PupilId};
 use crate::scan::{Envelope, FindingKind, Report};
+use crate::settings::{FailMode, Site};
 
 /// What happens to one recipient's copy, mildest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -165,9 +165,22 @@ impl Acc {
     }
 }
 
+/// The policy in force: the action table (defaults with `[policy]`) and who may mark a
+/// send as deliberate. Built by `config` from `[policy]` and `[guidance]`; swapped whole on
+/// reload.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub site: std::sync::Arc<Site>,
+    pub table: PolicyOverrides,
+    /// `[guidance] override_tag`, trimmed (empty: no deliberate sends).
+    pub override_tag: String,
+    /// The ids of the schools with `allow_override = true`.
+    pub override_schools: std::collections::HashSet<String>,
+}
+
 /// Decides each recipient's action for a scanned message.
 pub fn decide(
-    config: &Config,
+    policy: &Policy,
     classifier: &Classifier,
     report: &Report,
     envelope: &Envelope,
@@ -188,7 +201,7 @@ pub fn decide(
     let mut out = Vec::new();
     for addr in &envelope.rcpt_to {
         let class = classifier.classify(addr, &persons);
-        let row = config.policy.row(class);
+        let row = policy.table.row(class);
         let inside = class.inside_school();
         let pupil_personal = classifier
             .owners(addr)
@@ -246,7 +259,7 @@ pub fn decide(
                 "rule password_in_body: the password travels with the encrypted file".into(),
             );
         }
-        if config.policy.require_aes && report.weak_encryption && !inside {
+        if policy.table.require_aes && report.weak_encryption && !inside {
             acc.raise(
                 Action::Quarantine,
                 "rule require_aes: an attachment uses weak ZipCrypto encryption".into(),
@@ -277,7 +290,7 @@ pub fn decide(
                     "rule incomplete_scan: part of the message could not be read".into(),
                 );
             } else {
-                match config.trust.fail_mode {
+                match policy.site.trust.fail_mode {
                     FailMode::Hold => acc.raise(
                         Action::Quarantine,
                         "rule incomplete_scan: part of the message could not be read (fail_mode hold)".into(),

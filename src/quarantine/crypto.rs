@@ -46,9 +46,16 @@ fn new_key_id() -> Result<String, CryptoError> {
 }
 
 impl Keyring {
-    /// Opens the keyring at `path`, creating it (one fresh key, mode 0600) when absent.
+    /// Opens the keyring at `path`, creating it (one fresh key, mode 0600; its directory
+    /// too) when absent.
     pub fn open_or_create(path: &Path) -> Result<Keyring, CryptoError> {
         if !path.exists() {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| CryptoError::KeyFile {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?;
+            }
             let id = new_key_id()?;
             let key: [u8; 32] = random()?;
             write_keyfile(path, &[(id, key)], true)?;

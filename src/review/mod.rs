@@ -22,16 +22,19 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
-use crate::config::Config;
 use crate::deliver::Deliverer;
 use crate::quarantine::{QuarantineStore, Role, Scope, User};
 use crate::scan::Scanner;
+use crate::settings::Site;
 
 /// Everything the pages share.
 pub struct App {
     pub store: Arc<dyn QuarantineStore>,
     pub deliverer: Deliverer,
-    pub config: Arc<Config>,
+    /// The trust and its schools (names, time zone).
+    pub site: Arc<Site>,
+    /// `[review]`.
+    pub review: config::ReviewConfig,
     /// For highlighting findings in a held message's text.
     pub scanner: Option<Arc<Scanner>>,
     /// Release and return notices to the sender (and "false alarm" links).
@@ -41,7 +44,7 @@ pub struct App {
 
 impl App {
     pub fn tz(&self) -> chrono_tz::Tz {
-        self.config
+        self.site
             .trust
             .timezone
             .parse()

@@ -124,7 +124,7 @@ fn signin_page(app: &App, status: StatusCode, error: &str) -> Response {
         auth::SIGNIN_COOKIE,
         &token,
         3600,
-        app.config.review.secure_cookies(),
+        app.review.secure_cookies(),
     )
     .parse()
     {
@@ -215,7 +215,7 @@ pub async fn signin(
     app.throttle.succeeded(&name, peer.ip());
     let token = auth::token();
     let csrf = auth::token();
-    let hours = app.config.review.session_hours.max(1);
+    let hours = app.review.session_hours.max(1);
     let expires = Utc::now().timestamp() + (hours * 3600) as i64;
     if let Err(e) = app
         .store
@@ -229,7 +229,7 @@ pub async fn signin(
         "-",
         &format!("from {}", peer.ip()),
     );
-    let secure = app.config.review.secure_cookies();
+    let secure = app.review.secure_cookies();
     let mut res = Redirect::to("/").into_response();
     *res.status_mut() = StatusCode::SEE_OTHER;
     for c in [
@@ -251,13 +251,8 @@ pub async fn signout(State(app): State<Arc<App>>, r: Reviewer, body: Bytes) -> R
     let _ = app.store.delete_session(&r.token_hash);
     let mut res = Redirect::to("/signin").into_response();
     *res.status_mut() = StatusCode::SEE_OTHER;
-    if let Ok(v) = auth::set_cookie(
-        auth::SESSION_COOKIE,
-        "",
-        0,
-        app.config.review.secure_cookies(),
-    )
-    .parse()
+    if let Ok(v) =
+        auth::set_cookie(auth::SESSION_COOKIE, "", 0, app.review.secure_cookies()).parse()
     {
         res.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -501,7 +496,7 @@ pub async fn queue(
         counts: result.by_status,
         statuses: Status::ALL.to_vec(),
         schools: app
-            .config
+            .site
             .schools
             .iter()
             .map(|s| (s.id.clone(), s.name.clone()))
@@ -743,7 +738,7 @@ pub async fn item(
         Vec::new()
     };
     let school = app
-        .config
+        .site
         .schools
         .iter()
         .find(|s| s.id == item.held.school)

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 pub use report::{Finding, FindingKind, NotScanned, Report, kind_names};
 
-use crate::config::Config;
 use crate::directory::Directory;
+use crate::settings::Site;
 use detectors::Detectors;
 
 /// Where a piece of text was found.
@@ -299,7 +299,8 @@ impl Default for Limits {
 
 /// Everything a scan needs, built once and shared by every message (and thread).
 pub struct Scanner {
-    pub config: Arc<Config>,
+    /// The trust and its schools.
+    pub site: Arc<Site>,
     pub directory: Arc<Directory>,
     pub classifier: crate::classes::Classifier,
     pub detectors: Detectors,
@@ -365,32 +366,18 @@ impl Budget {
     }
 }
 
-/// Why a scanner could not be built from a config file.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    #[error(transparent)]
-    Directory(#[from] crate::directory::DirectoryError),
-}
-
 impl Scanner {
-    /// Loads a config file, everything it points to, and builds the scanner.
-    pub fn load(path: &std::path::Path) -> Result<Scanner, LoadError> {
-        let config = Config::load(path)?;
-        let directory = Directory::load(&config)?;
-        Ok(Scanner::new(Arc::new(config), Arc::new(directory))?)
-    }
-
+    /// A scanner for the site's schools, with `[scan]` and the loaded directory.
     pub fn new(
-        config: Arc<Config>,
+        site: Arc<Site>,
+        scan: &ocr::ScanConfig,
         directory: Arc<Directory>,
-    ) -> Result<Scanner, crate::config::ConfigError> {
-        let classifier = crate::classes::Classifier::new(&config, directory.clone())?;
-        let detectors = Detectors::build(&config, &directory);
-        let ocr = config.scan.settings();
+    ) -> Result<Scanner, crate::settings::ConfigError> {
+        let classifier = crate::classes::Classifier::new(&site, directory.clone())?;
+        let detectors = Detectors::build(&site, &directory);
+        let ocr = scan.settings();
         Ok(Scanner {
-            config,
+            site,
             directory,
             classifier,
             detectors,
@@ -454,7 +441,7 @@ impl Scanner {
                 .scan_segment(&self.directory, &ctx, seg, &mut report);
         }
         self.detectors
-            .finish(&self.directory, &self.config, &ctx, &walked, &mut report);
+            .finish(&self.directory, &self.site, &ctx, &walked, &mut report);
         self.mask_locations(&mut report);
         report
     }

@@ -22,9 +22,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
 use crate::deliver::Deliverer;
-use crate::dispatch::{Dispatcher, Settings};
+use crate::dispatch::{Dispatcher, InForce, Settings};
 use crate::quarantine::QuarantineStore;
-use crate::scan::Scanner;
 use config::Relay;
 
 /// Everything a session needs, shared by all connections.
@@ -55,21 +54,16 @@ impl Relay {
 }
 
 impl Server {
-    pub fn new(relay: Relay, scanner: Arc<Scanner>) -> std::io::Result<Server> {
-        std::fs::create_dir_all(&relay.data_dir)?;
-        let store = crate::quarantine::open(&scanner.config.quarantine, &relay.data_dir)
-            .map_err(std::io::Error::other)?;
-        Server::with_store(relay, scanner, store)
-    }
-
-    /// A server over a store that is already open (the review page shares it).
-    pub fn with_store(
+    /// A server over the parts in force (`config::Config::in_force`) and a store that is
+    /// already open (the review page shares it).
+    pub fn new(
         relay: Relay,
-        scanner: Arc<Scanner>,
+        in_force: InForce,
         store: Arc<dyn QuarantineStore>,
     ) -> std::io::Result<Server> {
+        std::fs::create_dir_all(&relay.data_dir)?;
         let deliverer = Deliverer::new(&relay.next_hop)?;
-        let dispatch = Dispatcher::new(deliverer, relay.dispatch_settings(), scanner, store)?;
+        let dispatch = Dispatcher::new(deliverer, relay.dispatch_settings(), in_force, store);
         Ok(Server::over(relay, Arc::new(dispatch)))
     }
 
@@ -90,19 +84,18 @@ impl Server {
         self.tls.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Reloads the config file, the rosters, the staff files, the patterns, the notice
-    /// templates and the STARTTLS certificate and key (read again from their files); swaps
-    /// them in only when all loaded. Listeners, limits, the next hop and whether STARTTLS is
-    /// offered at all stay as they are (a restart changes those: with `require_tls` from the
-    /// start and STARTTLS gone, every sender would get a permanent 530). On error the old
-    /// state stays.
-    pub fn reload(&self, config_path: &std::path::Path) -> Result<(), String> {
-        let config = crate::config::Config::load(config_path).map_err(|e| e.to_string())?;
-        let tls = config
-            .relay
-            .resolve(&config.base_dir)
-            .map_err(|e| format!("{}: {e}", config_path.display()))?
-            .tls;
+    /// Swaps in what a reload loaded from `config_path` (the rosters, staff files,
+    /// patterns, notice templates, policy — all in `in_force`) and the STARTTLS certificate
+    /// and key read again from their files. Listeners, limits, the next hop and whether
+    /// STARTTLS is offered at all stay as they are (a restart changes those: with
+    /// `require_tls` from the start and STARTTLS gone, every sender would get a permanent
+    /// 530). On error the old state stays.
+    pub fn reload(
+        &self,
+        config_path: &std::path::Path,
+        in_force: InForce,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Result<(), String> {
         if tls.is_some() != self.tls().is_some() {
             return Err(format!(
                 "{}: [relay] tls_cert/tls_key were {}: restart Hallpass to turn STARTTLS {}",
@@ -111,17 +104,14 @@ impl Server {
                 if tls.is_some() { "on" } else { "off" },
             ));
         }
-        let dir = crate::directory::Directory::load(&config).map_err(|e| e.to_string())?;
-        let scanner =
-            Arc::new(Scanner::new(Arc::new(config), Arc::new(dir)).map_err(|e| e.to_string())?);
-        self.dispatch.reload(scanner)?;
+        self.dispatch.reload(in_force);
         *self.tls.write().unwrap_or_else(|p| p.into_inner()) = tls;
         Ok(())
     }
 
     /// Whether `ip` is in `[relay] allowed_clients` (IPv4-mapped IPv6 counts as IPv4).
     pub fn allowed(&self, ip: IpAddr) -> bool {
-        crate::config::in_networks(&self.relay.allowed, ip)
+        crate::settings::in_networks(&self.relay.allowed, ip)
     }
 
     /// Binds every listener (so errors surface before anything runs).
@@ -189,7 +179,7 @@ impl Server {
         }
         // The school's MTA has slots of its own; everyone else shares the rest, at most
         // `max_connections_per_client` each, so no client can take every slot.
-        let trusted = crate::config::in_networks(&self.relay.trusted, ip);
+        let trusted = crate::settings::in_networks(&self.relay.trusted, ip);
         let pool = if trusted {
             &self.trusted_connections
         } else {

@@ -15,10 +15,42 @@ use hallpass::smtp::Server;
 use hallpass::smtp::config::{Listen, NextHop, Relay};
 use lettre::{AsyncSmtpTransport, Tokio1Executor};
 
+/// samples/hallpass.toml, loaded once.
+pub fn config() -> &'static Config {
+    static C: OnceLock<Config> = OnceLock::new();
+    C.get_or_init(|| Config::load(Path::new("samples/hallpass.toml")).unwrap())
+}
+
 pub fn scanner() -> Arc<Scanner> {
     static S: OnceLock<Arc<Scanner>> = OnceLock::new();
-    S.get_or_init(|| Arc::new(Scanner::load(Path::new("samples/hallpass.toml")).unwrap()))
+    S.get_or_init(|| Arc::new(config().scanner().unwrap()))
         .clone()
+}
+
+/// The policy of samples/hallpass.toml.
+pub fn policy() -> hallpass::policy::Policy {
+    config().policy()
+}
+
+/// What `serve` runs with for samples/hallpass.toml (the shared scanner), notices kept in
+/// `relay`'s data directory.
+pub fn in_force(relay: &Relay) -> hallpass::dispatch::InForce {
+    let notifier = config()
+        .notifier(&relay.hostname, &relay.data_dir, Some(scanner()))
+        .unwrap();
+    hallpass::dispatch::InForce {
+        scanner: scanner(),
+        policy: Arc::new(policy()),
+        notifier: Some(Arc::new(notifier)),
+    }
+}
+
+/// A relay server as `serve` builds it, over samples/hallpass.toml's quarantine in `relay`'s
+/// data directory.
+pub fn server(relay: Relay) -> Server {
+    std::fs::create_dir_all(&relay.data_dir).unwrap();
+    let store = hallpass::quarantine::open(&config().quarantine, &relay.data_dir).unwrap();
+    Server::new(relay.clone(), in_force(&relay), store).unwrap()
 }
 
 pub struct Relayed {
@@ -34,11 +66,7 @@ pub async fn start(lmtp: bool, tweak: impl FnOnce(&mut Relay)) -> Relayed {
     let tmp = tempfile::tempdir().unwrap();
     let maildir = tmp.path().join("outbox");
     let data_dir = tmp.path().join("var");
-    let mut relay = Config::load(Path::new("samples/hallpass.toml"))
-        .unwrap()
-        .relay
-        .resolve(Path::new("."))
-        .unwrap();
+    let mut relay = config().relay.resolve(Path::new(".")).unwrap();
     relay.listen = vec![Listen {
         lmtp,
         addr: "127.0.0.1:0".parse().unwrap(),
@@ -46,7 +74,7 @@ pub async fn start(lmtp: bool, tweak: impl FnOnce(&mut Relay)) -> Relayed {
     relay.next_hop = NextHop::Maildir(maildir.clone());
     relay.data_dir = data_dir.clone();
     tweak(&mut relay);
-    let server = Arc::new(Server::new(relay, scanner()).unwrap());
+    let server = Arc::new(server(relay));
     let listeners = server.bind().await.unwrap();
     let addr = listeners[0].0.local_addr().unwrap();
     let (tx, rx) = tokio::sync::watch::channel(false);

@@ -1,6 +1,6 @@
 //! The detectors: each finds one kind of pupil data in a [`Segment`] (its own module with its
 //! own tests), and the message-level rules that need the whole message (bulk, attachments,
-//! staff-to-pupil contact). `Detectors` is built once from the directory and the config.
+//! staff-to-pupil contact). `Detectors` is built once from the directory and the site (`settings::Site`).
 
 pub mod context;
 pub mod dates;
@@ -19,8 +19,8 @@ use super::mime::{HeaderInfo, Walked};
 use super::report::{EvidenceKey, FindingKind, Report};
 use super::{Envelope, Location, Scanner, Segment, Table};
 use crate::classes::{Classifier, RecipientClass};
-use crate::config::Config;
 use crate::directory::{Directory, Owner, PupilId, pair_key};
+use crate::settings::Site;
 use crate::text::{fold_word, mask_id, mask_name, name_words};
 use context::Discount;
 
@@ -195,7 +195,7 @@ impl<'a> NearNames<'a> {
 }
 
 impl Detectors {
-    pub fn build(config: &Config, dir: &Directory) -> Detectors {
+    pub fn build(site: &Site, dir: &Directory) -> Detectors {
         let names = names::NameDetector::build(dir);
         let keywords = keywords::Keywords::default();
         let mut cues = words::WordSet::default();
@@ -217,7 +217,7 @@ impl Detectors {
             ids: identifiers::IdDetector::default(),
             dates: dates::DateDetector::default(),
             keywords,
-            links: links::LinkDetector::new(&config.trust.cloud_storage_domains),
+            links: links::LinkDetector::new(&site.trust.cloud_storage_domains),
             passwords: passwords::PasswordDetector::default(),
         }
     }
@@ -463,7 +463,7 @@ impl Detectors {
     pub fn finish(
         &self,
         dir: &Directory,
-        config: &Config,
+        site: &Site,
         ctx: &MessageContext,
         walked: &Walked,
         report: &mut Report,
@@ -487,7 +487,7 @@ impl Detectors {
         }
         // bulk_pupil_data
         let persons = report.distinct_persons();
-        if persons >= config.trust.bulk_threshold {
+        if persons >= site.trust.bulk_threshold {
             report.add(
                 FindingKind::BulkPupilData,
                 &Location::Message,
