@@ -106,9 +106,29 @@ pub fn walk<'m>(raw: &'m [u8], budget: &mut Budget) -> Walked<'m> {
         encrypted: &mut walked.encrypted,
         locked: &mut walked.locked,
         budget,
+        open: OPEN,
     };
     walk_message(&msg, None, 0, &mut sink);
     walked
+}
+
+/// How the extractors read what containers hold: files through the dispatcher, attached
+/// messages through this walker.
+pub const OPEN: extract::Opener = extract::Opener {
+    file: extract::attachment,
+    message: attached_message,
+};
+
+/// An attached message (.eml, or message/rfc822 that mail-parser left as bytes): parsed and
+/// walked like the outer one.
+pub fn attached_message(location: &Location, bytes: &[u8], depth: usize, sink: &mut Sink) {
+    match mail_parser::MessageParser::default().parse(bytes) {
+        Some(m) => walk_message(&m.into_owned(), Some(location), depth, sink),
+        None => sink.not_read(
+            location.clone(),
+            "attached message could not be parsed".into(),
+        ),
+    }
 }
 
 /// Walks a message: the outer one (`within` = None) or one attached at `within`.

@@ -1,6 +1,8 @@
-//! ZIP containers (zip crate): plain archives (members recursed, nested archives too), and the
-//! ZIP-based document formats, handed to `office`: Office Open XML (docx, xlsx, pptx) and
-//! OpenDocument (odt, ods, odp).
+//! The ZIP container reader (zip crate), the bottom of the chain container → parts → text:
+//! which kind of ZIP this is (a plain archive, Office Open XML, OpenDocument), how each entry
+//! is protected, and members read within the limits. It reads no format itself: `extract`
+//! unpacks plain archives (members read as attachments of their own) and hands documents to
+//! `office`, which reads their parts with `sheets`, `pivot` and `sheetml`.
 //!
 //! Encryption is judged per entry (ZipCrypto — weak — or WinZip AES). Hostile archives are
 //! normal input: member count, depth, unpacked bytes and compression ratio are bounded, and
@@ -10,10 +12,9 @@ use std::io::{Cursor, Read};
 
 use zip::HasZipMetadata;
 
-use super::{Extractor, Locked, Sink, office};
-use crate::scan::Location;
+use super::sink::Sink;
 
-pub struct Zip;
+pub type Archive<'a> = zip::ZipArchive<Cursor<&'a [u8]>>;
 
 /// What kind of ZIP this is, from its member names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,97 +113,6 @@ pub fn unpack_member(
     Ok(n)
 }
 
-impl Extractor for Zip {
-    fn extract(&self, location: &Location, bytes: &[u8], depth: usize, sink: &mut Sink) {
-        let mut archive = match zip::ZipArchive::new(Cursor::new(bytes)) {
-            Ok(a) => a,
-            Err(e) => {
-                sink.not_read(location.clone(), format!("damaged ZIP archive: {e}"));
-                return;
-            }
-        };
-        // Bytes before the archive (two ZIPs concatenated, a self-extractor): a reader sees
-        // only the last central directory, so what comes first must be read on its own or
-        // listed, never passed as clean.
-        let offset = archive.offset() as usize;
-        if offset > 0 {
-            let prefix = &bytes[..offset.min(bytes.len())];
-            let loc = Location::Attachment(format!(
-                "{}(first {offset} bytes)",
-                match location {
-                    Location::Attachment(p) => format!("{p}/"),
-                    _ => String::new(),
-                }
-            ));
-            if prefix.starts_with(b"PK\x03\x04") && depth < sink.budget.limits().max_depth {
-                self.extract(&loc, prefix, depth + 1, sink);
-            } else {
-                sink.not_read(loc, "data before the ZIP archive is not read".into());
-            }
-        }
-        let names: Vec<String> = (0..archive.len().min(100_000))
-            .map(|i| {
-                archive
-                    .name_for_index(i)
-                    .and_then(Result::ok)
-                    .map(|n| n.into_owned())
-                    .unwrap_or_default()
-            })
-            .collect();
-        match zip_kind(&names) {
-            ZipKind::Ooxml => return office::ooxml(location, &mut archive, &names, depth, sink),
-            ZipKind::OpenDocument => {
-                return office::odf(location, &mut archive, &names, depth, sink);
-            }
-            ZipKind::Archive => {}
-        }
-        let limits = sink.budget.limits().clone();
-        if depth + 1 > limits.max_depth {
-            sink.not_read(location.clone(), "archives nested too deep".into());
-            return;
-        }
-        if names.len() > limits.max_members {
-            sink.not_read(
-                location.clone(),
-                format!(
-                    "{} members: more than the {} read",
-                    names.len(),
-                    limits.max_members
-                ),
-            );
-        }
-        let mut locked_entries = Vec::new();
-        for (i, name) in names.iter().enumerate().take(limits.max_members) {
-            if name.ends_with('/') {
-                continue;
-            }
-            let member = super::member_location(location, name);
-            // Member names are not encrypted, even in an encrypted archive.
-            sink.push_name(&member, name);
-            if let Some(how) = entry_protection(&mut archive, i) {
-                sink.encrypted.push((member, how));
-                locked_entries.push(i);
-                continue;
-            }
-            if let Some(why) = sink.budget.exhausted() {
-                sink.not_read(member, why);
-                break;
-            }
-            match read_member(&mut archive, i, sink) {
-                Ok(data) => super::attachment(&member, &data, depth + 1, sink),
-                Err(why) => sink.not_read(member, why),
-            }
-        }
-        if !locked_entries.is_empty() {
-            sink.lock(Locked::Zip {
-                location: location.clone(),
-                bytes: bytes.to_vec(),
-                entries: locked_entries,
-            });
-        }
-    }
-}
-
 /// Whether `password` opens the locked ZIP entries: a wrong ZipCrypto password is caught by
 /// its check byte or the CRC, a wrong AES one by its verifier or the HMAC.
 pub fn password_opens(bytes: &[u8], entries: &[usize], password: &str, max_bytes: u64) -> bool {
@@ -219,18 +129,4 @@ pub fn password_opens(bytes: &[u8], entries: &[usize], password: &str, max_bytes
         }
     }
     !entries.is_empty()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn zip_slip_names_are_tamed() {
-        let z = Location::Attachment("z.zip".into());
-        let at = |n: &str| super::super::member_location(&z, n).to_string();
-        assert_eq!(at("../../etc/passwd"), "attachment:z.zip/etc/passwd");
-        assert_eq!(at("/abs/x.csv"), "attachment:z.zip/abs/x.csv");
-        assert_eq!(at("a\\..\\b.txt"), "attachment:z.zip/a/b.txt");
-    }
 }

@@ -7,7 +7,8 @@
 
 use std::io::{Cursor, Read};
 
-use super::{Locked, Sink, legacy, office_crypto::Verifier, outlook, sheets};
+use super::sink::{Locked, Sink};
+use super::{legacy, office_crypto::Verifier, outlook, sheets};
 use crate::scan::{Location, Segment};
 
 /// At most this much of one stream is read (the text budget applies after).
@@ -62,7 +63,7 @@ pub fn extract(location: &Location, bytes: &[u8], depth: usize, sink: &mut Sink)
             ));
             return;
         }
-        sheets::xls(location, bytes, &xls_sheet_areas(&wb), sink);
+        sheets::xls(location, bytes, &sheets::xls_sheet_areas(&wb), sink);
         return;
     }
     if cf.exists("/WordDocument") {
@@ -118,48 +119,6 @@ pub fn extract(location: &Location, bytes: &[u8], depth: usize, sink: &mut Sink)
         return;
     }
     sink.not_read(location.clone(), "unrecognised OLE compound file".into());
-}
-
-/// For each sheet of a BIFF workbook stream (BOF .. EOF), the area of the grid its cells
-/// span: (rows between the first and last cell) × (columns likewise). calamine allocates that
-/// grid when it opens the file, so a hostile cell far away would exhaust memory.
-pub fn xls_sheet_areas(wb: &[u8]) -> Vec<u64> {
-    let mut areas = Vec::new();
-    let mut span: Option<(u16, u16, u16, u16)> = None;
-    let mut i = 0;
-    while i + 4 <= wb.len() {
-        let id = u16::from_le_bytes([wb[i], wb[i + 1]]);
-        let len = u16::from_le_bytes([wb[i + 2], wb[i + 3]]) as usize;
-        let body = &wb[i + 4..(i + 4 + len).min(wb.len())];
-        let u16_at = |k: usize| body.get(k..k + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-        let cell = match id {
-            // FORMULA, LABELSST, NUMBER, RK, BLANK, LABEL, BOOLERR, RSTRING
-            0x0006 | 0x00FD | 0x0203 | 0x027E | 0x0201 | 0x0204 | 0x0205 | 0x00D6 => {
-                u16_at(0).zip(u16_at(2)).map(|(r, c)| (r, c, c))
-            }
-            // MULRK, MULBLANK: first and last column
-            0x00BD | 0x00BE => u16_at(0)
-                .zip(u16_at(2))
-                .zip(body.len().checked_sub(2).and_then(u16_at))
-                .map(|((r, c0), c1)| (r, c0, c1)),
-            _ => None,
-        };
-        if let Some((r, c0, c1)) = cell {
-            let (r0, r1, a, b) = span.unwrap_or((r, r, c0, c1));
-            span = Some((r0.min(r), r1.max(r), a.min(c0).min(c1), b.max(c0).max(c1)));
-        }
-        if id == 0x000A {
-            // EOF of a substream
-            if let Some((r0, r1, c0, c1)) = span.take() {
-                areas.push(((r1 - r0) as u64 + 1) * ((c1 - c0) as u64 + 1));
-            }
-        }
-        i += 4 + len;
-    }
-    if let Some((r0, r1, c0, c1)) = span {
-        areas.push(((r1 - r0) as u64 + 1) * ((c1 - c0) as u64 + 1));
-    }
-    areas
 }
 
 /// A BIFF8 workbook stream whose first records include FILEPASS (0x002F): encrypted.

@@ -4,7 +4,7 @@
 //! lines as table rows. A picture too small to hold text is listed and is no reason to hold
 //! mail; one that could not be read makes the scan incomplete.
 
-use super::Sink;
+use super::sink::Sink;
 use crate::scan::Location;
 use crate::scan::ocr::{self, NoText};
 

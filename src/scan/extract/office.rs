@@ -11,14 +11,12 @@
 //!   embedded objects (charts); an encrypted ODF
 //!   (manifest `encryption-data`) is reported as protected.
 
-use std::io::Cursor;
-
 use quick_xml::events::Event;
 
-use super::{Sink, archive::read_member};
+use super::archive::{Archive, read_member};
+use super::sink::{Sink, member_location};
+use super::sniff::{Format, sniff};
 use crate::scan::{Location, Segment};
-
-pub type Archive<'a> = zip::ZipArchive<Cursor<&'a [u8]>>;
 
 /// Text and table rows of an XML document part.
 pub struct XmlText {
@@ -296,16 +294,16 @@ fn embedded(
         if !(n.contains("/embeddings/") || alt_chunk(n) || picture(n)) || n.ends_with('/') {
             continue;
         }
-        let member = super::member_location(location, n);
+        let member = member_location(location, n);
         if depth + 1 > limits.max_depth {
             sink.not_read(member, "embedded files nested too deep".into());
             continue;
         }
         match read_member(archive, i, sink) {
-            Ok(data) if picture(n) && !matches!(super::sniff(&data), super::Format::Image(_)) => {
+            Ok(data) if picture(n) && !matches!(sniff(&data), Format::Image(_)) => {
                 sink.listed(member, "vector picture (EMF, WMF or SVG): not read".into())
             }
-            Ok(data) => super::attachment(&member, &data, depth + 1, sink),
+            Ok(data) => sink.open_file(&member, &data, depth + 1),
             Err(why) => sink.not_read(member, why),
         }
     }

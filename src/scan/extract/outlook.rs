@@ -1,7 +1,7 @@
 //! Outlook messages (.msg, [MS-OXMSG]) attached to mail — what Outlook makes when an email is
 //! dragged into another — read with the msg_parser crate: the subject, the plain body (or
 //! the HTML body, or the HTML inside the compressed RTF body), and every attachment, which
-//! goes back through [`super::attachment`] (an embedded message is read as one, one level
+//! goes back through the sink's opener ([`Sink::open_file`]: an embedded message is read as one, one level
 //! deeper). Attachment names are scanned like archive member names.
 //!
 //! msg_parser reads the whole compound file from a hostile attachment with its own OLE
@@ -9,7 +9,7 @@
 
 use msg_parser::Outlook;
 
-use super::{Sink, member_location};
+use super::sink::{Sink, member_location};
 use crate::scan::{Location, Segment};
 
 /// Whether a compound file holds an Outlook message (its property stream, or its
@@ -83,7 +83,7 @@ fn read(location: &Location, msg: &Outlook, depth: usize, sink: &mut Sink) {
             Ok(None) if a.attach_method == 6 => {
                 sink.not_read(member, "embedded OLE object is not read".into())
             }
-            Ok(None) => super::attachment(&member, &a.payload_bytes, depth + 1, sink),
+            Ok(None) => sink.open_file(&member, &a.payload_bytes, depth + 1),
         }
     }
     if msg.attachments.len() > limits.max_members {

@@ -9,7 +9,7 @@
 
 use lopdf::{Document, LoadOptions, Object, ObjectId};
 
-use super::{Locked, Sink};
+use super::sink::{Locked, Sink};
 use crate::scan::{Location, Segment};
 
 pub fn extract(location: &Location, bytes: &[u8], sink: &mut Sink) {

@@ -7,8 +7,9 @@
 
 use quick_xml::events::{BytesStart, Event};
 
+use super::archive::{Archive, read_member};
 use super::sheetml::{attr, reader};
-use super::{Sink, archive::read_member, office::Archive};
+use super::sink::Sink;
 use crate::scan::{Location, Segment, TableText};
 
 /// Records read from one cache (as many as the cells a sheet may have, by row).

@@ -1,50 +1,8 @@
 //! Text-like attachments: plain text, CSV/TSV (rows and cells kept, so a pupil counts when
 //! forename and surname stand in the same row), HTML, and attached messages (.eml).
 
-use super::{Extractor, Sink};
-use crate::scan::{Location, Segment, mime};
-
-/// Bytes that read as text: no NULs and few control characters in the first 8 KiB
-/// (UTF-16 counts as text, with a BOM or without).
-pub fn looks_like_text(b: &[u8]) -> bool {
-    if crate::text::is_utf16(b) {
-        return true;
-    }
-    let head = &b[..b.len().min(8192)];
-    if head.contains(&0) {
-        return false;
-    }
-    let control = head
-        .iter()
-        .filter(|c| **c < 0x20 && !matches!(**c, b'\n' | b'\r' | b'\t' | 0x0C))
-        .count();
-    control * 100 <= head.len()
-}
-
-/// A text that starts with RFC 5322 header fields and has a From or Subject among them.
-pub fn looks_like_rfc822(head_lower: &str) -> bool {
-    let mut fields = 0;
-    let mut has_key = false;
-    for line in head_lower.lines().take(40) {
-        if line.is_empty() {
-            break;
-        }
-        if line.starts_with([' ', '\t']) {
-            continue;
-        }
-        match line.split_once(':') {
-            Some((name, _))
-                if !name.is_empty()
-                    && name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') =>
-            {
-                fields += 1;
-                has_key |= matches!(name, "from" | "subject" | "date" | "message-id");
-            }
-            _ => return false,
-        }
-    }
-    fields >= 2 && has_key
-}
+use super::sink::{Extractor, Sink};
+use crate::scan::{Location, Segment};
 
 fn decode(bytes: &[u8]) -> String {
     crate::directory::decode_text(bytes.to_vec())
@@ -156,13 +114,7 @@ impl Extractor for Rfc822 {
             sink.not_read(location.clone(), "attached messages nested too deep".into());
             return;
         }
-        match mail_parser::MessageParser::default().parse(bytes) {
-            Some(m) => mime::walk_message(&m.into_owned(), Some(location), depth + 1, sink),
-            None => sink.not_read(
-                location.clone(),
-                "attached message could not be parsed".into(),
-            ),
-        }
+        sink.open_message(location, bytes, depth + 1);
     }
 }
 
