@@ -14,7 +14,8 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
 use super::actions::{self, ActionError};
-use super::{App, Reviewer, auth, charts, problem};
+use super::app::{App, Reviewer, problem};
+use super::{auth, charts};
 use crate::quarantine::{AuditEntry, Item, Query, Sort, Status, Summary, valid_reference};
 use crate::scan::FindingKind;
 
