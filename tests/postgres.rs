@@ -11,29 +11,8 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
+use common::pg::database;
 use common::postfix::{sample_config, send};
-
-/// A fresh schema of its own on the test server, as a `postgres_url`; `None` outside CI
-/// without a server.
-fn database(tag: &str) -> Option<String> {
-    let base = match std::env::var("HALLPASS_TEST_POSTGRES") {
-        Ok(b) => b,
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!("CI must run the PostgreSQL tests: set HALLPASS_TEST_POSTGRES")
-        }
-        Err(_) => {
-            eprintln!("HALLPASS_TEST_POSTGRES not set: serve on PostgreSQL not tested here");
-            return None;
-        }
-    };
-    let schema = format!("serve_{}_{tag}", std::process::id());
-    let mut c = postgres::Client::connect(&base, postgres::NoTls).expect("test server");
-    c.batch_execute(&format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-    ))
-    .unwrap();
-    Some(format!("{base} options='-c search_path={schema}'"))
-}
 
 /// The sample config on `url`, every listener on a port the kernel picks.
 fn config(dir: &Path, url: &str) -> std::path::PathBuf {

@@ -226,12 +226,27 @@ impl Dispatcher {
                 return;
             };
             let store = self.store.clone();
+            // Relays sharing one quarantine (two nodes on PostgreSQL) send it once: the first
+            // to claim today's digest sends it.
+            let day = chrono::Utc::now()
+                .with_timezone(&tz)
+                .date_naive()
+                .to_string();
+            let node = self.settings.hostname.clone();
             match tokio::task::spawn_blocking(move || {
-                crate::notify::digest::digests(&n, &*store, chrono::Utc::now())
+                if !store.claim_daily("digest", &day, &node)? {
+                    return Ok(None);
+                }
+                crate::notify::digest::digests(&n, &*store, chrono::Utc::now()).map(Some)
             })
             .await
             {
-                Ok(Ok(notices)) => {
+                Ok(Ok(None)) => {
+                    tracing::info!(
+                        "daily digest already sent today by another relay on this quarantine"
+                    )
+                }
+                Ok(Ok(Some(notices))) => {
                     let sent = self.send_all(&notices).await;
                     tracing::info!(sent, "daily digests sent");
                 }

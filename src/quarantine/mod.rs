@@ -321,6 +321,10 @@ pub trait QuarantineStore: Send + Sync {
     /// The signed-in user and the session's CSRF token, if the session is live.
     fn session(&self, token_hash: &str, now: i64) -> Result<Option<(User, String)>>;
     fn delete_session(&self, token_hash: &str) -> Result<()>;
+    /// Claims a once-a-day job (`job` on local date `day`) for `node`: true for the first
+    /// claim, false when any relay on this store claimed it already. With two relays on one
+    /// PostgreSQL, the daily digest goes out once.
+    fn claim_daily(&self, job: &str, day: &str, node: &str) -> Result<bool>;
 }
 
 /// `[quarantine]`: which backend, and how long held items wait for review.

@@ -79,6 +79,13 @@ CREATE TABLE IF NOT EXISTS sessions (
     csrf TEXT NOT NULL,
     expires BIGINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS daily_runs (
+    job TEXT NOT NULL,
+    day TEXT NOT NULL,
+    node TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    PRIMARY KEY (job, day)
+);
 ";
 
 type Job = Box<dyn FnOnce(&mut Client) + Send>;
@@ -857,5 +864,17 @@ impl QuarantineStore for PgStore {
         let t = token_hash.to_string();
         self.with(move |c| c.execute("DELETE FROM sessions WHERE token_hash = $1", &[&t]))?;
         Ok(())
+    }
+
+    fn claim_daily(&self, job: &str, day: &str, node: &str) -> Result<bool> {
+        let (j, d, n) = (job.to_string(), day.to_string(), node.to_string());
+        let inserted = self.with(move |c| {
+            c.execute(
+                "INSERT INTO daily_runs (job, day, node, at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (job, day) DO NOTHING",
+                &[&j, &d, &n, &Utc::now().timestamp()],
+            )
+        })?;
+        Ok(inserted == 1)
     }
 }

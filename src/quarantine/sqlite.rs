@@ -74,6 +74,13 @@ CREATE TABLE IF NOT EXISTS sessions (
     csrf TEXT NOT NULL,
     expires INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS daily_runs (
+    job TEXT NOT NULL,
+    day TEXT NOT NULL,
+    node TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (job, day)
+);
 ";
 
 pub struct SqliteStore {
@@ -793,6 +800,15 @@ impl QuarantineStore for SqliteStore {
         self.conn()
             .execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
         Ok(())
+    }
+
+    fn claim_daily(&self, job: &str, day: &str, node: &str) -> Result<bool> {
+        let n = self.conn().execute(
+            "INSERT INTO daily_runs (job, day, node, at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (job, day) DO NOTHING",
+            params![job, day, node, Utc::now().timestamp()],
+        )?;
+        Ok(n == 1)
     }
 }
 
