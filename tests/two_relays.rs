@@ -425,3 +425,46 @@ async fn with_one_relay_killed_under_load_every_accepted_message_is_delivered_or
     }
     drop(b);
 }
+
+#[test]
+fn two_relays_starting_together_on_a_new_database_both_come_up() {
+    let Some(url) = database("together") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let configs: Vec<PathBuf> = ["a", "b"]
+        .iter()
+        .map(|n| node_config(&tmp.path().join(n), &url, 1, ""))
+        .collect();
+    // Both create the schema at once (each its own key here: only start-up is tested).
+    let served: Vec<Served> = std::thread::scope(|s| {
+        let starting: Vec<_> = configs
+            .iter()
+            .map(|c| {
+                let log = c.with_file_name("hallpass.log");
+                s.spawn(move || common::serve::start(c, &log))
+            })
+            .collect();
+        starting.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert_eq!(served.len(), 2, "both relays ready");
+    let schema = url
+        .split("search_path=")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('\'')
+        .to_string();
+    let base = std::env::var("HALLPASS_TEST_POSTGRES").unwrap();
+    let mut c = postgres::Client::connect(&base, postgres::NoTls).unwrap();
+    let tables: i64 = c
+        .query_one(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1",
+            &[&schema],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        tables, 7,
+        "items, messages, events, audit, users, sessions, daily_runs"
+    );
+}

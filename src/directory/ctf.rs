@@ -10,7 +10,9 @@ use std::path::Path;
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
-use super::{DirectoryError, PupilRecord, RowIssue, SchoolStats, parse_dob, parse_uln, parse_upn};
+use super::records::{
+    DirectoryError, PupilRecord, RowIssue, SchoolStats, parse_dob, parse_uln, parse_upn,
+};
 
 pub(super) fn read_ctf(
     path: &Path,

@@ -8,7 +8,9 @@
 use std::path::Path;
 
 use super::headers::{Field, field_for};
-use super::{DirectoryError, PupilRecord, RowIssue, SchoolStats, parse_dob, parse_uln, parse_upn};
+use super::records::{
+    DirectoryError, PupilRecord, RowIssue, SchoolStats, parse_dob, parse_uln, parse_upn,
+};
 
 /// A CSV reader over an export, its header row, and the field each header maps to.
 pub(super) fn open_csv<'t>(

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use super::headers::Field;
+use super::records::{DirectoryError, RowIssue, SchoolStats, StaffRecord, decode_text};
 use super::roster_csv::{LineCounter, addresses, open_csv};
-use super::{DirectoryError, RowIssue, SchoolStats, StaffRecord, decode_text};
 
 pub(super) fn read_staff(
     path: &Path,
