@@ -160,7 +160,10 @@ mod tests {
             "<p>Seating:</p><table><tr><td><b>Smith</b></td><td>Olivia</td><td>8A</td></tr>\
              <tr><td>Noah</td></tr></table><p>Thanks</p>",
         );
-        let segs = crate::scan::Segment::text_and_tab_rows(crate::scan::Location::Body, t.into());
+        let segs = crate::scan::segment::Segment::text_and_tab_rows(
+            crate::scan::segment::Location::Body,
+            t.into(),
+        );
         assert_eq!(segs.len(), 2);
         assert_eq!(
             segs[0]
@@ -171,8 +174,8 @@ mod tests {
             Some(&[vec!["Smith".to_string(), "Olivia".into(), "8A".into()]][..])
         );
         assert!(segs[1].rows.is_none() && segs[1].text.contains("Thanks"));
-        let prose = crate::scan::Segment::text_and_tab_rows(
-            crate::scan::Location::Body,
+        let prose = crate::scan::segment::Segment::text_and_tab_rows(
+            crate::scan::segment::Location::Body,
             "no tables here\n".into(),
         );
         assert_eq!(prose.len(), 1);

@@ -10,9 +10,10 @@
 
 use mail_parser::{Address, Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
+use super::budget::Budget;
 use super::extract::{self, Sink};
 use super::report::NotScanned;
-use super::{Budget, Location, Segment};
+use super::segment::{Location, Segment};
 
 /// Header facts of the outer message.
 #[derive(Debug, Clone, Default)]
@@ -49,11 +50,11 @@ fn addresses(a: Option<&Address>) -> Vec<String> {
 
 /// The envelope a message's own headers imply: From as sender, To, Cc and Bcc as
 /// recipients (for `hallpass scan` without --from/--to).
-pub fn envelope_from_headers(raw: &[u8]) -> super::Envelope {
+pub fn envelope_from_headers(raw: &[u8]) -> super::envelope::Envelope {
     let Some(msg) = MessageParser::default().parse_headers(raw) else {
-        return super::Envelope::default();
+        return super::envelope::Envelope::default();
     };
-    super::Envelope {
+    super::envelope::Envelope {
         mail_from: msg
             .from()
             .and_then(|f| f.first())
@@ -321,7 +322,7 @@ fn smime_kind(part: &MessagePart) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scan::Limits;
+    use crate::scan::budget::Limits;
 
     fn walk_str(s: &str) -> Walked<'_> {
         let mut b = Budget::new(&Limits::default());

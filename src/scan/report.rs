@@ -9,7 +9,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::Location;
+use super::segment::Location;
 use crate::directory::PupilId;
 
 /// The public vocabulary of findings (DESIGN.md); names are stable in JSON, headers, metrics.

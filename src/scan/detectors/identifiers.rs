@@ -11,7 +11,7 @@ use crate::identifiers::{
     nhs_placeholder, nhs_valid_normalised, nino_valid_normalised, normalise, uln_valid_normalised,
     upn_valid_normalised,
 };
-use crate::scan::FindingKind;
+use crate::scan::report::FindingKind;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdMatch {

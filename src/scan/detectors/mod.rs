@@ -15,9 +15,10 @@ use std::collections::hash_map::Entry;
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
+use super::envelope::Envelope;
 use super::mime::{HeaderInfo, Walked};
 use super::report::{EvidenceKey, FindingKind, Report};
-use super::{Envelope, Location, Scanner, Segment, Table};
+use super::segment::{Location, Segment, Table};
 use crate::classes::{Classifier, RecipientClass};
 use crate::directory::{Directory, Owner, PupilId, pair_key};
 use crate::settings::Site;
@@ -50,13 +51,13 @@ pub struct MessageContext<'a> {
 
 impl<'a> MessageContext<'a> {
     pub fn new(
-        scanner: &'a Scanner,
+        dir: &'a Directory,
+        classifier: &'a Classifier,
         envelope: &'a Envelope,
         headers: &'a HeaderInfo,
         segments: &[Segment],
         now: DateTime<Utc>,
     ) -> Self {
-        let dir = &scanner.directory;
         let mut sender_owners = dir.owners_of(&envelope.mail_from);
         if let Some(h) = &headers.from_address {
             for o in dir.owners_of(h) {
@@ -86,7 +87,6 @@ impl<'a> MessageContext<'a> {
             own.add_display_name(name, Discount::Sender);
         }
         // The people the message is to, and the writers of the messages it quotes.
-        let classifier = &scanner.classifier;
         let pupil_domain = |a: &str| classifier.is_pupil_domain(a);
         let mut recipients = headers.to_named.clone();
         recipients.extend(envelope.rcpt_to.iter().map(|a| (None, a.clone())));
@@ -110,7 +110,7 @@ impl<'a> MessageContext<'a> {
             sender_owners,
             when,
             this_year: now.year(),
-            classifier: &scanner.classifier,
+            classifier,
         }
     }
 }

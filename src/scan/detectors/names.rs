@@ -24,7 +24,7 @@ pub use super::context::{Discount, OwnNames};
 use super::words::WordSet;
 
 use crate::directory::{Directory, PupilId};
-use crate::scan::Table;
+use crate::scan::segment::Table;
 use crate::text::{Words, fold_word, is_capitalised, is_word_char};
 
 /// One full name found in a text.
@@ -1316,7 +1316,7 @@ mod tests {
         d: &Directory,
         rows: Vec<Vec<String>>,
     ) -> Vec<(usize, NameMatch)> {
-        let seg = crate::scan::Segment::table(crate::scan::Location::Body, rows);
+        let seg = crate::scan::segment::Segment::table(crate::scan::segment::Location::Body, rows);
         det.find_in_rows(
             d,
             &seg.text,

@@ -11,7 +11,7 @@
 use regex::Regex;
 
 use crate::scan::extract::{Locked, pdf_password_opens, zip_password_opens};
-use crate::scan::{Location, Segment};
+use crate::scan::segment::{Location, Segment};
 
 pub struct PasswordDetector {
     phrases: Regex,

@@ -9,7 +9,7 @@ use std::io::{Cursor, Read};
 
 use super::sink::{Locked, Sink};
 use super::{legacy, office_crypto::Verifier, outlook, sheets};
-use crate::scan::{Location, Segment};
+use crate::scan::segment::{Location, Segment};
 
 /// At most this much of one stream is read (the text budget applies after).
 const MAX_STREAM: u64 = 64 << 20;

@@ -5,8 +5,8 @@
 //! mail; one that could not be read makes the scan incomplete.
 
 use super::sink::Sink;
-use crate::scan::Location;
 use crate::scan::ocr::{self, NoText};
+use crate::scan::segment::Location;
 
 pub fn extract(location: &Location, bytes: &[u8], kind: &'static str, sink: &mut Sink) {
     let settings = sink.budget.limits().ocr.clone();

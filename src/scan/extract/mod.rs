@@ -1,4 +1,4 @@
-//! Attachment extractors: bytes in, text [`Segment`](crate::scan::Segment)s (with table structure where the format
+//! Attachment extractors: bytes in, text [`Segment`](crate::scan::segment::Segment)s (with table structure where the format
 //! has it) out, or a `not_scanned` entry saying why not.
 //!
 //! The type always comes from the bytes ([`sniff`]), never from the file name or declared

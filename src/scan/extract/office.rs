@@ -16,7 +16,7 @@ use quick_xml::events::Event;
 use super::archive::{Archive, read_member};
 use super::sink::{Sink, member_location};
 use super::sniff::{Format, sniff};
-use crate::scan::{Location, Segment};
+use crate::scan::segment::{Location, Segment};
 
 /// Text and table rows of an XML document part.
 pub struct XmlText {

@@ -10,7 +10,7 @@
 use msg_parser::Outlook;
 
 use super::sink::{Sink, member_location};
-use crate::scan::{Location, Segment};
+use crate::scan::segment::{Location, Segment};
 
 /// Whether a compound file holds an Outlook message (its property stream, or its
 /// `__substg1.0_` property streams).

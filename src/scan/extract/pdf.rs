@@ -10,7 +10,7 @@
 use lopdf::{Document, LoadOptions, Object, ObjectId};
 
 use super::sink::{Locked, Sink};
-use crate::scan::{Location, Segment};
+use crate::scan::segment::{Location, Segment};
 
 pub fn extract(location: &Location, bytes: &[u8], sink: &mut Sink) {
     let limits = sink.budget.limits().clone();

@@ -10,7 +10,7 @@ use quick_xml::events::{BytesStart, Event};
 use super::archive::{Archive, read_member};
 use super::sheetml::{attr, reader};
 use super::sink::Sink;
-use crate::scan::{Location, Segment, TableText};
+use crate::scan::segment::{Location, Segment, TableText};
 
 /// Records read from one cache (as many as the cells a sheet may have, by row).
 const MAX_RECORDS: usize = 1_000_000;

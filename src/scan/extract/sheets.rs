@@ -13,7 +13,7 @@ use calamine::{Data, DataRef, Reader};
 use super::archive::{Archive, read_member, unpack_member};
 use super::sheetml;
 use super::sink::Sink;
-use crate::scan::{Location, Segment, TableText};
+use crate::scan::segment::{Location, Segment, TableText};
 
 /// An xlsx: sheet names and cells.
 pub fn xlsx(location: &Location, archive: &mut Archive, names: &[String], sink: &mut Sink) {
@@ -358,7 +358,7 @@ pub fn xls_sheet_areas(wb: &[u8]) -> Vec<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scan::{Budget, Limits};
+    use crate::scan::budget::{Budget, Limits};
     use proptest::prelude::*;
     use rust_xlsxwriter::{Format, Formula, Workbook};
 

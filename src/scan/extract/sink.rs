@@ -7,8 +7,9 @@
 use std::borrow::Cow;
 
 use super::office_crypto::Verifier as OfficeVerifier;
+use crate::scan::budget::Budget;
 use crate::scan::report::NotScanned;
-use crate::scan::{Budget, Location, Segment};
+use crate::scan::segment::{Location, Segment};
 
 /// Reads a member of a container (any format; an attached message) at a location and depth.
 pub type Open = for<'a, 'm> fn(&Location, &[u8], usize, &mut Sink<'a, 'm>);
@@ -191,7 +192,7 @@ pub trait Extractor: Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scan::Location;
+    use crate::scan::segment::Location;
 
     #[test]
     fn zip_slip_names_are_tamed() {

@@ -2,7 +2,7 @@
 //! forename and surname stand in the same row), HTML, and attached messages (.eml).
 
 use super::sink::{Extractor, Sink};
-use crate::scan::{Location, Segment};
+use crate::scan::segment::{Location, Segment};
 
 fn decode(bytes: &[u8]) -> String {
     crate::directory::decode_text(bytes.to_vec())
