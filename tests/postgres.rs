@@ -8,36 +8,10 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
-use common::pg::database;
-use common::postfix::{sample_config, send};
-
-/// The sample config on `url`, every listener on a port the kernel picks.
-fn config(dir: &Path, url: &str) -> std::path::PathBuf {
-    sample_config(
-        dir,
-        &[
-            (
-                "listen = [\"127.0.0.1:10025\"]",
-                "listen = [\"127.0.0.1:0\"]".into(),
-            ),
-            (
-                "[review]\nlisten = \"\"",
-                "[review]\nlisten = \"127.0.0.1:0\"".into(),
-            ),
-            (
-                "[metrics]\nlisten = \"\"",
-                "[metrics]\nlisten = \"127.0.0.1:0\"".into(),
-            ),
-            (
-                "[quarantine]\n",
-                format!("[quarantine]\nbackend = \"postgres\"\npostgres_url = \"{url}\"\n"),
-            ),
-        ],
-    )
-}
+use common::pg::{database, serve_config};
+use common::postfix::send;
 
 /// GET on loopback (any status is an answer, not an error).
 fn get(port: u16, path: &str) -> (u16, String) {
@@ -63,7 +37,7 @@ async fn serve_runs_on_postgresql_and_holds_there() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let path = config(tmp.path(), &url);
+    let path = serve_config(tmp.path(), &url, &[]);
     let served = tokio::task::block_in_place(|| {
         common::serve::start(&path, &tmp.path().join("hallpass.log"))
     });
@@ -133,9 +107,10 @@ fn serve_with_the_database_down_stops_with_a_clear_error() {
     }
     let tmp = tempfile::tempdir().unwrap();
     // Nothing listens on port 1.
-    let path = config(
+    let path = serve_config(
         tmp.path(),
         "host=127.0.0.1 port=1 user=hallpass password=x dbname=hallpass connect_timeout=5",
+        &[],
     );
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_hallpass"))
         .args(["serve", "--config"])
@@ -225,7 +200,7 @@ async fn a_message_to_hold_while_postgresql_is_away_gets_451_and_holds_once_it_i
         .collect();
     let through = format!("host=127.0.0.1 port={} {}", cable.port, rest.join(" "));
     let tmp = tempfile::tempdir().unwrap();
-    let path = config(tmp.path(), &through);
+    let path = serve_config(tmp.path(), &through, &[]);
     let served = tokio::task::block_in_place(|| {
         common::serve::start(&path, &tmp.path().join("hallpass.log"))
     });

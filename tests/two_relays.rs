@@ -12,8 +12,8 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::pg::database;
-use common::postfix::{Got, sample_config, send, sink};
+use common::pg::{database, serve_config};
+use common::postfix::{Got, send, sink};
 use common::serve::Served;
 
 const PASSWORD: &str = "a long enough password";
@@ -23,24 +23,13 @@ const PARTNER: &str = "mash@essex.gov.uk";
 /// One node's config under `dir`: SMTP and the review page on ports the kernel picks, the
 /// shared database, the shared next hop, the digest at `digest_time`.
 fn node_config(dir: &Path, url: &str, next_hop: u16, digest_time: &str) -> PathBuf {
-    sample_config(
+    serve_config(
         dir,
+        url,
         &[
-            (
-                "listen = [\"127.0.0.1:10025\"]",
-                "listen = [\"127.0.0.1:0\"]".into(),
-            ),
-            (
-                "[review]\nlisten = \"\"",
-                "[review]\nlisten = \"127.0.0.1:0\"".into(),
-            ),
             (
                 "next_hop = \"maildir:./var/outbox\"",
                 format!("next_hop = \"smtp://127.0.0.1:{next_hop}\""),
-            ),
-            (
-                "[quarantine]\n",
-                format!("[quarantine]\nbackend = \"postgres\"\npostgres_url = \"{url}\"\n"),
             ),
             (
                 "digest_time = \"07:30\"",

@@ -2,6 +2,8 @@
 //! test gets a fresh schema of its own. Required under CI, skipped with a note elsewhere.
 #![allow(dead_code)]
 
+use std::path::{Path, PathBuf};
+
 /// A fresh schema of its own on the test server, as a `postgres_url`; `None` outside CI
 /// without a server.
 pub fn database(tag: &str) -> Option<String> {
@@ -22,4 +24,29 @@ pub fn database(tag: &str) -> Option<String> {
     ))
     .unwrap();
     Some(format!("{base} options='-c search_path={schema}'"))
+}
+
+/// The sample config under `dir` on the database `url`: SMTP, the review page and the
+/// metrics on ports the kernel picks; `more` replacements after those.
+pub fn serve_config(dir: &Path, url: &str, more: &[(&str, String)]) -> PathBuf {
+    let mut replace = vec![
+        (
+            "listen = [\"127.0.0.1:10025\"]",
+            "listen = [\"127.0.0.1:0\"]".to_string(),
+        ),
+        (
+            "[review]\nlisten = \"\"",
+            "[review]\nlisten = \"127.0.0.1:0\"".into(),
+        ),
+        (
+            "[metrics]\nlisten = \"\"",
+            "[metrics]\nlisten = \"127.0.0.1:0\"".into(),
+        ),
+        (
+            "[quarantine]\n",
+            format!("[quarantine]\nbackend = \"postgres\"\npostgres_url = \"{url}\"\n"),
+        ),
+    ];
+    replace.extend(more.iter().cloned());
+    super::postfix::sample_config(dir, &replace)
 }
