@@ -219,6 +219,9 @@ async fn a_message_to_hold_while_postgresql_is_away_gets_451_and_holds_once_it_i
         refused.contains("451") || refused.contains("4.3.0"),
         "{refused}"
     );
+    // The load balancer or monitoring sees it too: not ready while the store is away.
+    let (status, body) = tokio::task::block_in_place(|| get(served.metrics(), "/readyz"));
+    assert_eq!(status, 503, "{body}");
     cable.mend().await;
     hold().await.expect("held once the database is back");
     let (status, body) = tokio::task::block_in_place(|| get(served.metrics(), "/readyz"));
