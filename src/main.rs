@@ -249,7 +249,7 @@ fn serve(path: &std::path::Path, json: bool, no_scan: bool) -> Result<(), Failur
         log.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init();
     }
-    let (config, dir) = load(path)?;
+    let config = Config::load(path).map_err(usage)?;
     let mut relay = config
         .relay
         .resolve(&config.site.base_dir)
@@ -260,22 +260,14 @@ fn serve(path: &std::path::Path, json: bool, no_scan: bool) -> Result<(), Failur
         );
         relay.no_scan = true;
     }
-    let scanner = Arc::new(
-        hallpass::scan::Scanner::new(config.site.clone(), &config.scan, Arc::new(dir))
-            .map_err(usage)?,
-    );
     std::fs::create_dir_all(&relay.data_dir).map_err(|e| Failure {
         code: 1,
         error: anyhow::anyhow!("{}: {e}", relay.data_dir.display()),
     })?;
-    let notifier = config
-        .notifier(&relay.hostname, &relay.data_dir, Some(scanner.clone()))
+    let in_force = config
+        .in_force(&relay.hostname, &relay.data_dir)
         .map_err(usage)?;
-    let in_force = hallpass::dispatch::InForce {
-        scanner: scanner.clone(),
-        policy: Arc::new(config.policy()),
-        notifier: Some(Arc::new(notifier)),
-    };
+    let scanner = in_force.scanner.clone();
     let runtime = |e: std::io::Error| Failure {
         code: 1,
         error: e.into(),
@@ -469,10 +461,9 @@ fn scan(
     now: chrono::DateTime<chrono::Utc>,
     message: &std::path::Path,
 ) -> Result<(), Failure> {
-    use hallpass::scan::{Envelope, Scanner};
-    use std::sync::Arc;
-    let (config, dir) = load(config)?;
-    let scanner = Scanner::new(config.site.clone(), &config.scan, Arc::new(dir)).map_err(usage)?;
+    use hallpass::scan::Envelope;
+    let config = Config::load(config).map_err(usage)?;
+    let scanner = config.scanner().map_err(usage)?;
     let raw = read_message(message)?;
     let headers = hallpass::scan::mime::envelope_from_headers(&raw);
     let envelope = Envelope {

@@ -64,16 +64,7 @@ async fn serve_runs_on_postgresql_and_holds_there() {
         .build()
         .into();
     let base = format!("http://127.0.0.1:{}", served.review());
-    let form = agent.get(format!("{base}/signin")).call().unwrap();
-    assert_eq!(form.status().as_u16(), 200);
-    let cookie = form
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
-        .next()
-        .expect("a sign-in cookie");
-    let token = cookie.split_once('=').unwrap().1.to_string();
+    let (cookie, token) = common::serve::signin_form(&agent, &base);
     let refused = agent
         .post(format!("{base}/signin"))
         .header("Cookie", &cookie)

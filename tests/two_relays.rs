@@ -102,16 +102,7 @@ fn form_value(body: &str, field: &str) -> String {
 fn sign_in(port: u16, user: &str) -> (String, String) {
     let a = agent();
     let base = format!("http://127.0.0.1:{port}");
-    let mut form = a.get(format!("{base}/signin")).call().unwrap();
-    let body = form.body_mut().read_to_string().unwrap();
-    let token = form_value(&body, "signin");
-    let cookie = form
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
-        .next()
-        .unwrap();
+    let (cookie, token) = common::serve::signin_form(&a, &base);
     let res = a
         .post(format!("{base}/signin"))
         .header("Cookie", &cookie)

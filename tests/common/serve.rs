@@ -142,3 +142,19 @@ pub async fn with_sink(
     let served = tokio::task::block_in_place(|| start(&config, &log));
     (served, got)
 }
+
+/// The review page's sign-in form at `base`: (its sign-in cookie as a Cookie header, the
+/// form's token). The token is the cookie's value (double-submit).
+pub fn signin_form(agent: &ureq::Agent, base: &str) -> (String, String) {
+    let form = agent.get(format!("{base}/signin")).call().unwrap();
+    assert_eq!(form.status().as_u16(), 200);
+    let cookie = form
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+        .next()
+        .expect("a sign-in cookie");
+    let token = cookie.split_once('=').unwrap().1.to_string();
+    (cookie, token)
+}
