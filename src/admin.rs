@@ -234,7 +234,7 @@ pub fn quarantine(cmd: QuarantineCommand) -> anyhow::Result<()> {
             if c.quarantine.backend != hallpass::quarantine::Backend::Sqlite {
                 bail!("rotate-key works on the SQLite store only so far");
             }
-            let mut store = SqliteStore::open(&relay.data_dir)?;
+            let store = SqliteStore::open(&relay.data_dir)?;
             let n = store.rotate_key()?;
             store.audit(
                 &actor(),

@@ -114,6 +114,11 @@ impl Keyring {
         })
     }
 
+    /// The key file this keyring was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The id of the key that seals new blobs.
     pub fn current_id(&self) -> &str {
         &self.keys.last().expect("non-empty keyring").0

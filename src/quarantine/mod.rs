@@ -10,9 +10,11 @@
 //! sharing one store, can never deliver the same item twice.
 
 pub mod crypto;
+mod db;
 pub mod pg;
 mod rows;
 pub mod sqlite;
+mod store;
 
 use std::sync::Arc;
 
@@ -23,6 +25,7 @@ use crate::scan::Finding;
 
 pub use pg::PgStore;
 pub use sqlite::SqliteStore;
+pub use store::Store;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
