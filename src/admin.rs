@@ -10,7 +10,7 @@ use anyhow::{Context, anyhow, bail};
 use clap::Subcommand;
 
 use hallpass::config::Config;
-use hallpass::quarantine::{QuarantineStore, Query, Role, Scope, SqliteStore, Status, User};
+use hallpass::quarantine::{QuarantineStore, Query, Role, Scope, Status, User};
 use hallpass::review::{actions, auth};
 
 #[derive(Subcommand)]
@@ -61,10 +61,16 @@ pub enum QuarantineCommand {
         #[arg(long)]
         config: std::path::PathBuf,
     },
-    /// New encryption key; every held message and record is resealed with it.
+    /// New encryption key; every held message and record is resealed with it. The old keys
+    /// are retired once every running relay seals with the new one (else: copy the key
+    /// file, reload, and run it again with --finish; docs/quarantine.md).
     RotateKey {
         #[arg(long)]
         config: std::path::PathBuf,
+        /// Finish a rotation started earlier: reseal what relays sealed with an older key
+        /// meanwhile and retire the old keys, once every relay seals with the new one.
+        #[arg(long)]
+        finish: bool,
     },
 }
 
@@ -229,20 +235,59 @@ pub fn quarantine(cmd: QuarantineCommand) -> anyhow::Result<()> {
                 c.quarantine.retention_days
             );
         }
-        QuarantineCommand::RotateKey { config } => {
-            let (c, relay, _) = open(&config)?;
-            if c.quarantine.backend != hallpass::quarantine::Backend::Sqlite {
-                bail!("rotate-key works on the SQLite store only so far");
+        QuarantineCommand::RotateKey { config, finish } => {
+            let (_, relay, store) = open(&config)?;
+            let key_file = relay.data_dir.join("quarantine.key");
+            let r = store.rotate_key(!finish)?;
+            let detail = if r.waiting.is_empty() {
+                format!(
+                    "key {} seals; {} item(s) resealed; {} old key(s) retired",
+                    r.key_id,
+                    r.resealed,
+                    r.retired.len()
+                )
+            } else {
+                format!(
+                    "key {} seals; {} item(s) resealed; old keys kept: {} relay(s) still seal with an older key",
+                    r.key_id,
+                    r.resealed,
+                    r.waiting.len()
+                )
+            };
+            store.audit(&actor(), "rotated_key", "-", &detail)?;
+            if r.waiting.is_empty() {
+                println!(
+                    "key {} in use; {} item(s) resealed; old keys removed from {}",
+                    r.key_id,
+                    r.resealed,
+                    key_file.display()
+                );
+            } else {
+                println!(
+                    "key {} added to {} and {} item(s) resealed with it; old keys kept (they still open).",
+                    r.key_id,
+                    key_file.display(),
+                    r.resealed
+                );
+                println!("These relays still seal with an older key:");
+                for (node, key, at) in &r.waiting {
+                    println!(
+                        "  {node}  (key {key}, reported {})",
+                        at.format("%Y-%m-%d %H:%M UTC")
+                    );
+                }
+                println!(
+                    "Copy {} to each of them (mode 0600; a relay on this data directory reads it already), reload them (systemctl reload hallpass), then run:\n  hallpass quarantine rotate-key --finish --config {}",
+                    key_file.display(),
+                    config.display()
+                );
+                if finish {
+                    bail!(
+                        "rotation not finished: {} relay(s) still seal with an older key",
+                        r.waiting.len()
+                    );
+                }
             }
-            let store = SqliteStore::open(&relay.data_dir)?;
-            let n = store.rotate_key()?;
-            store.audit(
-                &actor(),
-                "rotated_key",
-                "-",
-                &format!("{n} item(s) resealed"),
-            )?;
-            println!("new key in use; {n} item(s) resealed; old keys removed");
         }
     }
     Ok(())

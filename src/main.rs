@@ -276,6 +276,16 @@ fn serve(path: &std::path::Path, json: bool, no_scan: bool) -> Result<(), Failur
     rt.block_on(async move {
         let store = hallpass::quarantine::open(&config.quarantine, &relay.data_dir)
             .map_err(|e| runtime(std::io::Error::other(e)))?;
+        // Which key this relay seals with, for a rotation run anywhere on this store; a key
+        // file older than the store's last rotation stops the start here.
+        let node = format!("{}:{}", relay.hostname, relay.data_dir.display());
+        {
+            let (s, n) = (store.clone(), node.clone());
+            tokio::task::spawn_blocking(move || s.key_in_use(&n))
+                .await
+                .map_err(|e| runtime(std::io::Error::other(e)))?
+                .map_err(|e| runtime(std::io::Error::other(e)))?;
+        }
         let server = Arc::new(
             hallpass::smtp::Server::new(relay.clone(), in_force, store.clone())
                 .map_err(runtime)?,
@@ -356,6 +366,7 @@ fn serve(path: &std::path::Path, json: bool, no_scan: bool) -> Result<(), Failur
         }
         tokio::spawn(hallpass::review::retention_loop(
             store.clone(),
+            node.clone(),
             config.quarantine.retention_days,
             rx.clone(),
         ));
@@ -387,6 +398,12 @@ fn serve(path: &std::path::Path, json: bool, no_scan: bool) -> Result<(), Failur
                         states.push(t);
                     }
                     let _ = sd_notify::notify(&states);
+                    let (q, n) = (store.clone(), node.clone());
+                    match tokio::task::spawn_blocking(move || q.reload_keys().and_then(|()| q.key_in_use(&n))).await {
+                        Ok(Ok(())) => tracing::info!("quarantine key file read again"),
+                        Ok(Err(e)) => tracing::error!(error = %e, "quarantine key file: held mail is deferred (4xx) until this is mended"),
+                        Err(e) => tracing::error!(error = %e, "quarantine key file not reloaded"),
+                    }
                     let s = server.clone();
                     let p = config_path.clone();
                     match tokio::task::spawn_blocking(move || hallpass::config::reload(&s, &p)).await {

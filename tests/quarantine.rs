@@ -276,7 +276,21 @@ fn hostile_references_never_reach_the_database_on(s: &dyn QuarantineStore) {
 #[test]
 fn key_rotation_keeps_every_item_readable() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = SqliteStore::open(dir.path()).unwrap();
+    for (name, open) in backends(dir.path()) {
+        eprintln!("backend {name}");
+        let key_file = match name {
+            "sqlite" => dir.path().join("quarantine.key"),
+            _ => dir.path().join("pg/quarantine.key"),
+        };
+        key_rotation_on(&open, &key_file);
+    }
+}
+
+/// Rotation with a relay running: the old keys stay while a relay still seals with one,
+/// what it holds meanwhile is resealed by `--finish`, and a relay with the retired key file
+/// is refused (it must not seal what no other relay can open).
+fn key_rotation_on(open: &Opener, key_file: &Path) {
+    let s = open();
     s.hold(&item("HP-ROT1", "bps", 0, false), b"first").unwrap();
     s.finish(
         "HP-ROT1",
@@ -289,14 +303,68 @@ fn key_rotation_keeps_every_item_readable() {
     .unwrap();
     s.hold(&item("HP-ROT2", "bps", 0, false), b"second")
         .unwrap();
-    let before = std::fs::read_to_string(dir.path().join("quarantine.key")).unwrap();
-    assert_eq!(s.rotate_key().unwrap(), 2);
-    let after = std::fs::read_to_string(dir.path().join("quarantine.key")).unwrap();
+    // A running relay, opened before the rotation, reports its key.
+    let relay = open();
+    relay.key_in_use("relay-b:/var/lib/hallpass").unwrap();
+    let before = std::fs::read_to_string(key_file).unwrap();
+
+    let r = s.rotate_key(true).unwrap();
+    assert_eq!(r.resealed, 2);
+    assert!(r.retired.is_empty(), "{r:?}");
+    assert_eq!(r.waiting.len(), 1, "{r:?}");
+    assert_eq!(r.waiting[0].0, "relay-b:/var/lib/hallpass");
+    let during = std::fs::read_to_string(key_file).unwrap();
+    assert_eq!(
+        during.lines().filter(|l| l.starts_with('k')).count(),
+        2,
+        "{during}"
+    );
+    // The relay still seals with the old key: allowed, and readable by the rotated handle.
+    relay
+        .hold(&item("HP-ROT3", "bps", 0, false), b"third")
+        .unwrap();
+    assert_eq!(s.message("HP-ROT3").unwrap().unwrap(), b"third");
+    // The relay reads the resealed items (it reads the key file again for the new key).
+    assert_eq!(relay.message("HP-ROT2").unwrap().unwrap(), b"second");
+    // Not finished while the relay reports the old key.
+    let again = s.rotate_key(false).unwrap();
+    assert!(
+        again.retired.is_empty() && again.waiting.len() == 1,
+        "{again:?}"
+    );
+
+    relay.reload_keys().unwrap();
+    relay.key_in_use("relay-b:/var/lib/hallpass").unwrap();
+    let done = s.rotate_key(false).unwrap();
+    assert!(done.waiting.is_empty(), "{done:?}");
+    assert_eq!(done.retired.len(), 1, "{done:?}");
+    let after = std::fs::read_to_string(key_file).unwrap();
+    assert_eq!(
+        after.lines().filter(|l| l.starts_with('k')).count(),
+        1,
+        "{after}"
+    );
     assert_ne!(before, after);
-    drop(s);
-    let s = SqliteStore::open(dir.path()).unwrap();
+    drop((s, relay));
+
+    let s = open();
     assert_eq!(s.message("HP-ROT2").unwrap().unwrap(), b"second");
+    assert_eq!(s.message("HP-ROT3").unwrap().unwrap(), b"third");
     let one = s.get("HP-ROT1", &Scope::default()).unwrap().unwrap();
     assert_eq!(one.note.as_deref(), Some("note about Olivia"));
     assert_eq!(one.status, Status::Deleted);
+    drop(s);
+
+    // A relay started with the old key file is refused, and holds nothing with it.
+    std::fs::write(key_file, &before).unwrap();
+    let stale = open();
+    let e = stale.key_in_use("relay-c:/var/lib/hallpass").unwrap_err();
+    assert!(e.to_string().contains("retired"), "{e}");
+    assert!(
+        stale
+            .hold(&item("HP-ROT4", "bps", 0, false), b"fourth")
+            .is_err()
+    );
+    assert!(stale.get("HP-ROT4", &Scope::default()).unwrap().is_none());
+    std::fs::write(key_file, &after).unwrap();
 }

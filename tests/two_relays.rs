@@ -448,3 +448,140 @@ fn two_relays_starting_together_on_a_new_database_both_come_up() {
         "items, messages, events, audit, users, sessions, daily_runs"
     );
 }
+
+/// Sends SIGHUP (reload) to a running relay and waits until its log says the key file was
+/// read again.
+fn reload(node: &Served, log: &Path) {
+    let before = std::fs::read_to_string(log).unwrap_or_default().len();
+    let ok = Command::new("kill")
+        .args(["-HUP", &node.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    for _ in 0..1200 {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text[before..].contains("quarantine key file read again") {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "no reload in {}:\n{}",
+        log.display(),
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotate_key_on_postgres_while_both_relays_run() {
+    let Some(url) = tokio::task::block_in_place(|| database("rotate")) else {
+        return;
+    };
+    let (hop, got) = next_hop().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let [(a, a_cfg), (b, b_cfg)] =
+        tokio::task::block_in_place(|| two_nodes(tmp.path(), &url, hop, ""));
+    let (a_dir, b_dir) = (tmp.path().join("a"), tmp.path().join("b"));
+    let old_key = std::fs::read_to_string(a_dir.join("var/quarantine.key")).unwrap();
+    for (node, subject) in [(&a, "Before via A"), (&b, "Before via B")] {
+        send(node.smtp(), STAFF, &[PARTNER], &class_list(subject))
+            .await
+            .unwrap_or_else(|e| panic!("{subject}: {e}"));
+    }
+
+    // Started on A's machine while both relays run: both still seal with the old key, so
+    // the old key stays and the rotation names them.
+    let started =
+        tokio::task::block_in_place(|| hallpass(&["quarantine", "rotate-key"], &a_cfg, None));
+    assert!(started.contains("old keys kept"), "{started}");
+    let waiting: Vec<&str> = started.lines().filter(|l| l.contains("(key k")).collect();
+    assert_eq!(waiting.len(), 2, "{started}");
+    for dir in [&a_dir, &b_dir] {
+        let dir = dir.display().to_string();
+        assert!(
+            waiting.iter().any(|l| l.contains(&dir)),
+            "{dir} named in {started}"
+        );
+    }
+    // B still seals with the old key meanwhile: still held with 250.
+    send(b.smtp(), STAFF, &[PARTNER], &class_list("During via B"))
+        .await
+        .expect("held with 250 mid-rotation");
+
+    // The operator copies the new key file to B and reloads both; then finishes.
+    std::fs::copy(
+        a_dir.join("var/quarantine.key"),
+        b_dir.join("var/quarantine.key"),
+    )
+    .unwrap();
+    tokio::task::block_in_place(|| {
+        reload(&a, &a_dir.join("hallpass.log"));
+        reload(&b, &b_dir.join("hallpass.log"));
+    });
+    let finished = tokio::task::block_in_place(|| {
+        hallpass(&["quarantine", "rotate-key", "--finish"], &a_cfg, None)
+    });
+    assert!(finished.contains("old keys removed"), "{finished}");
+    let new_key = std::fs::read_to_string(a_dir.join("var/quarantine.key")).unwrap();
+    assert_ne!(new_key, old_key);
+
+    // Both nodes hold with the new key; every item opens through either node.
+    for (node, subject) in [(&a, "After via A"), (&b, "After via B")] {
+        send(node.smtp(), STAFF, &[PARTNER], &class_list(subject))
+            .await
+            .unwrap_or_else(|e| panic!("{subject}: {e}"));
+    }
+    let mut subjects: Vec<String> = tokio::task::block_in_place(|| listed(&b_cfg))
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    subjects.sort();
+    assert_eq!(
+        subjects,
+        [
+            "After via A",
+            "After via B",
+            "Before via A",
+            "Before via B",
+            "During via B"
+        ]
+    );
+    // What B sealed with the old key mid-rotation is released through A, delivered.
+    let during = tokio::task::block_in_place(|| listed(&a_cfg))
+        .into_iter()
+        .find(|(_, s)| s == "During via B")
+        .unwrap()
+        .0;
+    tokio::task::block_in_place(|| {
+        hallpass(
+            &["quarantine", "release", &during, "--to", PARTNER],
+            &a_cfg,
+            None,
+        )
+    });
+    assert!(
+        got.lock()
+            .unwrap()
+            .iter()
+            .any(|m| m.data.contains("Subject: During via B")),
+        "released message delivered"
+    );
+
+    // A third relay set up with the old key file refuses to start, saying why.
+    let c_dir = tmp.path().join("c");
+    let c_cfg = node_config(&c_dir, &url, hop, "");
+    std::fs::create_dir_all(c_dir.join("var")).unwrap();
+    let c_key = c_dir.join("var/quarantine.key");
+    std::fs::write(&c_key, &old_key).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&c_key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let log = c_dir.join("hallpass.log");
+    let mut c = common::serve::spawn(&c_cfg, &log);
+    let status = tokio::task::block_in_place(|| c.wait()).unwrap();
+    assert!(!status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("retired"), "{text}");
+}

@@ -119,6 +119,11 @@ impl Keyring {
         &self.path
     }
 
+    /// Every key's id, the sealing one last.
+    pub fn ids(&self) -> Vec<String> {
+        self.raw.iter().map(|(id, _)| id.clone()).collect()
+    }
+
     /// The id of the key that seals new blobs.
     pub fn current_id(&self) -> &str {
         &self.keys.last().expect("non-empty keyring").0

@@ -141,6 +141,10 @@ pub trait Db: Send + Sync + 'static {
         &self,
         f: impl FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
     ) -> Result<T>;
+    /// The statement that takes the key lock inside a transaction — shared by a hold,
+    /// exclusive for a key rotation — so no hold seals with a key a rotation is retiring.
+    /// `None` where every transaction already excludes the others (SQLite's write lock).
+    fn key_lock(&self, exclusive: bool) -> Option<&'static str>;
     /// An SQL expression for the UTC day (`YYYY-MM-DD`) of a Unix-seconds column.
     fn utc_day(&self, column: &str) -> String;
 }

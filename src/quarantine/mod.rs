@@ -328,6 +328,36 @@ pub trait QuarantineStore: Send + Sync {
     /// claim, false when any relay on this store claimed it already. With two relays on one
     /// PostgreSQL, the daily digest goes out once.
     fn claim_daily(&self, job: &str, day: &str, node: &str) -> Result<bool>;
+
+    /// Key rotation, safe while relays run (docs/quarantine.md). With `add`, a new key goes
+    /// into this store's key file and seals from now on; then every blob under another key
+    /// is resealed with the current one in one transaction. The old keys are retired (out
+    /// of the file, refused for sealing by every relay) only when no relay seen in the last
+    /// [`KEY_USE_FRESH_SECS`] still seals with one; otherwise they are kept and the rotation
+    /// says which relays to give the new key file and reload (run it again without `add`).
+    fn rotate_key(&self, add: bool) -> Result<Rotation>;
+    /// Reads the key file again (after a rotation, or a copy from another relay).
+    fn reload_keys(&self) -> Result<()>;
+    /// Records that relay `node` seals with this store's current key; refused (with what to
+    /// do) when a rotation retired that key.
+    fn key_in_use(&self, node: &str) -> Result<()>;
+}
+
+/// How long a relay's report of its sealing key counts for a rotation (relays report at
+/// start, on reload and hourly).
+pub const KEY_USE_FRESH_SECS: i64 = 2 * 3600;
+
+/// What a key rotation did.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    /// The key that seals now.
+    pub key_id: String,
+    /// Items resealed with it.
+    pub resealed: usize,
+    /// Keys retired (empty while relays still seal with an older key).
+    pub retired: Vec<String>,
+    /// Relays still sealing with an older key: (node, key id, last reported).
+    pub waiting: Vec<(String, String, DateTime<Utc>)>,
 }
 
 /// `[quarantine]`: which backend, and how long held items wait for review.

@@ -86,6 +86,15 @@ CREATE TABLE IF NOT EXISTS daily_runs (
     at BIGINT NOT NULL,
     PRIMARY KEY (job, day)
 );
+CREATE TABLE IF NOT EXISTS key_use (
+    node TEXT PRIMARY KEY,
+    key_id TEXT NOT NULL,
+    at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS retired_keys (
+    key_id TEXT PRIMARY KEY,
+    at BIGINT NOT NULL
+);
 ";
 
 type Job = Box<dyn FnOnce(&mut Client) + Send>;
@@ -210,6 +219,15 @@ impl Db for Pg {
         f: impl FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         self.with(move |c| f(&mut On(c)))
+    }
+
+    fn key_lock(&self, exclusive: bool) -> Option<&'static str> {
+        // 0x4861_6c6c_7061_4b65: "HallpaKe", another number than the schema lock.
+        Some(if exclusive {
+            "SELECT pg_advisory_xact_lock(5215569056469437285)"
+        } else {
+            "SELECT pg_advisory_xact_lock_shared(5215569056469437285)"
+        })
     }
 
     fn utc_day(&self, column: &str) -> String {

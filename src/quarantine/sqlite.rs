@@ -81,6 +81,15 @@ CREATE TABLE IF NOT EXISTS daily_runs (
     at INTEGER NOT NULL,
     PRIMARY KEY (job, day)
 );
+CREATE TABLE IF NOT EXISTS key_use (
+    node TEXT PRIMARY KEY,
+    key_id TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS retired_keys (
+    key_id TEXT PRIMARY KEY,
+    at INTEGER NOT NULL
+);
 ";
 
 /// The quarantine on SQLite.
@@ -134,6 +143,10 @@ impl Db for Sqlite {
         f: impl FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         f(&mut On(&self.conn()))
+    }
+
+    fn key_lock(&self, _exclusive: bool) -> Option<&'static str> {
+        None
     }
 
     fn utc_day(&self, column: &str) -> String {

@@ -9,12 +9,12 @@ use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 
-use super::crypto::Keyring;
+use super::crypto::{CryptoError, Keyring};
 use super::db::{Db, Row, Sql, Tx};
 use super::rows::{self, from_ts, kinds_col, kinds_vec, like_escape, ts};
 use super::{
-    AuditEntry, Event, HeldItem, Item, Page, QuarantineStore, Query, Result, Role, Scope, Sort,
-    Stats, Status, StoreError, Summary, User,
+    AuditEntry, Event, HeldItem, Item, KEY_USE_FRESH_SECS, Page, QuarantineStore, Query, Result,
+    Role, Rotation, Scope, Sort, Stats, Status, StoreError, Summary, User,
 };
 
 /// A quarantine on database `D`, its blobs sealed with the keyring of its data directory.
@@ -52,7 +52,12 @@ impl<D: Db> Store<D> {
             ));
         }
         let n = sealed.len();
+        let lock = self.db.key_lock(false);
         self.db.transaction(move |tx| {
+            if let Some(lock) = lock {
+                tx.execute(lock, &[])?;
+            }
+            check_not_retired(tx, &key_id, keys.path())?;
             for (item, size, meta, body) in sealed {
                 insert_item(tx, &item, size, &key_id, meta, body)?;
             }
@@ -61,71 +66,91 @@ impl<D: Db> Store<D> {
         Ok(n)
     }
 
-    /// Key rotation: adds a key to the key file, reseals every blob with it in one
-    /// transaction, then drops the old keys. Interrupted at any point, every blob still
-    /// opens (the old keys leave the file only after the commit).
-    pub fn rotate_key(&self) -> Result<usize> {
-        let mut keys = Keyring::open(self.keys().path())?;
-        keys.add_key()?;
+    fn set_keys(&self, keys: Keyring) -> Arc<Keyring> {
         let keys = Arc::new(keys);
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys.clone();
-        let n = self.reseal(keys.clone())?;
-        let mut keys = Keyring::open(keys.path())?;
-        keys.retire_old_keys()?;
-        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
-        Ok(n)
+        keys
     }
 
-    /// Reseals, in one transaction, every blob not sealed with the current key; the number
-    /// of items resealed.
-    fn reseal(&self, keys: Arc<Keyring>) -> Result<usize> {
-        self.db.transaction(move |tx| {
-            let cur = keys.current_id().to_string();
-            let mut n = 0;
-            let items = tx.query(
-                "SELECT reference, key_id, meta, note_key, note FROM items
-                 WHERE key_id <> $1 OR note_key <> $1",
-                &[cur.clone().into()],
-            )?;
-            for r in items {
-                let reference = r.text(0)?;
-                let aad = format!("{reference}/meta");
-                let meta = keys.seal(&aad, &keys.open_blob(&r.text(1)?, &aad, &r.bytes(2)?)?)?;
-                let note = match (r.opt_text(3)?, r.opt_bytes(4)?) {
-                    (Some(k), Some(b)) => {
-                        let aad = format!("{reference}/note");
-                        Some(keys.seal(&aad, &keys.open_blob(&k, &aad, &b)?)?)
-                    }
-                    _ => None,
-                };
-                tx.execute(
-                    "UPDATE items SET key_id = $2, meta = $3, note_key = $4, note = $5 WHERE reference = $1",
-                    &[
-                        reference.into(),
-                        cur.clone().into(),
-                        meta.into(),
-                        note.as_ref().map(|_| cur.clone()).into(),
-                        note.into(),
-                    ],
-                )?;
-                n += 1;
+    /// `f` with the keyring; when a blob names a key this relay does not have (another
+    /// relay rotated and the new key file was copied here), the key file is read again once.
+    fn opened<T>(&self, f: impl Fn(&Keyring) -> Result<T>) -> Result<T> {
+        match f(&self.keys()) {
+            Err(StoreError::Crypto(CryptoError::UnknownKey(id))) => {
+                let keys = Keyring::open(self.keys().path())?;
+                if !keys.ids().contains(&id) {
+                    return Err(CryptoError::UnknownKey(id).into());
+                }
+                f(&self.set_keys(keys))
             }
-            let bodies = tx.query(
-                "SELECT reference, key_id, body FROM messages WHERE key_id <> $1",
-                &[cur.clone().into()],
-            )?;
-            for r in bodies {
-                let reference = r.text(0)?;
-                let aad = format!("{reference}/message");
-                let body = keys.seal(&aad, &keys.open_blob(&r.text(1)?, &aad, &r.bytes(2)?)?)?;
-                tx.execute(
-                    "UPDATE messages SET key_id = $2, body = $3 WHERE reference = $1",
-                    &[reference.into(), cur.clone().into(), body.into()],
-                )?;
-            }
-            Ok(n)
-        })
+            r => r,
+        }
     }
+}
+
+/// Refuses to seal with a key a rotation retired (this relay's key file is out of date).
+fn check_not_retired(tx: &mut dyn Tx, key_id: &str, key_file: &std::path::Path) -> Result<()> {
+    if let Some(r) = tx.query_opt(
+        "SELECT at FROM retired_keys WHERE key_id = $1",
+        &[key_id.into()],
+    )? {
+        return Err(StoreError::Invalid(format!(
+            "{} seals with key {key_id}, which a key rotation retired on {}: copy the current \
+             quarantine.key from a relay that has it, then reload (docs/quarantine.md)",
+            key_file.display(),
+            from_ts(r.int(0)?).format("%Y-%m-%d %H:%M UTC")
+        )));
+    }
+    Ok(())
+}
+
+/// Reseals every blob not under the current key, one item at a time in the caller's
+/// transaction; the number of items resealed.
+fn reseal(tx: &mut dyn Tx, keys: &Keyring) -> Result<usize> {
+    let cur = keys.current_id().to_string();
+    let mut n = 0;
+    let items = tx.query(
+        "SELECT reference, key_id, meta, note_key, note FROM items
+         WHERE key_id <> $1 OR note_key <> $1",
+        &[cur.clone().into()],
+    )?;
+    for r in items {
+        let reference = r.text(0)?;
+        let aad = format!("{reference}/meta");
+        let meta = keys.seal(&aad, &keys.open_blob(&r.text(1)?, &aad, &r.bytes(2)?)?)?;
+        let note = match (r.opt_text(3)?, r.opt_bytes(4)?) {
+            (Some(k), Some(b)) => {
+                let aad = format!("{reference}/note");
+                Some(keys.seal(&aad, &keys.open_blob(&k, &aad, &b)?)?)
+            }
+            _ => None,
+        };
+        tx.execute(
+            "UPDATE items SET key_id = $2, meta = $3, note_key = $4, note = $5 WHERE reference = $1",
+            &[
+                reference.into(),
+                cur.clone().into(),
+                meta.into(),
+                note.as_ref().map(|_| cur.clone()).into(),
+                note.into(),
+            ],
+        )?;
+        n += 1;
+    }
+    let bodies = tx.query(
+        "SELECT reference, key_id, body FROM messages WHERE key_id <> $1",
+        &[cur.clone().into()],
+    )?;
+    for r in bodies {
+        let reference = r.text(0)?;
+        let aad = format!("{reference}/message");
+        let body = keys.seal(&aad, &keys.open_blob(&r.text(1)?, &aad, &r.bytes(2)?)?)?;
+        tx.execute(
+            "UPDATE messages SET key_id = $2, body = $3 WHERE reference = $1",
+            &[reference.into(), cur.clone().into(), body.into()],
+        )?;
+    }
+    Ok(n)
 }
 
 fn check_reference(reference: &str) -> Result<()> {
@@ -275,7 +300,12 @@ impl<D: Db> QuarantineStore for Store<D> {
         let key_id = keys.current_id().to_string();
         let item = item.clone();
         let size = message.len();
+        let lock = self.db.key_lock(false);
         self.db.transaction(move |tx| {
+            if let Some(lock) = lock {
+                tx.execute(lock, &[])?;
+            }
+            check_not_retired(tx, &key_id, keys.path())?;
             insert_item(tx, &item, size, &key_id, meta, body)?;
             insert_audit(
                 tx,
@@ -348,11 +378,12 @@ impl<D: Db> QuarantineStore for Store<D> {
             )?;
             Ok((total, page_rows, counts))
         })?;
-        let keys = self.keys();
         let mut items = Vec::with_capacity(page_rows.len());
         for r in &page_rows {
             let reference = r.text(0)?;
-            let subject = rows::open_meta(&keys, &reference, &r.text(9)?, &r.bytes(10)?)
+            let (key_id, meta) = (r.text(9)?, r.bytes(10)?);
+            let subject = self
+                .opened(|keys| rows::open_meta(keys, &reference, &key_id, &meta))
                 .map(|m| m.subject)
                 .unwrap_or_else(|e| format!("(cannot open: {e})"));
             items.push(Summary {
@@ -399,10 +430,12 @@ impl<D: Db> QuarantineStore for Store<D> {
         let Some(r) = self.db.run(move |c| c.query_opt(&sql.text, &sql.args))? else {
             return Ok(None);
         };
-        let keys = self.keys();
-        let meta = rows::open_meta(&keys, reference, &r.text(9)?, &r.bytes(10)?)?;
+        let (key_id, blob) = (r.text(9)?, r.bytes(10)?);
+        let meta = self.opened(|keys| rows::open_meta(keys, reference, &key_id, &blob))?;
         let note = match (r.opt_text(11)?, r.opt_bytes(12)?) {
-            (Some(k), Some(b)) => Some(rows::open_note(&keys, reference, &k, &b)?),
+            (Some(k), Some(b)) => {
+                Some(self.opened(|keys| rows::open_note(keys, reference, &k, &b))?)
+            }
             _ => None,
         };
         Ok(Some(Item {
@@ -441,12 +474,12 @@ impl<D: Db> QuarantineStore for Store<D> {
         })?;
         match row {
             None => Ok(None),
-            Some(r) => Ok(Some(rows::open_message(
-                &self.keys(),
-                reference,
-                &r.text(0)?,
-                &r.bytes(1)?,
-            )?)),
+            Some(r) => {
+                let (key_id, blob) = (r.text(0)?, r.bytes(1)?);
+                Ok(Some(self.opened(|keys| {
+                    rows::open_message(keys, reference, &key_id, &blob)
+                })?))
+            }
         }
     }
 
@@ -763,5 +796,80 @@ impl<D: Db> QuarantineStore for Store<D> {
             )
         })?;
         Ok(inserted == 1)
+    }
+
+    fn rotate_key(&self, add: bool) -> Result<Rotation> {
+        let mut keys = Keyring::open(self.keys().path())?;
+        if add {
+            keys.add_key()?;
+        }
+        let keys = self.set_keys(keys);
+        let key_id = keys.current_id().to_string();
+        let old: Vec<String> = keys.ids().into_iter().filter(|k| *k != key_id).collect();
+        let lock = self.db.key_lock(true);
+        let (resealed, waiting) = {
+            let (keys, old, key_id) = (keys.clone(), old.clone(), key_id.clone());
+            self.db.transaction(move |tx| {
+                if let Some(lock) = lock {
+                    tx.execute(lock, &[])?;
+                }
+                let resealed = reseal(tx, &keys)?;
+                let now = Utc::now().timestamp();
+                let waiting = tx.query(
+                    "SELECT node, key_id, at FROM key_use WHERE key_id <> $1 AND at >= $2 ORDER BY node",
+                    &[key_id.into(), (now - KEY_USE_FRESH_SECS).into()],
+                )?;
+                let waiting = all(waiting, |r| Ok((r.text(0)?, r.text(1)?, from_ts(r.int(2)?))))?;
+                if waiting.is_empty() {
+                    for id in old {
+                        tx.execute(
+                            "INSERT INTO retired_keys (key_id, at) VALUES ($1, $2)
+                             ON CONFLICT (key_id) DO NOTHING",
+                            &[id.into(), now.into()],
+                        )?;
+                    }
+                }
+                Ok((resealed, waiting))
+            })?
+        };
+        let retired = if waiting.is_empty() && !old.is_empty() {
+            // Committed: no blob is under an old key and no relay may seal with one, so
+            // the old keys can leave the file.
+            let mut keys = Keyring::open(keys.path())?;
+            keys.retire_old_keys()?;
+            self.set_keys(keys);
+            old
+        } else {
+            Vec::new()
+        };
+        Ok(Rotation {
+            key_id,
+            resealed,
+            retired,
+            waiting,
+        })
+    }
+
+    fn reload_keys(&self) -> Result<()> {
+        self.set_keys(Keyring::open(self.keys().path())?);
+        Ok(())
+    }
+
+    fn key_in_use(&self, node: &str) -> Result<()> {
+        let keys = self.keys();
+        let node = node.to_string();
+        self.db.transaction(move |tx| {
+            check_not_retired(tx, keys.current_id(), keys.path())?;
+            tx.execute(
+                "INSERT INTO key_use (node, key_id, at) VALUES ($1, $2, $3)
+                 ON CONFLICT (node) DO UPDATE SET key_id = excluded.key_id, at = excluded.at",
+                &[
+                    node.into(),
+                    keys.current_id().into(),
+                    Utc::now().timestamp().into(),
+                ],
+            )?;
+            Ok(())
+        })
     }
 }

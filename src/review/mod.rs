@@ -113,13 +113,19 @@ pub async fn serve(
     .await
 }
 
-/// Expires held items past retention, once an hour, for as long as the server runs.
+/// Expires held items past retention, once an hour, for as long as the server runs; and
+/// reports which key this relay (`node`) seals with, for key rotations.
 pub async fn retention_loop(
     store: Arc<dyn QuarantineStore>,
+    node: String,
     days: u32,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
+        let (s, n) = (store.clone(), node.clone());
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.key_in_use(&n)).await {
+            tracing::error!(error = %e, "quarantine key");
+        }
         let s = store.clone();
         match tokio::task::spawn_blocking(move || s.purge(chrono::Utc::now(), days)).await {
             Ok(Ok(n)) if n > 0 => tracing::info!(expired = n, "retention: held items expired"),
