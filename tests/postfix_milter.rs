@@ -21,29 +21,13 @@ async fn hallpass_and_postfix(
     tmp: &Path,
     hold: &str,
 ) -> (serve::Served, Postfix, u16, Arc<Mutex<Vec<Got>>>) {
-    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
     let (smtpd, sink_port) = (free_port(), free_port());
     let got = Arc::new(Mutex::new(Vec::new()));
     let l = tokio::net::TcpListener::bind(("127.0.0.1", sink_port))
         .await
         .unwrap();
     tokio::spawn(sink(l, got.clone()));
-    let config = std::fs::read_to_string(samples.join("hallpass.toml"))
-        .unwrap()
-        .replace("roster = \"", &format!("roster = \"{}/", samples.display()))
-        .replace("staff = \"", &format!("staff = \"{}/", samples.display()))
-        .replace("127.0.0.1:10025", "127.0.0.1:0")
-        .replace("listen = \"127.0.0.1:8025\"", "listen = \"\"")
-        .replace("listen = \"127.0.0.1:9325\"", "listen = \"\"")
-        .replace(
-            "next_hop = \"maildir:./var/outbox\"",
-            &format!("next_hop = \"smtp://127.0.0.1:{sink_port}\""),
-        )
-        + &format!("\n[milter]\nlisten = \"127.0.0.1:0\"\nhold = \"{hold}\"\n");
-    let hp = tmp.join("hallpass");
-    std::fs::create_dir_all(&hp).unwrap();
-    std::fs::write(hp.join("hallpass.toml"), config).unwrap();
-    let hallpass = serve::start(&hp.join("hallpass.toml"), &tmp.join("hallpass.log"));
+    let hallpass = serve::with_milter(tmp, sink_port, hold);
     let milter = hallpass.milter();
     let postfix = postfix(
         &tmp.join("postfix"),

@@ -5,6 +5,7 @@
 
 pub mod pg;
 pub mod postfix;
+pub mod sendmail;
 pub mod serve;
 
 use std::path::{Path, PathBuf};
