@@ -444,8 +444,8 @@ fn two_relays_starting_together_on_a_new_database_both_come_up() {
         .unwrap()
         .get(0);
     assert_eq!(
-        tables, 7,
-        "items, messages, events, audit, users, sessions, daily_runs"
+        tables, 9,
+        "items, messages, events, audit, users, sessions, daily_runs, key_use, retired_keys"
     );
 }
 
