@@ -125,6 +125,12 @@ impl Config {
             )));
         }
         site.hours()?;
+        if !(1..=64).contains(&file.quarantine.postgres_connections) {
+            return Err(site.invalid(format!(
+                "[quarantine] postgres_connections = {} is not between 1 and 64",
+                file.quarantine.postgres_connections
+            )));
+        }
         relay.resolve(&site.base_dir).map_err(|m| site.invalid(m))?;
         site.normalise();
         Ok(Config {
@@ -274,6 +280,19 @@ dpl = "dpo@a.example.sch.uk"
             e.starts_with("/etc/hallpass/x.toml:4:13: unknown variant `open`"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn postgres_connections_are_bounded() {
+        let c = Config::from_toml(GOOD, Path::new("x.toml")).unwrap();
+        assert_eq!(c.quarantine.postgres_connections, 4);
+        for n in [0, 65, 100_000] {
+            let e = err(&format!("{GOOD}[quarantine]\npostgres_connections = {n}\n"));
+            assert!(e.contains("is not between 1 and 64"), "{n}: {e}");
+        }
+        let text = format!("{GOOD}[quarantine]\npostgres_connections = 8\n");
+        let c = Config::from_toml(&text, Path::new("x.toml")).unwrap();
+        assert_eq!(c.quarantine.postgres_connections, 8);
     }
 
     #[test]

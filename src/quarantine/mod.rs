@@ -370,6 +370,9 @@ pub struct QuarantineConfig {
     /// For "postgres": `host=… user=… password=… dbname=…` or a `postgresql://` URL.
     #[serde(default)]
     pub postgres_url: Option<String>,
+    /// For "postgres": connections this relay keeps open (holds and reviews run at once).
+    #[serde(default = "default_connections")]
+    pub postgres_connections: usize,
     /// Days a held item waits for review before it expires and its message is purged.
     #[serde(default = "default_retention")]
     pub retention_days: u32,
@@ -388,9 +391,14 @@ impl Default for QuarantineConfig {
         QuarantineConfig {
             backend: Backend::Sqlite,
             postgres_url: None,
+            postgres_connections: default_connections(),
             retention_days: default_retention(),
         }
     }
+}
+
+fn default_connections() -> usize {
+    pg::DEFAULT_CONNECTIONS
 }
 
 fn default_retention() -> u32 {
@@ -408,7 +416,11 @@ pub fn open(
             let url = config.postgres_url.as_deref().ok_or_else(|| {
                 StoreError::Invalid("[quarantine] backend = \"postgres\" needs postgres_url".into())
             })?;
-            std::sync::Arc::new(PgStore::open(url, data_dir)?)
+            std::sync::Arc::new(PgStore::open_pool(
+                url,
+                data_dir,
+                config.postgres_connections,
+            )?)
         }
     })
 }

@@ -5,12 +5,15 @@
 //! must have the same `quarantine.key` (see docs/quarantine.md). What is stored and how is
 //! `store.rs`; this file is the schema, the connection and the value translation.
 //!
-//! The synchronous `postgres` client runs on a thread of its own; callers hand it jobs and
-//! wait for the answer, so the store can be called from any thread, async ones included.
+//! The synchronous `postgres` client runs on threads of its own (one per connection, a small
+//! pool); callers hand them jobs and wait for the answer, so the store can be called from
+//! any thread, async ones included, and several holds and reviews run at once.
 
 use std::error::Error;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
@@ -102,7 +105,7 @@ type Job = Box<dyn FnOnce(&mut Client) + Send>;
 /// The quarantine on PostgreSQL.
 pub type PgStore = Store<Pg>;
 
-/// The connection's thread, fed jobs one at a time.
+/// The connections' threads, fed jobs through one queue.
 pub struct Pg {
     jobs: Mutex<mpsc::Sender<Job>>,
 }
@@ -139,47 +142,95 @@ fn connect_and_migrate(url: &str) -> Result<Client> {
 }
 
 impl Store<Pg> {
-    /// Connects (`host=… user=… dbname=…` or a `postgresql://` URL), creates the tables if
-    /// needed, and opens the keyring in `data_dir`.
+    /// Connects (`host=… user=… dbname=…` or a `postgresql://` URL) with
+    /// [`DEFAULT_CONNECTIONS`], creates the tables if needed, and opens the keyring in
+    /// `data_dir`.
     pub fn open(url: &str, data_dir: &std::path::Path) -> Result<PgStore> {
+        Self::open_pool(url, data_dir, DEFAULT_CONNECTIONS)
+    }
+
+    /// As [`open`](Self::open), with `connections` connections (at least one), each on a
+    /// thread of its own taking the next job. The first creates or migrates the schema;
+    /// a database that cannot be reached fails here, with its error.
+    pub fn open_pool(url: &str, data_dir: &std::path::Path, connections: usize) -> Result<PgStore> {
         std::fs::create_dir_all(data_dir)?;
         let keys = Keyring::open_or_create(&data_dir.join("quarantine.key"))?;
-        let url = url.to_string();
-        // Everything the blocking client does happens on its own thread, connecting
-        // included: the client runs a runtime of its own, which must never start inside the
-        // caller's (`hallpass serve` opens the store from within tokio).
-        let (opened_tx, opened_rx) = mpsc::sync_channel::<Result<()>>(1);
         let (tx, rx) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("hallpass-postgres".into())
-            .spawn(move || {
-                let mut client = match connect_and_migrate(&url) {
-                    Ok(c) => {
-                        let _ = opened_tx.send(Ok(()));
-                        c
-                    }
-                    Err(e) => {
-                        let _ = opened_tx.send(Err(e));
-                        return;
-                    }
-                };
-                for job in rx {
-                    if client.is_closed() {
-                        match Client::connect(&url, NoTls) {
-                            Ok(c) => client = c,
-                            Err(e) => {
-                                tracing::warn!(error = %e, "postgresql: reconnect failed");
-                            }
+        let rx = Arc::new(Mutex::new(rx));
+        let breaks = Arc::new(AtomicU64::new(0));
+        for n in 0..connections.max(1) {
+            // Everything the blocking client does happens on its own threads, connecting
+            // included: the client runs a runtime of its own, which must never start inside
+            // the caller's (`hallpass serve` opens the store from within tokio).
+            let (opened_tx, opened_rx) = mpsc::sync_channel::<Result<()>>(1);
+            let (url, rx, breaks) = (url.to_string(), rx.clone(), breaks.clone());
+            std::thread::Builder::new()
+                .name(format!("hallpass-postgres-{n}"))
+                .spawn(move || {
+                    let connected = if n == 0 {
+                        connect_and_migrate(&url)
+                    } else {
+                        Client::connect(&url, NoTls).map_err(pg_err)
+                    };
+                    let client = match connected {
+                        Ok(c) => {
+                            let _ = opened_tx.send(Ok(()));
+                            c
                         }
-                    }
-                    job(&mut client);
-                }
-            })?;
-        opened_rx.recv().map_err(|_| stopped())??;
+                        Err(e) => {
+                            let _ = opened_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    serve_jobs(&url, client, &rx, &breaks);
+                })?;
+            match opened_rx.recv().map_err(|_| stopped())? {
+                Ok(()) => {}
+                Err(e) if n == 0 => return Err(e),
+                // The pool is smaller; the first connection serves.
+                Err(e) => tracing::warn!(error = %e, "postgresql: extra connection failed"),
+            }
+        }
         let pg = Pg {
             jobs: Mutex::new(tx),
         };
         Ok(Store::new(pg, keys))
+    }
+}
+
+/// Connections per relay unless `[quarantine] postgres_connections` says otherwise.
+pub const DEFAULT_CONNECTIONS: usize = 4;
+
+/// One connection's thread: takes the next job until the store is dropped. A connection
+/// only learns it was lost when used, so when any connection finds itself closed (the
+/// database restarted, the network dropped) it counts a break in `breaks`, and every other
+/// connection checks itself (one round trip) before its next job and connects again if
+/// needed: after an outage at most the job that found it fails, not one per connection.
+fn serve_jobs(
+    url: &str,
+    mut client: Client,
+    jobs: &Mutex<mpsc::Receiver<Job>>,
+    breaks: &AtomicU64,
+) {
+    let mut seen = breaks.load(Ordering::SeqCst);
+    loop {
+        let job = match jobs.lock().unwrap_or_else(|p| p.into_inner()).recv() {
+            Ok(job) => job,
+            Err(_) => return,
+        };
+        let now = breaks.load(Ordering::SeqCst);
+        let suspect = now != seen && client.is_valid(Duration::from_secs(5)).is_err();
+        seen = now;
+        if client.is_closed() || suspect {
+            match Client::connect(url, NoTls) {
+                Ok(c) => client = c,
+                Err(e) => tracing::warn!(error = %e, "postgresql: reconnect failed"),
+            }
+        }
+        job(&mut client);
+        if client.is_closed() {
+            seen = breaks.fetch_add(1, Ordering::SeqCst) + 1;
+        }
     }
 }
 
