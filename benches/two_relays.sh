@@ -9,10 +9,12 @@
 #
 # Run: BENCH_POSTGRES="host=127.0.0.1 user=hallpass password=hallpass dbname=hallpass_test" \
 #        bash benches/two_relays.sh [MESSAGES]   (default 2000)
+# BENCH_PG_CONNECTIONS sets each relay's [quarantine] postgres_connections (default 4).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-2000}
 url=${BENCH_POSTGRES:?set BENCH_POSTGRES to a libpq connection string}
+conns=${BENCH_PG_CONNECTIONS:-4} # [quarantine] postgres_connections per relay
 cargo build --release -q
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
@@ -28,7 +30,7 @@ node() { # name, port, schema -> a config in $tmp/name
       -e "s|listen = \[\"127.0.0.1:10025\"\]|listen = [\"127.0.0.1:$2\"]|" \
       -e "s|listen = \"127.0.0.1:8025\"|listen = \"\"|; s|listen = \"127.0.0.1:9325\"|listen = \"\"|" \
       -e "s|next_hop = \"maildir:./var/outbox\"|next_hop = \"smtp://127.0.0.1:$sink\"|" \
-      -e "s|^\[quarantine\]|[quarantine]\nbackend = \"postgres\"\npostgres_url = \"$url options='-c search_path=$3'\"|" \
+      -e "s|^\[quarantine\]|[quarantine]\nbackend = \"postgres\"\npostgres_connections = $conns\npostgres_url = \"$url options='-c search_path=$3'\"|" \
       -e "s|digest_time = \"07:30\"|digest_time = \"\"|" \
       "$samples/hallpass.toml" > "$tmp/$1/hallpass.toml"
 }

@@ -141,7 +141,7 @@ pub trait Db: Send + Sync + 'static {
         &self,
         f: impl FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
     ) -> Result<T>;
-    /// The statement that takes the key lock inside a transaction — shared by a hold,
+    /// A SELECT that takes the key lock inside a transaction — shared by a hold,
     /// exclusive for a key rotation — so no hold seals with a key a rotation is retiring.
     /// `None` where every transaction already excludes the others (SQLite's write lock).
     fn key_lock(&self, exclusive: bool) -> Option<&'static str>;

@@ -9,6 +9,7 @@
 //! pool); callers hand them jobs and wait for the answer, so the store can be called from
 //! any thread, async ones included, and several holds and reviews run at once.
 
+use std::collections::HashMap;
 use std::error::Error;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use postgres::{Client, GenericClient, NoTls};
+use postgres::{Client, GenericClient, NoTls, Statement};
 
 use super::crypto::Keyring;
 use super::db::{Db, Row, Tx, Value};
@@ -100,7 +101,18 @@ CREATE TABLE IF NOT EXISTS retired_keys (
 );
 ";
 
-type Job = Box<dyn FnOnce(&mut Client) + Send>;
+type Job = Box<dyn FnOnce(&mut Conn) + Send>;
+
+/// One connection and the statements it has prepared (by SQL text): a statement is parsed
+/// once per connection, then each use is one round trip instead of two.
+struct Conn {
+    client: Client,
+    prepared: HashMap<String, Statement>,
+}
+
+/// Prepared statements kept per connection; the texts are a bounded set (the store's own
+/// statements and the queue's filter combinations), this only bounds a mistake.
+const MAX_PREPARED: usize = 512;
 
 /// The quarantine on PostgreSQL.
 pub type PgStore = Store<Pg>;
@@ -206,12 +218,11 @@ pub const DEFAULT_CONNECTIONS: usize = 4;
 /// database restarted, the network dropped) it counts a break in `breaks`, and every other
 /// connection checks itself (one round trip) before its next job and connects again if
 /// needed: after an outage at most the job that found it fails, not one per connection.
-fn serve_jobs(
-    url: &str,
-    mut client: Client,
-    jobs: &Mutex<mpsc::Receiver<Job>>,
-    breaks: &AtomicU64,
-) {
+fn serve_jobs(url: &str, client: Client, jobs: &Mutex<mpsc::Receiver<Job>>, breaks: &AtomicU64) {
+    let mut conn = Conn {
+        client,
+        prepared: HashMap::new(),
+    };
     let mut seen = breaks.load(Ordering::SeqCst);
     loop {
         let job = match jobs.lock().unwrap_or_else(|p| p.into_inner()).recv() {
@@ -219,16 +230,19 @@ fn serve_jobs(
             Err(_) => return,
         };
         let now = breaks.load(Ordering::SeqCst);
-        let suspect = now != seen && client.is_valid(Duration::from_secs(5)).is_err();
+        let suspect = now != seen && conn.client.is_valid(Duration::from_secs(5)).is_err();
         seen = now;
-        if client.is_closed() || suspect {
+        if conn.client.is_closed() || suspect {
             match Client::connect(url, NoTls) {
-                Ok(c) => client = c,
+                Ok(c) => {
+                    conn.client = c;
+                    conn.prepared.clear();
+                }
                 Err(e) => tracing::warn!(error = %e, "postgresql: reconnect failed"),
             }
         }
-        job(&mut client);
-        if client.is_closed() {
+        job(&mut conn);
+        if conn.client.is_closed() {
             seen = breaks.fetch_add(1, Ordering::SeqCst) + 1;
         }
     }
@@ -238,7 +252,7 @@ impl Pg {
     /// Runs `f` on the connection's thread and waits for its answer.
     fn with<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Client) -> Result<T> + Send + 'static,
+        f: impl FnOnce(&mut Conn) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (tx, rx) = mpsc::sync_channel(1);
         self.jobs
@@ -258,8 +272,11 @@ impl Db for Pg {
         f: impl FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         self.with(move |c| {
-            let mut tx = c.transaction().map_err(pg_err)?;
-            let out = f(&mut On(&mut tx))?;
+            let mut tx = c.client.transaction().map_err(pg_err)?;
+            let out = f(&mut On {
+                client: &mut tx,
+                prepared: &mut c.prepared,
+            })?;
             tx.commit().map_err(pg_err)?;
             Ok(out)
         })
@@ -269,7 +286,12 @@ impl Db for Pg {
         &self,
         f: impl FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        self.with(move |c| f(&mut On(c)))
+        self.with(move |c| {
+            f(&mut On {
+                client: &mut c.client,
+                prepared: &mut c.prepared,
+            })
+        })
     }
 
     fn key_lock(&self, exclusive: bool) -> Option<&'static str> {
@@ -287,7 +309,25 @@ impl Db for Pg {
 }
 
 /// Statements on a client or a transaction.
-struct On<'a, C: GenericClient>(&'a mut C);
+struct On<'a, C: GenericClient> {
+    client: &'a mut C,
+    prepared: &'a mut HashMap<String, Statement>,
+}
+
+impl<C: GenericClient> On<'_, C> {
+    /// The statement for `sql`, prepared on this connection the first time.
+    fn statement(&mut self, sql: &str) -> Result<Statement> {
+        if let Some(s) = self.prepared.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql).map_err(pg_err)?;
+        if self.prepared.len() >= MAX_PREPARED {
+            self.prepared.clear();
+        }
+        self.prepared.insert(sql.to_string(), s.clone());
+        Ok(s)
+    }
+}
 
 /// A parameter is sent as the type PostgreSQL expects for its place (checked by the
 /// value's own `ToSql`); NULL fits any place.
@@ -340,11 +380,13 @@ fn column(r: &postgres::Row, i: usize) -> std::result::Result<Value, postgres::E
 
 impl<C: GenericClient> Tx for On<'_, C> {
     fn execute(&mut self, sql: &str, args: &[Value]) -> Result<u64> {
-        self.0.execute(sql, &params(args)).map_err(pg_err)
+        let stmt = self.statement(sql)?;
+        self.client.execute(&stmt, &params(args)).map_err(pg_err)
     }
 
     fn query(&mut self, sql: &str, args: &[Value]) -> Result<Vec<Row>> {
-        let rows = self.0.query(sql, &params(args)).map_err(pg_err)?;
+        let stmt = self.statement(sql)?;
+        let rows = self.client.query(&stmt, &params(args)).map_err(pg_err)?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let row = (0..r.len())

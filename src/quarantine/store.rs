@@ -54,10 +54,7 @@ impl<D: Db> Store<D> {
         let n = sealed.len();
         let lock = self.db.key_lock(false);
         self.db.transaction(move |tx| {
-            if let Some(lock) = lock {
-                tx.execute(lock, &[])?;
-            }
-            check_not_retired(tx, &key_id, keys.path())?;
+            check_not_retired(tx, &key_id, keys.path(), lock)?;
             for (item, size, meta, body) in sealed {
                 insert_item(tx, &item, size, &key_id, meta, body)?;
             }
@@ -89,16 +86,26 @@ impl<D: Db> Store<D> {
 }
 
 /// Refuses to seal with a key a rotation retired (this relay's key file is out of date).
-fn check_not_retired(tx: &mut dyn Tx, key_id: &str, key_file: &std::path::Path) -> Result<()> {
-    if let Some(r) = tx.query_opt(
-        "SELECT at FROM retired_keys WHERE key_id = $1",
-        &[key_id.into()],
-    )? {
+/// With `lock` (the database's shared key lock, a SELECT) it is taken by the same statement,
+/// one round trip.
+fn check_not_retired(
+    tx: &mut dyn Tx,
+    key_id: &str,
+    key_file: &std::path::Path,
+    lock: Option<&str>,
+) -> Result<()> {
+    let sql = match lock {
+        Some(lock) => format!(
+            "SELECT (SELECT at FROM retired_keys WHERE key_id = $1) FROM ({lock}) AS key_lock"
+        ),
+        None => "SELECT (SELECT at FROM retired_keys WHERE key_id = $1)".to_string(),
+    };
+    if let Some(at) = tx.query_one(&sql, &[key_id.into()])?.opt_int(0)? {
         return Err(StoreError::Invalid(format!(
             "{} seals with key {key_id}, which a key rotation retired on {}: copy the current \
              quarantine.key from a relay that has it, then reload (docs/quarantine.md)",
             key_file.display(),
-            from_ts(r.int(0)?).format("%Y-%m-%d %H:%M UTC")
+            from_ts(at).format("%Y-%m-%d %H:%M UTC")
         )));
     }
     Ok(())
@@ -302,10 +309,7 @@ impl<D: Db> QuarantineStore for Store<D> {
         let size = message.len();
         let lock = self.db.key_lock(false);
         self.db.transaction(move |tx| {
-            if let Some(lock) = lock {
-                tx.execute(lock, &[])?;
-            }
-            check_not_retired(tx, &key_id, keys.path())?;
+            check_not_retired(tx, &key_id, keys.path(), lock)?;
             insert_item(tx, &item, size, &key_id, meta, body)?;
             insert_audit(
                 tx,
@@ -859,7 +863,7 @@ impl<D: Db> QuarantineStore for Store<D> {
         let keys = self.keys();
         let node = node.to_string();
         self.db.transaction(move |tx| {
-            check_not_retired(tx, keys.current_id(), keys.path())?;
+            check_not_retired(tx, keys.current_id(), keys.path(), None)?;
             tx.execute(
                 "INSERT INTO key_use (node, key_id, at) VALUES ($1, $2, $3)
                  ON CONFLICT (node) DO UPDATE SET key_id = excluded.key_id, at = excluded.at",
