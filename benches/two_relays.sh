@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Holds per second through one relay and through two relays on one PostgreSQL: eight
+# Holds per second through one relay on SQLite (the embedded store, for comparison), one
+# relay on PostgreSQL and two relays on one PostgreSQL: eight
 # senders (Python smtplib) send the sample class list (held: it names a class of pupils) to
 # one node, then round-robin to two nodes sharing one database. Every message must be
 # answered 250 (held, sealed and committed in PostgreSQL before the reply). Prints messages,
@@ -24,13 +25,15 @@ user=$(id -un); [ "$user" = root ] && user=nobody
 smtp-sink -u "$user" -c 127.0.0.1:"$sink" 1000 >/dev/null &
 
 samples=$(pwd)/samples
-node() { # name, port, schema -> a config in $tmp/name
+node() { # name, port, schema (empty: the embedded SQLite store) -> a config in $tmp/name
   mkdir -p "$tmp/$1"
+  local pg="s|^\[quarantine\]|[quarantine]\nbackend = \"postgres\"\npostgres_connections = $conns\npostgres_url = \"$url options='-c search_path=$3'\"|"
+  [ -n "$3" ] || pg="s|^x^||"
   sed -e "s|roster = \"|roster = \"$samples/|; s|staff = \"|staff = \"$samples/|" \
       -e "s|listen = \[\"127.0.0.1:10025\"\]|listen = [\"127.0.0.1:$2\"]|" \
       -e "s|listen = \"127.0.0.1:8025\"|listen = \"\"|; s|listen = \"127.0.0.1:9325\"|listen = \"\"|" \
       -e "s|next_hop = \"maildir:./var/outbox\"|next_hop = \"smtp://127.0.0.1:$sink\"|" \
-      -e "s|^\[quarantine\]|[quarantine]\nbackend = \"postgres\"\npostgres_connections = $conns\npostgres_url = \"$url options='-c search_path=$3'\"|" \
+      -e "$pg" \
       -e "s|digest_time = \"07:30\"|digest_time = \"\"|" \
       "$samples/hallpass.toml" > "$tmp/$1/hallpass.toml"
 }
@@ -67,7 +70,13 @@ PY
 }
 schema() { psql -q "$url" -c "DROP SCHEMA IF EXISTS $1 CASCADE; CREATE SCHEMA $1" >/dev/null 2>&1; }
 
-one=$(port); a=$(port); b=$(port)
+one=$(port); a=$(port); b=$(port); lite=$(port)
+node lite "$lite" ""
+RUST_LOG=warn ./target/release/hallpass serve --config "$tmp/lite/hallpass.toml" 2>>"$tmp/serve.log" &
+ready "$lite"
+load "one relay, SQLite (for comparison)" "$lite"
+kill %2; wait %2 2>/dev/null || true
+
 schema bench_one_$$
 node one "$one" bench_one_$$
 RUST_LOG=warn ./target/release/hallpass serve --config "$tmp/one/hallpass.toml" 2>>"$tmp/serve.log" &
