@@ -399,9 +399,16 @@ fn serve(path: &std::path::Path, json: bool, no_scan: bool) -> Result<(), Failur
                     }
                     let _ = sd_notify::notify(&states);
                     let (q, n) = (store.clone(), node.clone());
-                    match tokio::task::spawn_blocking(move || q.reload_keys().and_then(|()| q.key_in_use(&n))).await {
+                    let keys = tokio::task::spawn_blocking(move || match q.reload_keys() {
+                        Err(e) => Err(format!("{e}; still sealing with the key already loaded")),
+                        Ok(()) => q
+                            .key_in_use(&n)
+                            .map_err(|e| format!("{e}; held mail is deferred (4xx) until this is mended")),
+                    })
+                    .await;
+                    match keys {
                         Ok(Ok(())) => tracing::info!("quarantine key file read again"),
-                        Ok(Err(e)) => tracing::error!(error = %e, "quarantine key file: held mail is deferred (4xx) until this is mended"),
+                        Ok(Err(e)) => tracing::error!(error = %e, "quarantine key file"),
                         Err(e) => tracing::error!(error = %e, "quarantine key file not reloaded"),
                     }
                     let s = server.clone();
