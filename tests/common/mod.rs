@@ -3,6 +3,7 @@
 //! readers for what reached the Maildir (mail, and Hallpass's own notices apart).
 #![allow(dead_code)]
 
+pub mod milter_mta;
 pub mod pg;
 pub mod postfix;
 pub mod sendmail;
