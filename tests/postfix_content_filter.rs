@@ -10,7 +10,6 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 
 use common::postfix::*;
 use common::serve;
@@ -20,12 +19,8 @@ async fn postfix_content_filter_through_hallpass() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let samples = root.join("samples");
     let tmp = tempfile::tempdir().unwrap();
-    let (smtpd, reinject, lmtp, sink_port) = (free_port(), free_port(), free_port(), free_port());
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let l = tokio::net::TcpListener::bind(("127.0.0.1", sink_port))
-        .await
-        .unwrap();
-    tokio::spawn(sink(l, got.clone()));
+    let (smtpd, reinject, lmtp) = (free_port(), free_port(), free_port());
+    let (sink_port, got) = recording_sink().await;
 
     let config_path = sample_config(
         &tmp.path().join("hallpass"),

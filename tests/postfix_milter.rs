@@ -22,12 +22,8 @@ async fn hallpass_and_postfix(
     tmp: &Path,
     hold: &str,
 ) -> (serve::Served, Postfix, u16, Arc<Mutex<Vec<Got>>>) {
-    let (smtpd, sink_port) = (free_port(), free_port());
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let l = tokio::net::TcpListener::bind(("127.0.0.1", sink_port))
-        .await
-        .unwrap();
-    tokio::spawn(sink(l, got.clone()));
+    let smtpd = free_port();
+    let (sink_port, got) = recording_sink().await;
     let hallpass = serve::with_milter(tmp, sink_port, hold);
     let milter = hallpass.milter();
     let postfix = postfix(

@@ -28,12 +28,8 @@ async fn hallpass_and_sendmail(
     tmp: &Path,
     hold: &str,
 ) -> (serve::Served, Sendmail, u16, Arc<Mutex<Vec<Got>>>) {
-    let (smtpd, sink_port) = (free_port(), free_port());
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let l = tokio::net::TcpListener::bind(("127.0.0.1", sink_port))
-        .await
-        .unwrap();
-    tokio::spawn(sink(l, got.clone()));
+    let smtpd = free_port();
+    let (sink_port, got) = recording_sink().await;
     let hallpass = serve::with_milter(tmp, sink_port, hold);
     let milter = documented_milter_line(hallpass.milter());
     let sendmail = tokio::task::block_in_place(|| {

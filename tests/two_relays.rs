@@ -9,11 +9,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::pg::{database, serve_config};
-use common::postfix::{Got, send, sink};
+use common::postfix::{Got, recording_sink, send};
 use common::serve::Served;
 
 const PASSWORD: &str = "a long enough password";
@@ -169,14 +168,6 @@ fn header_is(m: &Got, line: &str) -> bool {
     m.data.lines().any(|l| l.trim_end() == line)
 }
 
-async fn next_hop() -> (u16, Arc<Mutex<Vec<Got>>>) {
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(sink(l, got.clone()));
-    (port, got)
-}
-
 fn class_list(subject: &str) -> Vec<u8> {
     std::fs::read_to_string("samples/messages/class-list-csv-to-partner.eml")
         .unwrap()
@@ -189,7 +180,7 @@ async fn two_relays_share_one_quarantine_review_page_and_digest() {
     let Some(url) = tokio::task::block_in_place(|| database("two")) else {
         return;
     };
-    let (hop, got) = next_hop().await;
+    let (hop, got) = recording_sink().await;
     // The digest two minutes from now, trust time (at least a minute after both are up).
     let digest_time = (chrono::Utc::now().with_timezone(&chrono_tz::Europe::London)
         + chrono::Duration::minutes(2))
@@ -323,7 +314,7 @@ async fn with_one_relay_killed_under_load_every_accepted_message_is_delivered_or
     let Some(url) = tokio::task::block_in_place(|| database("kill")) else {
         return;
     };
-    let (hop, got) = next_hop().await;
+    let (hop, got) = recording_sink().await;
     let tmp = tempfile::tempdir().unwrap();
     let [(mut a, _), (b, b_cfg)] =
         tokio::task::block_in_place(|| two_nodes(tmp.path(), &url, hop, ""));
@@ -477,7 +468,7 @@ async fn rotate_key_on_postgres_while_both_relays_run() {
     let Some(url) = tokio::task::block_in_place(|| database("rotate")) else {
         return;
     };
-    let (hop, got) = next_hop().await;
+    let (hop, got) = recording_sink().await;
     let tmp = tempfile::tempdir().unwrap();
     let [(a, a_cfg), (b, b_cfg)] =
         tokio::task::block_in_place(|| two_nodes(tmp.path(), &url, hop, ""));

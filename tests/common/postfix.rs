@@ -49,6 +49,15 @@ pub async fn sink(listener: tokio::net::TcpListener, got: Arc<Mutex<Vec<Got>>>) 
     .await
 }
 
+/// A recording sink on a loopback port the kernel picks: (its port, what it received).
+pub async fn recording_sink() -> (u16, Arc<Mutex<Vec<Got>>>) {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(sink(l, got.clone()));
+    (port, got)
+}
+
 /// A sink that, while `chaos` (0-100) is above zero, answers 451 to that percentage of
 /// transactions or drops the connection after the data (before its reply — so the sender
 /// retries what it already received: a duplicate, never a loss).

@@ -164,21 +164,20 @@ pub fn signin_form(agent: &ureq::Agent, base: &str) -> (String, String) {
 /// notices to the next hop `smtp://127.0.0.1:next_hop`; no relay port worth knowing, no
 /// review page or metrics. Logs to `tmp/hallpass.log`.
 pub fn with_milter(tmp: &Path, next_hop: u16, hold: &str) -> Served {
-    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
-    let config = std::fs::read_to_string(samples.join("hallpass.toml"))
-        .unwrap()
-        .replace("roster = \"", &format!("roster = \"{}/", samples.display()))
-        .replace("staff = \"", &format!("staff = \"{}/", samples.display()))
-        .replace("127.0.0.1:10025", "127.0.0.1:0")
-        .replace("listen = \"127.0.0.1:8025\"", "listen = \"\"")
-        .replace("listen = \"127.0.0.1:9325\"", "listen = \"\"")
-        .replace(
-            "next_hop = \"maildir:./var/outbox\"",
-            &format!("next_hop = \"smtp://127.0.0.1:{next_hop}\""),
-        )
-        + &format!("\n[milter]\nlisten = \"127.0.0.1:0\"\nhold = \"{hold}\"\n");
-    let hp = tmp.join("hallpass");
-    std::fs::create_dir_all(&hp).unwrap();
-    std::fs::write(hp.join("hallpass.toml"), config).unwrap();
-    start(&hp.join("hallpass.toml"), &tmp.join("hallpass.log"))
+    let path = super::postfix::sample_config(
+        &tmp.join("hallpass"),
+        &[
+            ("127.0.0.1:10025", "127.0.0.1:0".to_string()),
+            (
+                "next_hop = \"maildir:./var/outbox\"",
+                format!("next_hop = \"smtp://127.0.0.1:{next_hop}\""),
+            ),
+        ],
+    );
+    let mut config = std::fs::read_to_string(&path).unwrap();
+    config.push_str(&format!(
+        "\n[milter]\nlisten = \"127.0.0.1:0\"\nhold = \"{hold}\"\n"
+    ));
+    std::fs::write(&path, config).unwrap();
+    start(&path, &tmp.join("hallpass.log"))
 }
